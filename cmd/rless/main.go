@@ -1,0 +1,85 @@
+// Command rless runs containers rootless: no daemon, no root.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/rless/rless/pkg/container"
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+// globals are the flags every command shares.
+type globals struct {
+	logLevel string
+	root     string
+	runRoot  string
+}
+
+// exitError carries a command's exit status out of cobra.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+func main() {
+	container.Init()
+	os.Exit(execute(os.Args[1:]))
+}
+
+func execute(args []string) int {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:           "rless",
+		Short:         "Run containers rootless: no daemon, no root",
+		Version:       version,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			var lvl slog.Level
+			if err := lvl.UnmarshalText([]byte(g.logLevel)); err != nil {
+				return fmt.Errorf("--log-level: %w", err)
+			}
+			slog.SetLogLoggerLevel(lvl)
+			os.Setenv("_RLESS_LOG_LEVEL", lvl.String())
+			return nil
+		},
+	}
+	root.CompletionOptions.DisableDefaultCmd = true
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.logLevel, "log-level", "warn", "log messages at or above this level: debug, info, warn, error")
+	pf.StringVar(&g.root, "root", defaultRoot(), "storage root directory")
+	pf.StringVar(&g.runRoot, "runroot", container.DefaultRunRoot(), "directory for the state of running containers")
+	root.AddCommand(newRunCmd(g), newUnshareCmd(g), newInfoCmd(g))
+	root.SetArgs(args)
+
+	err := root.ExecuteContext(context.Background())
+	var ee exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.code
+	default:
+		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
+		return container.ExitCodeOf(err)
+	}
+}
+
+// defaultRoot is the store: $XDG_DATA_HOME/rless or ~/.local/share/rless.
+func defaultRoot() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "rless")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), fmt.Sprintf("rless-data-%d", os.Getuid()))
+	}
+	return filepath.Join(home, ".local", "share", "rless")
+}

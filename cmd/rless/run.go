@@ -1,0 +1,156 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/rless/rless/pkg/container"
+	"github.com/rless/rless/pkg/spec"
+	"github.com/rless/rless/pkg/userns"
+	"github.com/spf13/cobra"
+)
+
+type runFlags struct {
+	rootfs      string
+	readOnly    bool
+	env         []string
+	workdir     string
+	user        string
+	hostname    string
+	interactive bool
+	tty         bool
+	init        bool
+	network     string
+	rm          bool
+	sigProxy    bool
+}
+
+func newRunCmd(g *globals) *cobra.Command {
+	f := &runFlags{}
+	cmd := &cobra.Command{
+		Use:   "run [flags] --rootfs DIR COMMAND [ARG...]",
+		Short: "Run a command in a new container",
+		Long: `Run a command in a new container, rootless.
+
+The container's root filesystem is the directory given with --rootfs, or a
+first argument that is a path ("/..." or "./..."); it is bind-mounted
+read-write (read-only with --read-only). Running images by name is not
+available yet. Flags after the command belong to the command.
+
+rless's own init runs as PID 1 by default (as "podman run --init"): it
+forwards signals to the command and reaps zombies; --init=false makes the
+command PID 1. The exit status is the command's (128+N when signal N killed
+it), 125 when rless fails, 126 when the command cannot be executed and 127
+when it is not found.`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRun(cmd, g, f, args)
+		},
+	}
+	cmd.Flags().SetInterspersed(false)
+	fl := cmd.Flags()
+	fl.StringVar(&f.rootfs, "rootfs", "", "use directory `DIR` as the container's root filesystem")
+	fl.BoolVar(&f.readOnly, "read-only", false, "mount the root filesystem read-only")
+	fl.StringArrayVarP(&f.env, "env", "e", nil, "set an environment variable (NAME=VALUE, or NAME to take it from the host)")
+	fl.StringVarP(&f.workdir, "workdir", "w", "", "working directory inside the container (created if missing)")
+	fl.StringVarP(&f.user, "user", "u", "", "user[:group] to run as, as names or numbers")
+	fl.StringVar(&f.hostname, "hostname", "", "container host name (default: the short container id)")
+	fl.BoolVarP(&f.interactive, "interactive", "i", false, "keep standard input open and pass it to the command")
+	fl.BoolVarP(&f.tty, "tty", "t", false, "allocate a pseudo-terminal for the command")
+	fl.BoolVar(&f.init, "init", true, "run rless's init as PID 1 to forward signals and reap zombies")
+	fl.StringVar(&f.network, "network", spec.NetworkNone, "network mode: none (loopback only) or host")
+	fl.StringVar(&f.network, "net", spec.NetworkNone, "alias of --network")
+	_ = fl.MarkHidden("net")
+	fl.BoolVar(&f.rm, "rm", false, "remove the container when it exits (always done: there are no detached containers yet)")
+	fl.BoolVar(&f.sigProxy, "sig-proxy", true, "forward the signals rless receives to the container")
+	return cmd
+}
+
+func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
+	dir := f.rootfs
+	if dir == "" {
+		if !strings.HasPrefix(args[0], "/") && !strings.HasPrefix(args[0], ".") {
+			return fmt.Errorf("running image %q: images are not supported yet; use --rootfs DIR", args[0])
+		}
+		dir, args = args[0], args[1:]
+	}
+	if len(args) == 0 {
+		return errors.New("no command given")
+	}
+	rootfs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	if fi, err := os.Stat(rootfs); err != nil {
+		return fmt.Errorf("rootfs: %w", err)
+	} else if !fi.IsDir() {
+		return fmt.Errorf("rootfs %s is not a directory", rootfs)
+	}
+	host, err := userns.DetectHost()
+	if err != nil {
+		return err
+	}
+	mapping, fallback := host.Mapping()
+	if fallback != "" {
+		warnOnce(g.runRoot, "single-mapping", fallback+": using a single mapping (container root = your user); other ids, and chown to them, are unavailable")
+	}
+	user, home, err := spec.ResolveUser(rootfs, f.user)
+	if err != nil {
+		return err
+	}
+	id := container.NewID()
+	hostname := f.hostname
+	if hostname == "" {
+		hostname = id[:12]
+	}
+	s, err := spec.New(spec.Options{
+		Rootfs: rootfs, ReadOnly: f.readOnly, Args: args, Env: hostEnv(f.env),
+		Cwd: f.workdir, User: user, Home: home, Hostname: hostname, Terminal: f.tty,
+		Network: f.network, Init: f.init, Mapping: mapping,
+	})
+	if err != nil {
+		return err
+	}
+	cfg := container.Config{
+		ID: id, Spec: s, Host: host, Mapping: mapping, RunRoot: g.runRoot,
+		Stdout: os.Stdout, Stderr: os.Stderr, ProxySignals: f.sigProxy,
+	}
+	if f.interactive {
+		cfg.Stdin = os.Stdin
+	}
+	code, err := container.Run(cmd.Context(), cfg)
+	if err != nil || code == 0 {
+		return err
+	}
+	return exitError{code}
+}
+
+// hostEnv completes NAME entries (without "=") from the host environment,
+// dropping those the host does not set, as podman does.
+func hostEnv(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		if strings.Contains(kv, "=") {
+			out = append(out, kv)
+		} else if v, ok := os.LookupEnv(kv); ok {
+			out = append(out, kv+"="+v)
+		}
+	}
+	return out
+}
+
+// warnOnce prints a warning the first time it is given under key since the
+// run root was created (that is, once per boot when it is on a tmpfs).
+func warnOnce(runRoot, key, msg string) {
+	marker := filepath.Join(runRoot, ".warned-"+key)
+	if _, err := os.Stat(marker); err == nil {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "WARN: %s\n", msg)
+	if os.MkdirAll(runRoot, 0o700) == nil {
+		_ = os.WriteFile(marker, nil, 0o600)
+	}
+}

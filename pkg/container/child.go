@@ -1,0 +1,265 @@
+package container
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/rless/rless/internal/syncmsg"
+	"github.com/rless/rless/pkg/rootfs"
+	"github.com/rless/rless/pkg/spec"
+	"github.com/rless/rless/pkg/terminal"
+	"github.com/rless/rless/pkg/userns"
+	"golang.org/x/sys/unix"
+)
+
+// containerInit is the container's first process. It finishes the
+// container from inside (hostname, loopback, root filesystem, keyring,
+// terminal) and then either executes the command in its place or, with
+// rless's init, starts it and stays as PID 1. It returns the exit status.
+func containerInit() int {
+	runtime.LockOSThread()
+	conn, err := userns.WaitMapped(true)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
+		return ExitRlessFailed
+	}
+	unix.CloseOnExec(userns.SyncFD)
+	p, err := prepare(conn)
+	if err != nil {
+		code := ExitCodeOf(err)
+		if sendErr := conn.Send(syncmsg.Msg{Type: syncmsg.Failed, Error: err.Error(), Code: code}); sendErr != nil {
+			fmt.Fprintf(os.Stderr, "Error: %v\n", err)
+		}
+		return code
+	}
+	if spec.InitEnabled(p.spec) {
+		return p.runInit(conn)
+	}
+	err = p.exec()
+	code := ExitCodeOf(err)
+	_ = conn.Send(syncmsg.Msg{Type: syncmsg.Failed, Error: err.Error(), Code: code})
+	return code
+}
+
+// process is the prepared command of a container.
+type process struct {
+	spec  *specs.Spec
+	path  string   // resolved executable
+	stdio *os.File // the pty slave, or nil to keep fds 0-2
+}
+
+// prepare builds the container around this process and resolves the
+// command, without starting it.
+func prepare(conn *syncmsg.Conn) (*process, error) {
+	if len(os.Args) < 2 {
+		return nil, errors.New("init: no state directory")
+	}
+	s, err := readSpec(os.Args[1])
+	if err != nil {
+		return nil, err
+	}
+	if s.Hostname != "" {
+		if err := unix.Sethostname([]byte(s.Hostname)); err != nil {
+			return nil, fmt.Errorf("set hostname: %w", err)
+		}
+	}
+	if hasNamespace(s, specs.NetworkNamespace) {
+		if err := loopbackUp(); err != nil {
+			return nil, err
+		}
+	}
+	if err := rootfs.Setup(s); err != nil {
+		return nil, err
+	}
+	// A fresh session keyring: nothing of the user's keys is reachable.
+	if _, err := unix.KeyctlJoinSessionKeyring("_ses.rless"); err != nil && !errors.Is(err, unix.ENOSYS) {
+		return nil, fmt.Errorf("join session keyring: %w", err)
+	}
+	p := &process{spec: s}
+	if s.Process.Terminal {
+		master, slave, _, err := terminal.Open("/dev/ptmx")
+		if err != nil {
+			return nil, err
+		}
+		if b := s.Process.ConsoleSize; b != nil {
+			_ = terminal.SetSize(slave, terminal.Size{Rows: uint16(b.Height), Cols: uint16(b.Width)})
+		}
+		err = conn.Send(syncmsg.Msg{Type: syncmsg.PTY}, int(master.Fd()))
+		master.Close()
+		if err != nil {
+			return nil, err
+		}
+		p.stdio = slave
+	}
+	if err := enterCwd(s.Process.Cwd); err != nil {
+		return nil, err
+	}
+	if err := checkUser(s); err != nil {
+		return nil, err
+	}
+	p.path, err = lookPath(s.Process.Args[0], s.Process.Env)
+	return p, err
+}
+
+func hasNamespace(s *specs.Spec, t specs.LinuxNamespaceType) bool {
+	return slices.ContainsFunc(s.Linux.Namespaces, func(ns specs.LinuxNamespace) bool { return ns.Type == t })
+}
+
+// loopbackUp brings up lo in the new network namespace.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("loopback: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("loopback flags: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("bring up loopback: %w", err)
+	}
+	return nil
+}
+
+// enterCwd changes to the working directory, creating it if missing (as
+// podman does).
+func enterCwd(cwd string) error {
+	if cwd == "" {
+		cwd = "/"
+	}
+	if err := os.Chdir(cwd); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(cwd, 0o755); err != nil {
+			return fmt.Errorf("create working directory %s: %w", cwd, err)
+		}
+		return os.Chdir(cwd)
+	} else if err != nil {
+		return fmt.Errorf("working directory %s: %w", cwd, err)
+	}
+	return nil
+}
+
+// checkUser fails clearly when the process's ids are not mapped.
+func checkUser(s *specs.Spec) error {
+	u := s.Process.User
+	if _, ok := userns.HostID(s.Linux.UIDMappings, u.UID); !ok {
+		return fmt.Errorf("user %d is not mapped in the user namespace (no subordinate uid range?)", u.UID)
+	}
+	for _, g := range append([]uint32{u.GID}, u.AdditionalGids...) {
+		if _, ok := userns.HostID(s.Linux.GIDMappings, g); !ok {
+			return fmt.Errorf("group %d is not mapped in the user namespace (no subordinate gid range?)", g)
+		}
+	}
+	return nil
+}
+
+// lookPath finds the command in the container's PATH, the way the command
+// would be found by a shell, and maps failures to podman's exit statuses.
+func lookPath(name string, env []string) (string, error) {
+	if strings.Contains(name, "/") {
+		return name, checkExecutable(name)
+	}
+	path := spec.DefaultPath
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = v
+		}
+	}
+	var denied error
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, name)
+		err := checkExecutable(p)
+		if err == nil {
+			return p, nil
+		}
+		if ExitCodeOf(err) == ExitCannotExec && denied == nil {
+			denied = err
+		}
+	}
+	if denied != nil {
+		return "", denied
+	}
+	return "", errorf(ExitNotFound, "executable file %q not found in $PATH", name)
+}
+
+func checkExecutable(p string) error {
+	fi, err := os.Stat(p)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return errorf(ExitNotFound, "executable file %q not found", p)
+	case err != nil:
+		return errorf(ExitCannotExec, "%s: %v", p, err)
+	case fi.IsDir():
+		return errorf(ExitCannotExec, "%s: is a directory", p)
+	case fi.Mode()&0o111 == 0:
+		return errorf(ExitCannotExec, "%s: permission denied", p)
+	}
+	return nil
+}
+
+// execError maps a failed execve to an *Error.
+func execError(path string, err error) error {
+	if errors.Is(err, unix.ENOENT) {
+		return errorf(ExitNotFound, "execute %s: %v", path, err)
+	}
+	return errorf(ExitCannotExec, "execute %s: %v", path, err)
+}
+
+// credential returns the ids to switch to, for syscall's process attributes.
+func (p *process) credential() *syscall.Credential {
+	u := p.spec.Process.User
+	return &syscall.Credential{Uid: u.UID, Gid: u.GID, Groups: u.AdditionalGids, NoSetGroups: setgroupsDenied()}
+}
+
+func setgroupsDenied() bool {
+	b, err := os.ReadFile("/proc/self/setgroups")
+	return err == nil && strings.TrimSpace(string(b)) == "deny"
+}
+
+// exec replaces this process with the command (rless's init disabled).
+func (p *process) exec() error {
+	if p.stdio != nil {
+		for fd := 0; fd < 3; fd++ {
+			if err := unix.Dup2(int(p.stdio.Fd()), fd); err != nil {
+				return fmt.Errorf("terminal: %w", err)
+			}
+		}
+		if err := unix.IoctlSetInt(0, unix.TIOCSCTTY, 0); err != nil {
+			return fmt.Errorf("set controlling terminal: %w", err)
+		}
+	}
+	c := p.credential()
+	if !c.NoSetGroups {
+		gids := make([]int, len(c.Groups))
+		for i, g := range c.Groups {
+			gids[i] = int(g)
+		}
+		if err := syscall.Setgroups(gids); err != nil {
+			return fmt.Errorf("setgroups: %w", err)
+		}
+	}
+	if err := syscall.Setresgid(int(c.Gid), int(c.Gid), int(c.Gid)); err != nil {
+		return fmt.Errorf("setgid %d: %w", c.Gid, err)
+	}
+	if err := syscall.Setresuid(int(c.Uid), int(c.Uid), int(c.Uid)); err != nil {
+		return fmt.Errorf("setuid %d: %w", c.Uid, err)
+	}
+	signal.Reset()
+	err := syscall.Exec(p.path, p.spec.Process.Args, p.spec.Process.Env)
+	return execError(p.path, err)
+}

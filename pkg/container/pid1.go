@@ -1,0 +1,62 @@
+package container
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/rless/rless/internal/syncmsg"
+)
+
+// forwarded are the signals rless's init passes on to the command.
+var forwarded = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH}
+
+// runInit is rless's init: PID 1 of the container. It starts the command,
+// forwards signals to it, reaps every process that ends in the namespace,
+// and returns the command's status when the command ends (128+N when signal
+// N killed it). The kernel then kills what is left in the PID namespace.
+func (p *process) runInit(conn *syncmsg.Conn) int {
+	sigs := make(chan os.Signal, 64)
+	signal.Notify(sigs, append([]os.Signal{syscall.SIGCHLD}, forwarded...)...)
+
+	files := []uintptr{0, 1, 2}
+	sys := &syscall.SysProcAttr{Credential: p.credential()}
+	if p.stdio != nil {
+		fd := p.stdio.Fd()
+		files = []uintptr{fd, fd, fd}
+		sys.Setsid, sys.Setctty, sys.Ctty = true, true, 0
+	}
+	pid, err := syscall.ForkExec(p.path, p.spec.Process.Args, &syscall.ProcAttr{Env: p.spec.Process.Env, Files: files, Sys: sys})
+	if err != nil {
+		err = execError(p.path, err)
+		code := ExitCodeOf(err)
+		_ = conn.Send(syncmsg.Msg{Type: syncmsg.Failed, Error: err.Error(), Code: code})
+		return code
+	}
+	if p.stdio != nil {
+		p.stdio.Close()
+	}
+	_ = conn.Send(syncmsg.Msg{Type: syncmsg.Started, Pid: pid})
+	conn.Close()
+
+	for sig := range sigs {
+		if sig != syscall.SIGCHLD {
+			_ = syscall.Kill(pid, sig.(syscall.Signal))
+			continue
+		}
+		for {
+			var ws syscall.WaitStatus
+			wpid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+			if wpid <= 0 || err != nil {
+				break
+			}
+			if wpid == pid {
+				if ws.Signaled() {
+					return 128 + int(ws.Signal())
+				}
+				return ws.ExitStatus()
+			}
+		}
+	}
+	return ExitRlessFailed
+}

@@ -1,0 +1,227 @@
+// Package container runs OCI-spec containers rootless: it creates the
+// namespaces (through the userns package), starts rless's in-container
+// stage, relays stdio or a pseudo-terminal, forwards signals and returns the
+// command's exit status.
+//
+// Every program that uses this package must call [Init] first thing in main:
+// the containers' first process is the program itself, re-executed.
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"sync"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/rless/rless/internal/syncmsg"
+	"github.com/rless/rless/pkg/terminal"
+	"github.com/rless/rless/pkg/userns"
+	"golang.org/x/term"
+)
+
+// Config describes one container to run.
+type Config struct {
+	// ID is the container id; "" picks a random one (see NewID).
+	ID string
+	// Spec is the container's OCI spec (see the spec package). Its
+	// Linux.UIDMappings and GIDMappings must be Mapping's.
+	Spec *specs.Spec
+	// Host and Mapping say how to create the user namespace (see
+	// userns.DetectHost and Host.Mapping).
+	Host    *userns.Host
+	Mapping userns.Mapping
+	// RunRoot is where the container's state directory is made; "" is
+	// DefaultRunRoot().
+	RunRoot string
+	// Stdin, Stdout and Stderr are the command's standard streams; nil
+	// means /dev/null. With Spec.Process.Terminal, Stdin and Stdout are
+	// relayed to the pseudo-terminal and Stdin, if it is a terminal, is put
+	// in raw mode meanwhile.
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// ProxySignals forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1,
+	// SIGUSR2 and SIGWINCH received by this process to the container.
+	ProxySignals bool
+}
+
+// proxied are the signals Run forwards when Config.ProxySignals is set.
+var proxied = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH}
+
+// Run creates the container cfg describes, runs its command to the end and
+// returns the command's exit status (128+N when signal N killed it). An
+// error means the container could not be created or its command not started;
+// it is an *Error carrying the exit status to use. When ctx is done the
+// container is killed. Nothing of the container is left when Run returns.
+func Run(ctx context.Context, cfg Config) (int, error) {
+	code, err := run(ctx, cfg)
+	return code, failed(err)
+}
+
+func run(ctx context.Context, cfg Config) (int, error) {
+	s := cfg.Spec
+	if s == nil || s.Process == nil || s.Linux == nil {
+		return 0, errors.New("incomplete spec: no process or linux section")
+	}
+	if cfg.Host == nil {
+		return 0, errors.New("no host description (userns.DetectHost)")
+	}
+	id := cfg.ID
+	if id == "" {
+		id = NewID()
+	}
+	runRoot := cfg.RunRoot
+	if runRoot == "" {
+		runRoot = DefaultRunRoot()
+	}
+	tty := s.Process.Terminal
+	var hostTTY *os.File
+	if f, ok := cfg.Stdin.(*os.File); ok && tty && term.IsTerminal(int(f.Fd())) {
+		hostTTY = f
+		if size, err := terminal.GetSize(f); err == nil && s.Process.ConsoleSize == nil {
+			s.Process.ConsoleSize = &specs.Box{Height: uint(size.Rows), Width: uint(size.Cols)}
+		}
+	}
+	b, err := createBundle(runRoot, id, s)
+	if err != nil {
+		return 0, err
+	}
+	defer b.remove()
+
+	var sigs chan os.Signal
+	if cfg.ProxySignals {
+		sigs = make(chan os.Signal, 16)
+		signal.Notify(sigs, proxied...)
+		defer signal.Stop(sigs)
+	}
+
+	// The child dies with the thread that started it (Pdeathsig).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	opts := userns.SpawnOptions{
+		Stage:      InitStage,
+		Args:       []string{b.dir},
+		Cloneflags: cloneFlags(s),
+		Env:        []string{},
+		Setsid:     true,
+		Stderr:     cfg.Stderr,
+	}
+	if !tty {
+		opts.Stdin, opts.Stdout = cfg.Stdin, cfg.Stdout
+	}
+	if lvl := os.Getenv(logLevelEnv); lvl != "" {
+		opts.Env = append(opts.Env, logLevelEnv+"="+lvl)
+	}
+	child, err := userns.Spawn(ctx, cfg.Host, cfg.Mapping, opts)
+	if err != nil {
+		return 0, err
+	}
+	defer child.Sync.Close()
+	pid := child.Cmd.Process.Pid
+	slog.Debug("container started", "id", id, "pid", pid)
+
+	// Read the child's messages until it starts the command or fails.
+	var startErr error
+	var master *os.File
+	for {
+		m, fds, err := child.Sync.Recv()
+		if errors.Is(err, io.EOF) {
+			break // the command was executed in place of the stage
+		}
+		if err != nil {
+			startErr = err
+			break
+		}
+		if m.Type == syncmsg.PTY && len(fds) == 1 {
+			master = os.NewFile(uintptr(fds[0]), "ptmx")
+			continue
+		}
+		if m.Type == syncmsg.Failed {
+			startErr = &Error{Code: m.Code, Err: errors.New(m.Error)}
+		}
+		break
+	}
+	if startErr != nil {
+		child.Kill()
+		if master != nil {
+			master.Close()
+		}
+		return 0, startErr
+	}
+	_ = b.setState(id, "running", pid)
+
+	var output sync.WaitGroup
+	if master != nil {
+		defer master.Close()
+		if hostTTY != nil {
+			if old, err := term.MakeRaw(int(hostTTY.Fd())); err == nil {
+				defer term.Restore(int(hostTTY.Fd()), old)
+			}
+		}
+		if cfg.Stdin != nil {
+			go func() { _, _ = io.Copy(master, cfg.Stdin) }()
+		}
+		output.Add(1)
+		go func() {
+			defer output.Done()
+			out := cfg.Stdout
+			if out == nil {
+				out = io.Discard
+			}
+			_, _ = io.Copy(out, master) // ends with EIO once the command's side closes
+		}()
+	}
+
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case sig := <-sigs:
+				if sig == syscall.SIGWINCH && master != nil && hostTTY != nil {
+					if size, err := terminal.GetSize(hostTTY); err == nil {
+						_ = terminal.SetSize(master, size)
+					}
+					continue
+				}
+				_ = child.Cmd.Process.Signal(sig)
+			case <-ctx.Done():
+				_ = child.Cmd.Process.Kill()
+				return
+			case <-done:
+				return
+			}
+		}
+	}()
+	waitErr := child.Cmd.Wait()
+	close(done)
+	output.Wait()
+	if child.Cmd.ProcessState == nil {
+		return 0, fmt.Errorf("wait for container: %w", waitErr)
+	}
+	code := userns.ExitCode(child.Cmd.ProcessState)
+	slog.Debug("container exited", "id", id, "status", code)
+	return code, nil
+}
+
+// cloneFlags returns the namespaces to create for s, without the user
+// namespace (which Spawn adds).
+func cloneFlags(s *specs.Spec) uintptr {
+	flags := map[specs.LinuxNamespaceType]uintptr{
+		specs.MountNamespace: syscall.CLONE_NEWNS, specs.PIDNamespace: syscall.CLONE_NEWPID,
+		specs.NetworkNamespace: syscall.CLONE_NEWNET, specs.UTSNamespace: syscall.CLONE_NEWUTS,
+		specs.IPCNamespace: syscall.CLONE_NEWIPC, specs.CgroupNamespace: syscall.CLONE_NEWCGROUP,
+	}
+	var f uintptr
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Path == "" {
+			f |= flags[ns.Type]
+		}
+	}
+	return f
+}

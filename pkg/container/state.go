@@ -1,0 +1,105 @@
+package container
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// DefaultRunRoot returns where rless keeps the state of running containers:
+// $XDG_RUNTIME_DIR/rless, or /tmp/rless-$UID when XDG_RUNTIME_DIR is unset.
+func DefaultRunRoot() string {
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		return filepath.Join(d, "rless")
+	}
+	return filepath.Join(os.TempDir(), "rless-"+strconv.Itoa(os.Getuid()))
+}
+
+// NewID returns a new random container id: 64 hexadecimal digits.
+func NewID() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// ensureRunRoot creates dir (mode 0700) if needed and checks that it belongs
+// to the caller and no one else can write to it, since a directory in /tmp
+// could have been made by another user.
+func ensureRunRoot(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create run root: %w", err)
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(dir, &st); err != nil {
+		return fmt.Errorf("run root: %w", err)
+	}
+	if int(st.Uid) != os.Getuid() || st.Mode&unix.S_IFMT != unix.S_IFDIR || st.Mode&0o022 != 0 {
+		return fmt.Errorf("run root %s must be a directory owned by uid %d and writable by it alone", dir, os.Getuid())
+	}
+	return nil
+}
+
+// bundle is a container's state directory: config.json (the OCI spec) and
+// state.json (the OCI state), readable by other processes of the user.
+type bundle struct{ dir string }
+
+func createBundle(runRoot, id string, spec *specs.Spec) (*bundle, error) {
+	if err := ensureRunRoot(runRoot); err != nil {
+		return nil, err
+	}
+	b := &bundle{dir: filepath.Join(runRoot, id)}
+	if err := os.Mkdir(b.dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create state directory: %w", err)
+	}
+	if err := writeJSON(filepath.Join(b.dir, "config.json"), spec); err != nil {
+		os.RemoveAll(b.dir)
+		return nil, err
+	}
+	return b, nil
+}
+
+// setState records the OCI state of the container.
+func (b *bundle) setState(id, status string, pid int) error {
+	return writeJSON(filepath.Join(b.dir, "state.json"), specs.State{
+		Version: specs.Version, ID: id, Status: specs.ContainerState(status), Pid: pid, Bundle: b.dir,
+	})
+}
+
+func (b *bundle) remove() error { return os.RemoveAll(b.dir) }
+
+// writeJSON writes v to path through a temporary file and a rename, so that
+// a reader sees the old or the new content, never a part.
+func writeJSON(path string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// readSpec reads the config.json of the bundle in dir.
+func readSpec(dir string) (*specs.Spec, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("decode %s/config.json: %w", dir, err)
+	}
+	return &s, nil
+}

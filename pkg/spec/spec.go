@@ -1,0 +1,194 @@
+// Package spec builds the OCI runtime spec (runtime-spec's specs.Spec) of a
+// rootless container the way podman lays it out: namespaces, mounts, device
+// nodes, environment, user and capabilities. The spec is what rless hands to
+// its own runtime and what any OCI runtime could run.
+package spec
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/opencontainers/runtime-tools/generate"
+	"github.com/rless/rless/pkg/userns"
+)
+
+// Annotations rless reads from a spec.
+const (
+	// AnnotationInit is "true" when rless's init runs as PID 1 and starts
+	// the process, "false" when the process is PID 1 itself.
+	AnnotationInit = "io.rless.init"
+)
+
+// DefaultPath is the PATH a container gets unless its environment sets one.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// DefaultCapabilities is the capability set a container's process keeps by
+// default (podman's).
+var DefaultCapabilities = []string{
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+	"CAP_NET_BIND_SERVICE", "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP",
+	"CAP_SETUID", "CAP_SYS_CHROOT",
+}
+
+// Network modes.
+const (
+	NetworkNone = "none" // a new network namespace with only loopback
+	NetworkHost = "host" // the host's network namespace
+)
+
+// Options are the inputs of New.
+type Options struct {
+	Rootfs   string         // root filesystem directory
+	ReadOnly bool           // mount the root read-only
+	Args     []string       // the command and its arguments
+	Env      []string       // KEY=VALUE, over the defaults
+	Cwd      string         // working directory; "" is "/"
+	User     specs.User     // the process's ids
+	Home     string         // HOME unless Env sets it; "" is "/root" for uid 0, else "/"
+	Hostname string         // UTS hostname
+	Terminal bool           // give the process a pseudo-terminal
+	Network  string         // NetworkNone (default) or NetworkHost
+	Init     bool           // run rless's init as PID 1
+	Mapping  userns.Mapping // the user namespace's id mappings
+}
+
+// New returns the spec of a container with options o.
+func New(o Options) (*specs.Spec, error) {
+	if len(o.Args) == 0 {
+		return nil, fmt.Errorf("no command given")
+	}
+	g, err := generate.New("linux")
+	if err != nil {
+		return nil, err
+	}
+	g.SetRootPath(o.Rootfs)
+	g.SetRootReadonly(o.ReadOnly)
+	g.SetHostname(o.Hostname)
+	g.SetProcessArgs(o.Args)
+	g.SetProcessTerminal(o.Terminal)
+	g.SetProcessCwd(cwdOr(o.Cwd))
+	g.SetProcessUID(o.User.UID)
+	g.SetProcessGID(o.User.GID)
+	for _, gid := range o.User.AdditionalGids {
+		g.AddProcessAdditionalGid(gid)
+	}
+	g.ClearProcessRlimits()
+	g.ClearProcessEnv()
+	g.AddMultipleProcessEnv(Env(o))
+
+	g.ClearProcessCapabilities()
+	for _, c := range DefaultCapabilities {
+		for _, add := range []func(string) error{g.AddProcessCapabilityBounding, g.AddProcessCapabilityPermitted, g.AddProcessCapabilityEffective} {
+			if err := add(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+
+	g.ClearLinuxNamespaces()
+	nss := []specs.LinuxNamespaceType{specs.UserNamespace, specs.MountNamespace, specs.PIDNamespace, specs.UTSNamespace, specs.IPCNamespace, specs.CgroupNamespace}
+	switch o.Network {
+	case "", NetworkNone:
+		nss = append(nss, specs.NetworkNamespace)
+	case NetworkHost:
+	default:
+		return nil, fmt.Errorf("unknown network mode %q (want %s or %s)", o.Network, NetworkNone, NetworkHost)
+	}
+	for _, ns := range nss {
+		if err := g.AddOrReplaceLinuxNamespace(string(ns), ""); err != nil {
+			return nil, err
+		}
+	}
+	g.ClearLinuxUIDMappings()
+	g.ClearLinuxGIDMappings()
+	for _, m := range o.Mapping.UIDs {
+		g.AddLinuxUIDMapping(m.HostID, m.ContainerID, m.Size)
+	}
+	for _, m := range o.Mapping.GIDs {
+		g.AddLinuxGIDMapping(m.HostID, m.ContainerID, m.Size)
+	}
+
+	g.ClearMounts()
+	for _, m := range Mounts(o) {
+		g.AddMount(m)
+	}
+	g.ClearLinuxDevices()
+	for _, d := range Devices() {
+		g.AddDevice(d)
+	}
+	g.AddAnnotation(AnnotationInit, fmt.Sprint(o.Init))
+	s := g.Config
+	s.Linux.Resources = nil
+	s.Linux.Seccomp = nil
+	return s, nil
+}
+
+func cwdOr(cwd string) string {
+	if cwd == "" {
+		return "/"
+	}
+	return cwd
+}
+
+// Env returns the process environment of a container with options o: the
+// defaults podman sets, overridden by o.Env.
+func Env(o Options) []string {
+	home := o.Home
+	if home == "" {
+		home = "/"
+		if o.User.UID == 0 {
+			home = "/root"
+		}
+	}
+	env := []string{"PATH=" + DefaultPath, "container=rless", "HOME=" + home}
+	if o.Hostname != "" {
+		env = append(env, "HOSTNAME="+o.Hostname)
+	}
+	if o.Terminal {
+		env = append(env, "TERM=xterm")
+	}
+	for _, kv := range o.Env {
+		key, _, _ := strings.Cut(kv, "=")
+		env = slices.DeleteFunc(env, func(e string) bool { return strings.HasPrefix(e, key+"=") })
+		env = append(env, kv)
+	}
+	return env
+}
+
+// Mounts returns the filesystems every container gets, as podman mounts
+// them: /proc, /dev (a tmpfs), /dev/pts, /dev/shm, /dev/mqueue and a
+// read-only /sys.
+func Mounts(o Options) []specs.Mount {
+	ptsOpts := []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}
+	if _, ok := userns.HostID(o.Mapping.GIDs, 5); ok {
+		ptsOpts = append(ptsOpts, "gid=5") // the tty group
+	}
+	return []specs.Mount{
+		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
+		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: ptsOpts},
+		{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
+		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
+		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
+	}
+}
+
+// Devices returns the device nodes every container gets.
+func Devices() []specs.LinuxDevice {
+	dev := func(path string, major, minor int64) specs.LinuxDevice {
+		mode := os.FileMode(0o666)
+		return specs.LinuxDevice{Path: path, Type: "c", Major: major, Minor: minor, FileMode: &mode}
+	}
+	return []specs.LinuxDevice{
+		dev("/dev/null", 1, 3), dev("/dev/zero", 1, 5), dev("/dev/full", 1, 7),
+		dev("/dev/random", 1, 8), dev("/dev/urandom", 1, 9), dev("/dev/tty", 5, 0),
+	}
+}
+
+// InitEnabled reports whether s asks for rless's init as PID 1.
+func InitEnabled(s *specs.Spec) bool {
+	return s.Annotations[AnnotationInit] == "true"
+}
