@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/rless/rless/internal/logging"
 	"github.com/rless/rless/pkg/container"
 	"github.com/spf13/cobra"
 )
@@ -46,8 +47,10 @@ func execute(args []string) int {
 			if err := lvl.UnmarshalText([]byte(g.logLevel)); err != nil {
 				return fmt.Errorf("--log-level: %w", err)
 			}
-			slog.SetLogLoggerLevel(lvl)
-			os.Setenv("_RLESS_LOG_LEVEL", lvl.String())
+			if lvl != slog.LevelWarn {
+				logging.Setup(lvl)
+			}
+			slog.Debug("rless start", "command", cmd.Name())
 			return nil
 		},
 	}

@@ -24,10 +24,11 @@ type Msg struct {
 
 // Message types.
 const (
-	Mapped  = "mapped"  // parent → child: the id mapping is written
-	PTY     = "pty"     // child → parent: carries the pty master
-	Started = "started" // child → parent: the command runs
-	Failed  = "error"   // child → parent: setup failed; Error and Code say how
+	UIDMapped = "uidmapped" // parent → child: the uid mapping is written (gids may follow)
+	Mapped    = "mapped"    // parent → child: all mappings are written, go on
+	PTY       = "pty"       // child → parent: carries the pty master
+	Started   = "started"   // child → parent: the command runs
+	Failed    = "error"     // child → parent: setup failed; Error and Code say how
 )
 
 // Conn is one end of a socket pair.

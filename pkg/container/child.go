@@ -3,6 +3,7 @@ package container
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/rless/rless/internal/syncmsg"
@@ -26,13 +28,36 @@ import (
 // rless's init, starts it and stays as PID 1. It returns the exit status.
 func containerInit() int {
 	runtime.LockOSThread()
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "Error: rless init: no state directory")
+		return ExitRlessFailed
+	}
+	// The re-executed copy may read the spec while the gids are mapped.
+	var specc chan specResult
+	if userns.Reexecuted() {
+		specc = make(chan specResult, 1)
+		go func() {
+			s, err := readSpec(os.Args[1])
+			specc <- specResult{s, err}
+		}()
+	}
 	conn, err := userns.WaitMapped(true)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
 		return ExitRlessFailed
 	}
 	unix.CloseOnExec(userns.SyncFD)
-	p, err := prepare(conn)
+	slog.Debug("mapped")
+	var r specResult
+	if specc != nil {
+		r = <-specc
+	} else {
+		r.spec, r.err = readSpec(os.Args[1])
+	}
+	if r.err != nil {
+		r.err = fmt.Errorf("read container spec: %w", r.err)
+	}
+	p, err := prepare(conn, r)
 	if err != nil {
 		code := ExitCodeOf(err)
 		if sendErr := conn.Send(syncmsg.Msg{Type: syncmsg.Failed, Error: err.Error(), Code: code}); sendErr != nil {
@@ -40,6 +65,7 @@ func containerInit() int {
 		}
 		return code
 	}
+	slog.Debug("container ready", "command", p.path)
 	if spec.InitEnabled(p.spec) {
 		return p.runInit(conn)
 	}
@@ -49,22 +75,39 @@ func containerInit() int {
 	return code
 }
 
+type specResult struct {
+	spec *specs.Spec
+	err  error
+}
+
 // process is the prepared command of a container.
 type process struct {
 	spec  *specs.Spec
 	path  string   // resolved executable
 	stdio *os.File // the pty slave, or nil to keep fds 0-2
+
+	// With rless's init: the signals it handles, subscribed to in the
+	// background; notified is closed once they are.
+	sigs     chan os.Signal
+	notified chan struct{}
 }
 
 // prepare builds the container around this process and resolves the
 // command, without starting it.
-func prepare(conn *syncmsg.Conn) (*process, error) {
-	if len(os.Args) < 2 {
-		return nil, errors.New("init: no state directory")
-	}
-	s, err := readSpec(os.Args[1])
+func prepare(conn *syncmsg.Conn, r specResult) (*process, error) {
+	s, err := r.spec, r.err
 	if err != nil {
 		return nil, err
+	}
+	p := &process{spec: s}
+	if spec.InitEnabled(s) {
+		// Installing the handlers takes a while: do it alongside the mounts.
+		p.sigs = make(chan os.Signal, 64)
+		p.notified = make(chan struct{})
+		go func() {
+			signal.Notify(p.sigs, append([]os.Signal{syscall.SIGCHLD}, forwarded...)...)
+			close(p.notified)
+		}()
 	}
 	if s.Hostname != "" {
 		if err := unix.Sethostname([]byte(s.Hostname)); err != nil {
@@ -76,14 +119,15 @@ func prepare(conn *syncmsg.Conn) (*process, error) {
 			return nil, err
 		}
 	}
+	slog.Debug("spec read, hostname and loopback set")
 	if err := rootfs.Setup(s); err != nil {
 		return nil, err
 	}
+	slog.Debug("rootfs ready")
 	// A fresh session keyring: nothing of the user's keys is reachable.
 	if _, err := unix.KeyctlJoinSessionKeyring("_ses.rless"); err != nil && !errors.Is(err, unix.ENOSYS) {
 		return nil, fmt.Errorf("join session keyring: %w", err)
 	}
-	p := &process{spec: s}
 	if s.Process.Terminal {
 		master, slave, _, err := terminal.Open("/dev/ptmx")
 		if err != nil {
@@ -243,23 +287,37 @@ func (p *process) exec() error {
 			return fmt.Errorf("set controlling terminal: %w", err)
 		}
 	}
+	// Switch ids on this thread only (it is locked and is the one that
+	// executes): the all-threads syscall.Set* would stop every thread.
 	c := p.credential()
 	if !c.NoSetGroups {
-		gids := make([]int, len(c.Groups))
-		for i, g := range c.Groups {
-			gids[i] = int(g)
-		}
-		if err := syscall.Setgroups(gids); err != nil {
+		if err := setgroups(c.Groups); err != nil {
 			return fmt.Errorf("setgroups: %w", err)
 		}
 	}
-	if err := syscall.Setresgid(int(c.Gid), int(c.Gid), int(c.Gid)); err != nil {
-		return fmt.Errorf("setgid %d: %w", c.Gid, err)
+	if _, _, e := syscall.RawSyscall(syscall.SYS_SETRESGID, uintptr(c.Gid), uintptr(c.Gid), uintptr(c.Gid)); e != 0 {
+		return fmt.Errorf("setgid %d: %w", c.Gid, e)
 	}
-	if err := syscall.Setresuid(int(c.Uid), int(c.Uid), int(c.Uid)); err != nil {
-		return fmt.Errorf("setuid %d: %w", c.Uid, err)
+	if _, _, e := syscall.RawSyscall(syscall.SYS_SETRESUID, uintptr(c.Uid), uintptr(c.Uid), uintptr(c.Uid)); e != 0 {
+		return fmt.Errorf("setuid %d: %w", c.Uid, e)
 	}
-	signal.Reset()
+	// Changing ids cleared the parent-death signal; the command must still
+	// die with rless.
+	if _, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0); e != 0 {
+		return fmt.Errorf("set parent-death signal: %w", e)
+	}
 	err := syscall.Exec(p.path, p.spec.Process.Args, p.spec.Process.Env)
 	return execError(p.path, err)
+}
+
+// setgroups sets the supplementary groups of the calling thread.
+func setgroups(gids []uint32) error {
+	var p unsafe.Pointer
+	if len(gids) > 0 {
+		p = unsafe.Pointer(&gids[0])
+	}
+	if _, _, e := syscall.RawSyscall(syscall.SYS_SETGROUPS, uintptr(len(gids)), uintptr(p), 0); e != 0 {
+		return e
+	}
+	return nil
 }

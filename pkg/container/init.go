@@ -5,14 +5,12 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/rless/rless/internal/logging"
 	"github.com/rless/rless/pkg/userns"
 )
 
 // InitStage is the stage name of a container's first process.
 const InitStage = "init"
-
-// logLevelEnv carries the parent's log level into its children.
-const logLevelEnv = "_RLESS_LOG_LEVEL"
 
 // Init runs the stage this process was re-executed for, if any, and then
 // exits; in a process that is not a re-executed rless child it returns at
@@ -28,12 +26,8 @@ func Init() {
 	if stage == "" {
 		return
 	}
-	if lvl := os.Getenv(logLevelEnv); lvl != "" {
-		var l slog.Level
-		if l.UnmarshalText([]byte(lvl)) == nil {
-			slog.SetLogLoggerLevel(l)
-		}
-	}
+	logging.FromEnv()
+	slog.Debug("stage start", "stage", stage)
 	switch stage {
 	case InitStage:
 		os.Exit(containerInit())

@@ -1,8 +1,8 @@
 package container
 
 import (
+	"log/slog"
 	"os"
-	"os/signal"
 	"syscall"
 
 	"github.com/rless/rless/internal/syncmsg"
@@ -16,8 +16,8 @@ var forwarded = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, sys
 // and returns the command's status when the command ends (128+N when signal
 // N killed it). The kernel then kills what is left in the PID namespace.
 func (p *process) runInit(conn *syncmsg.Conn) int {
-	sigs := make(chan os.Signal, 64)
-	signal.Notify(sigs, append([]os.Signal{syscall.SIGCHLD}, forwarded...)...)
+	<-p.notified // SIGCHLD must be caught before the command can end
+	sigs := p.sigs
 
 	files := []uintptr{0, 1, 2}
 	sys := &syscall.SysProcAttr{Credential: p.credential()}
@@ -33,6 +33,7 @@ func (p *process) runInit(conn *syncmsg.Conn) int {
 		_ = conn.Send(syncmsg.Msg{Type: syncmsg.Failed, Error: err.Error(), Code: code})
 		return code
 	}
+	slog.Debug("command forked", "pid", pid)
 	if p.stdio != nil {
 		p.stdio.Close()
 	}

@@ -15,11 +15,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/rless/rless/internal/logging"
 	"github.com/rless/rless/internal/syncmsg"
 	"github.com/rless/rless/pkg/terminal"
 	"github.com/rless/rless/pkg/userns"
@@ -81,32 +83,33 @@ func run(ctx context.Context, cfg Config) (int, error) {
 		runRoot = DefaultRunRoot()
 	}
 	tty := s.Process.Terminal
+	// hostTTY is the terminal rless runs on, if any: put in raw mode when
+	// it is stdin, and followed for the window size.
 	var hostTTY *os.File
-	if f, ok := cfg.Stdin.(*os.File); ok && tty && term.IsTerminal(int(f.Fd())) {
-		hostTTY = f
-		if size, err := terminal.GetSize(f); err == nil && s.Process.ConsoleSize == nil {
+	if tty {
+		for _, s := range []any{cfg.Stdin, cfg.Stdout} {
+			if f, ok := s.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+				hostTTY = f
+				break
+			}
+		}
+	}
+	if hostTTY != nil && s.Process.ConsoleSize == nil {
+		if size, err := terminal.GetSize(hostTTY); err == nil {
 			s.Process.ConsoleSize = &specs.Box{Height: uint(size.Rows), Width: uint(size.Cols)}
 		}
 	}
-	b, err := createBundle(runRoot, id, s)
-	if err != nil {
-		return 0, err
-	}
-	defer b.remove()
+	dir := filepath.Join(runRoot, id)
 
-	var sigs chan os.Signal
-	if cfg.ProxySignals {
-		sigs = make(chan os.Signal, 16)
-		signal.Notify(sigs, proxied...)
-		defer signal.Stop(sigs)
-	}
-
-	// The child dies with the thread that started it (Pdeathsig).
+	// Start the child first: its start and the id-mapping helpers take
+	// longest, and the state directory and signal handling are set up
+	// meanwhile. The child reads the state directory only once released.
+	// It dies with the thread that started it (Pdeathsig).
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	opts := userns.SpawnOptions{
 		Stage:      InitStage,
-		Args:       []string{b.dir},
+		Args:       []string{dir},
 		Cloneflags: cloneFlags(s),
 		Env:        []string{},
 		Setsid:     true,
@@ -115,11 +118,34 @@ func run(ctx context.Context, cfg Config) (int, error) {
 	if !tty {
 		opts.Stdin, opts.Stdout = cfg.Stdin, cfg.Stdout
 	}
-	if lvl := os.Getenv(logLevelEnv); lvl != "" {
-		opts.Env = append(opts.Env, logLevelEnv+"="+lvl)
+	if lvl := os.Getenv(logging.Env); lvl != "" {
+		opts.Env = append(opts.Env, logging.Env+"="+lvl)
 	}
-	child, err := userns.Spawn(ctx, cfg.Host, cfg.Mapping, opts)
+	slog.Debug("spawn container init")
+	child, err := userns.Start(opts)
 	if err != nil {
+		return 0, err
+	}
+	mapped := make(chan error, 1)
+	written := make(chan struct{})
+	go func() { mapped <- child.Map(ctx, cfg.Host, cfg.Mapping, func() { <-written }) }()
+	b, err := createBundle(dir, s)
+	close(written)
+	if err == nil {
+		defer b.remove()
+	}
+	var sigs chan os.Signal
+	if cfg.ProxySignals {
+		sigs = make(chan os.Signal, 16)
+		signal.Notify(sigs, proxied...)
+		defer signal.Stop(sigs)
+	}
+	err = errors.Join(err, <-mapped)
+	if err == nil {
+		err = child.Release()
+	}
+	if err != nil {
+		child.Kill()
 		return 0, err
 	}
 	defer child.Sync.Close()
@@ -155,11 +181,13 @@ func run(ctx context.Context, cfg Config) (int, error) {
 		return 0, startErr
 	}
 	_ = b.setState(id, "running", pid)
+	removeStale(runRoot) // while the command runs
+	slog.Debug("command started")
 
 	var output sync.WaitGroup
 	if master != nil {
 		defer master.Close()
-		if hostTTY != nil {
+		if hostTTY != nil && hostTTY == cfg.Stdin {
 			if old, err := term.MakeRaw(int(hostTTY.Fd())); err == nil {
 				defer term.Restore(int(hostTTY.Fd()), old)
 			}

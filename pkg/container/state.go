@@ -4,10 +4,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -50,11 +53,13 @@ func ensureRunRoot(dir string) error {
 // state.json (the OCI state), readable by other processes of the user.
 type bundle struct{ dir string }
 
-func createBundle(runRoot, id string, spec *specs.Spec) (*bundle, error) {
-	if err := ensureRunRoot(runRoot); err != nil {
+// createBundle makes the state directory dir (in a run root, which it
+// creates if needed) and writes the spec there.
+func createBundle(dir string, spec *specs.Spec) (*bundle, error) {
+	if err := ensureRunRoot(filepath.Dir(dir)); err != nil {
 		return nil, err
 	}
-	b := &bundle{dir: filepath.Join(runRoot, id)}
+	b := &bundle{dir: dir}
 	if err := os.Mkdir(b.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create state directory: %w", err)
 	}
@@ -102,4 +107,33 @@ func readSpec(dir string) (*specs.Spec, error) {
 		return nil, fmt.Errorf("decode %s/config.json: %w", dir, err)
 	}
 	return &s, nil
+}
+
+// removeStale removes the state directories in runRoot whose container
+// process is gone: those of an rless that was killed before it could clean
+// up. A directory without state.json is left alone (it may be a start in
+// progress).
+func removeStale(runRoot string) {
+	entries, err := os.ReadDir(runRoot)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		dir := filepath.Join(runRoot, e.Name())
+		data, err := os.ReadFile(filepath.Join(dir, "state.json"))
+		if err != nil {
+			continue
+		}
+		var st specs.State
+		if json.Unmarshal(data, &st) != nil || st.Pid <= 0 {
+			continue
+		}
+		if err := unix.Kill(st.Pid, 0); errors.Is(err, unix.ESRCH) {
+			slog.Debug("removing stale state", "dir", dir, "pid", st.Pid)
+			os.RemoveAll(dir)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package userns
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/rless/rless/internal/syncmsg"
+	"golang.org/x/sys/unix"
 )
 
 // The re-exec protocol. A Go program cannot unshare a user namespace, so
@@ -51,11 +53,31 @@ type Child struct {
 }
 
 // Spawn starts the running binary again as opts.Stage in new namespaces,
-// writes mapping m (see Apply) and tells the child it is mapped.
-//
-// The child is killed when the OS thread that called Spawn exits; callers
-// that run long should hold runtime.LockOSThread for the child's lifetime.
+// writes mapping m and tells the child it is mapped: Start, Map and Release
+// in one call.
 func Spawn(ctx context.Context, h *Host, m Mapping, opts SpawnOptions) (*Child, error) {
+	c, err := Start(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Map(ctx, h, m, nil); err != nil {
+		c.Kill()
+		return nil, err
+	}
+	if err := c.Release(); err != nil {
+		c.Kill()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Start starts the running binary again as opts.Stage in new namespaces.
+// The child waits (in WaitMapped) until Map has written its id mapping and
+// Release has told it so; the caller may do other work meanwhile.
+//
+// The child is killed when the OS thread that called Start exits; callers
+// that run long should hold runtime.LockOSThread for the child's lifetime.
+func Start(opts SpawnOptions) (*Child, error) {
 	parent, child, err := syncmsg.Pair()
 	if err != nil {
 		return nil, err
@@ -83,16 +105,26 @@ func Spawn(ctx context.Context, h *Host, m Mapping, opts SpawnOptions) (*Child, 
 		parent.Close()
 		return nil, fmt.Errorf("create namespaces: %w", err)
 	}
-	c := &Child{Cmd: cmd, Sync: parent}
-	if err := Apply(ctx, cmd.Process.Pid, m, h); err != nil {
-		c.Kill()
-		return nil, err
-	}
-	if err := parent.Send(syncmsg.Msg{Type: syncmsg.Mapped}); err != nil {
-		c.Kill()
-		return nil, err
-	}
-	return c, nil
+	return &Child{Cmd: cmd, Sync: parent}, nil
+}
+
+// Map writes mapping m into the child's user namespace (see Apply). As
+// soon as the uids are mapped it lets the child re-execute itself (which
+// needs only its uid mapped) while the gid helper may still run; beforeUID,
+// if not nil, is called first, so that the re-executed child may rely on
+// what it does.
+func (c *Child) Map(ctx context.Context, h *Host, m Mapping, beforeUID func()) error {
+	return apply(ctx, c.Cmd.Process.Pid, m, h, func() {
+		if beforeUID != nil {
+			beforeUID()
+		}
+		_ = c.Sync.Send(syncmsg.Msg{Type: syncmsg.UIDMapped})
+	})
+}
+
+// Release tells the child that its mapping is written.
+func (c *Child) Release() error {
+	return c.Sync.Send(syncmsg.Msg{Type: syncmsg.Mapped})
 }
 
 // Kill kills the child, reaps it and closes the socket.
@@ -103,31 +135,60 @@ func (c *Child) Kill() {
 }
 
 // WaitMapped is called by a child stage before it does anything that needs
-// its namespace identity. It waits until the parent has written the
-// mapping. If reexec is true it then executes the binary once more, since a
-// process that executed while still unmapped holds no capabilities; the new
-// copy returns from WaitMapped at once, as root of the namespace with full
-// capabilities in it.
+// its namespace identity. It waits until the parent has written the mapping
+// and released it. If reexec is true it executes the binary once more as
+// soon as its uid is mapped, since a process that executed while unmapped
+// holds no capabilities; the new copy waits for the rest of the mapping if
+// needed and returns as root of the namespace with full capabilities in it.
 func WaitMapped(reexec bool) (*syncmsg.Conn, error) {
 	conn := syncmsg.FromFD(SyncFD)
-	if os.Getenv(mappedEnv) != "" {
-		os.Unsetenv(mappedEnv)
-		return conn, nil
+	seen := os.Getenv(mappedEnv) // set in the re-executed copy
+	os.Unsetenv(mappedEnv)
+	if seen != "" {
+		// Gaining capabilities in execve cleared the parent-death signal.
+		if err := KillWithParent(conn); err != nil {
+			return nil, err
+		}
 	}
-	m, _, err := conn.Recv()
-	if err != nil {
-		return nil, fmt.Errorf("wait for id mapping: %w", err)
+	reexec = reexec && seen == ""
+	for seen != syncmsg.Mapped {
+		m, _, err := conn.Recv()
+		if err != nil {
+			return nil, fmt.Errorf("wait for id mapping: %w", err)
+		}
+		if m.Type != syncmsg.Mapped && m.Type != syncmsg.UIDMapped {
+			return nil, fmt.Errorf("wait for id mapping: unexpected message %q", m.Type)
+		}
+		seen = m.Type
+		if reexec {
+			env := append(os.Environ(), mappedEnv+"="+seen)
+			err = syscall.Exec("/proc/self/exe", os.Args, env)
+			return nil, fmt.Errorf("re-execute after id mapping: %w", err)
+		}
 	}
-	if m.Type != syncmsg.Mapped {
-		return nil, fmt.Errorf("wait for id mapping: unexpected message %q", m.Type)
-	}
-	if !reexec {
-		return conn, nil
-	}
-	env := append(os.Environ(), mappedEnv+"=1")
-	err = syscall.Exec("/proc/self/exe", os.Args, env)
-	return nil, fmt.Errorf("re-execute after id mapping: %w", err)
+	return conn, nil
 }
+
+// KillWithParent makes the kernel kill this process when the thread that
+// started it ends, as Start asked, and fails if that already happened (the
+// parent's end of conn is closed then). Call it again after anything that
+// clears the parent-death signal: an execve that gains capabilities, or a
+// change of ids.
+func KillWithParent(conn *syncmsg.Conn) error {
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
+		return fmt.Errorf("set parent-death signal: %w", err)
+	}
+	fds := []unix.PollFd{{Fd: int32(conn.File().Fd()), Events: unix.POLLRDHUP}}
+	if n, _ := unix.Poll(fds, 0); n > 0 && fds[0].Revents&(unix.POLLHUP|unix.POLLRDHUP) != 0 {
+		return errors.New("rless exited before the container started")
+	}
+	return nil
+}
+
+// Reexecuted reports whether this child stage is the copy WaitMapped
+// executed once the uids were mapped (so it may use what the parent
+// prepared before mapping them; see Child.Map).
+func Reexecuted() bool { return os.Getenv(mappedEnv) != "" }
 
 // ExitCode returns the podman-style exit status of a finished process state:
 // its exit code, or 128+N when signal N killed it.

@@ -1,0 +1,341 @@
+package spec
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+const testPasswd = `# the container's users
+root:x:0:0:root:/root:/bin/sh
+daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin
+
+alice:x:1000:1000:Alice:/home/alice:/bin/sh
+bob:x:1001:100:Bob:/home/bob:/bin/sh
+carol:x:1002:1002::/home/carol:/bin/sh
+short:x:1003
+`
+
+const testGroup = `# the container's groups
+root:x:0:
+daemon:x:1:
+tty:x:5:
+wheel:x:10:alice,bob
+audio:x:29:carol,alice
+users:x:100:bob
+alice:x:1000:alice
+carol:x:1002:
+video:x:44:
+notmembers:x:45:alicex,xalice
+`
+
+// writeRootfs makes a root filesystem directory holding etc/passwd and
+// etc/group (either may be "" for absent).
+func writeRootfs(t *testing.T, passwd, group string) string {
+	t.Helper()
+	root := t.TempDir()
+	if err := os.Mkdir(filepath.Join(root, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{"passwd": passwd, "group": group} {
+		if content == "" {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(root, "etc", name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+func TestResolveUser(t *testing.T) {
+	rootfs := writeRootfs(t, testPasswd, testGroup)
+	tests := []struct {
+		value    string
+		want     specs.User
+		wantHome string
+		errHas   string // "" for success
+	}{
+		{value: "", want: specs.User{UID: 0, GID: 0}, wantHome: "/root"},
+		{value: "0", want: specs.User{UID: 0, GID: 0}, wantHome: "/root"},
+		{value: "root", want: specs.User{UID: 0, GID: 0}, wantHome: "/root"},
+		{value: "1", want: specs.User{UID: 1, GID: 1}, wantHome: "/usr/sbin"},
+		// Supplementary groups come from member lists, in file order; the
+		// primary group (alice, 1000) is not repeated.
+		{value: "1000", want: specs.User{UID: 1000, GID: 1000, AdditionalGids: []uint32{10, 29}}, wantHome: "/home/alice"},
+		{value: "alice", want: specs.User{UID: 1000, GID: 1000, AdditionalGids: []uint32{10, 29}}, wantHome: "/home/alice"},
+		// bob's primary group (users, 100) lists him but is not repeated.
+		{value: "bob", want: specs.User{UID: 1001, GID: 100, AdditionalGids: []uint32{10}}, wantHome: "/home/bob"},
+		{value: "1001", want: specs.User{UID: 1001, GID: 100, AdditionalGids: []uint32{10}}, wantHome: "/home/bob"},
+		{value: "carol", want: specs.User{UID: 1002, GID: 1002, AdditionalGids: []uint32{29}}, wantHome: "/home/carol"},
+		// A group given replaces the primary group and drops supplementary ones.
+		{value: "1000:10", want: specs.User{UID: 1000, GID: 10}, wantHome: "/home/alice"},
+		{value: "alice:44", want: specs.User{UID: 1000, GID: 44}, wantHome: "/home/alice"},
+		{value: "alice:video", want: specs.User{UID: 1000, GID: 44}, wantHome: "/home/alice"},
+		{value: "1000:wheel", want: specs.User{UID: 1000, GID: 10}, wantHome: "/home/alice"},
+		{value: "alice:4242", want: specs.User{UID: 1000, GID: 4242}, wantHome: "/home/alice"},
+		{value: "root:tty", want: specs.User{UID: 0, GID: 5}, wantHome: "/root"},
+		// Numeric ids without an entry: gid 0, no home, no groups.
+		{value: "4242", want: specs.User{UID: 4242, GID: 0}, wantHome: ""},
+		{value: "4242:4243", want: specs.User{UID: 4242, GID: 4243}, wantHome: ""},
+		{value: "4242:video", want: specs.User{UID: 4242, GID: 44}, wantHome: ""},
+		{value: "4294967294", want: specs.User{UID: 4294967294}, wantHome: ""},
+		// An entry with too few fields is not a user.
+		{value: "short", errHas: "unable to find user short: no matching entries in passwd file"},
+		{value: "1003", want: specs.User{UID: 1003}, wantHome: ""},
+		// Errors.
+		{value: "nobody", errHas: "unable to find user nobody: no matching entries in passwd file"},
+		{value: "Alice", errHas: "unable to find user Alice: no matching entries in passwd file"},
+		{value: "nobody:video", errHas: "unable to find user nobody"},
+		{value: "alice:nogroup", errHas: "unable to find group nogroup: no matching entries in group file"},
+		{value: "4242:nogroup", errHas: "unable to find group nogroup: no matching entries in group file"},
+	}
+	for _, tt := range tests {
+		t.Run("user="+tt.value, func(t *testing.T) {
+			u, home, err := ResolveUser(rootfs, tt.value)
+			if tt.errHas != "" {
+				if err == nil {
+					t.Fatalf("ResolveUser(%q) = %+v, %q, nil; want error %q", tt.value, u, home, tt.errHas)
+				}
+				if !strings.Contains(err.Error(), tt.errHas) {
+					t.Errorf("ResolveUser(%q) error %q, want it to contain %q", tt.value, err, tt.errHas)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ResolveUser(%q): %v", tt.value, err)
+			}
+			if !sameUser(u, tt.want) {
+				t.Errorf("ResolveUser(%q) user = %+v, want %+v", tt.value, u, tt.want)
+			}
+			if home != tt.wantHome {
+				t.Errorf("ResolveUser(%q) home = %q, want %q", tt.value, home, tt.wantHome)
+			}
+		})
+	}
+}
+
+// sameUser compares ids and groups, treating nil and empty group lists alike.
+func sameUser(a, b specs.User) bool {
+	if a.UID != b.UID || a.GID != b.GID || len(a.AdditionalGids) != len(b.AdditionalGids) {
+		return false
+	}
+	return len(a.AdditionalGids) == 0 || reflect.DeepEqual(a.AdditionalGids, b.AdditionalGids)
+}
+
+func TestResolveUserMissingFiles(t *testing.T) {
+	tests := []struct {
+		name     string
+		rootfs   func(t *testing.T) string
+		value    string
+		want     specs.User
+		wantHome string
+		errHas   string
+	}{
+		{
+			name:   "no etc, numeric user",
+			rootfs: func(t *testing.T) string { return t.TempDir() },
+			value:  "1000",
+			want:   specs.User{UID: 1000},
+		},
+		{
+			name:   "no etc, numeric user and group",
+			rootfs: func(t *testing.T) string { return t.TempDir() },
+			value:  "1000:5",
+			want:   specs.User{UID: 1000, GID: 5},
+		},
+		{
+			name:   "no etc, default user",
+			rootfs: func(t *testing.T) string { return t.TempDir() },
+			value:  "",
+			want:   specs.User{},
+		},
+		{
+			name:   "no etc, named user",
+			rootfs: func(t *testing.T) string { return t.TempDir() },
+			value:  "root",
+			errHas: "unable to find user root",
+		},
+		{
+			name:   "no etc, named group",
+			rootfs: func(t *testing.T) string { return t.TempDir() },
+			value:  "0:wheel",
+			errHas: "unable to find group wheel",
+		},
+		{
+			name:   "rootfs does not exist, numeric user",
+			rootfs: func(t *testing.T) string { return filepath.Join(t.TempDir(), "nope") },
+			value:  "7:8",
+			want:   specs.User{UID: 7, GID: 8},
+		},
+		{
+			name:     "passwd without group file",
+			rootfs:   func(t *testing.T) string { return writeRootfs(t, testPasswd, "") },
+			value:    "alice",
+			want:     specs.User{UID: 1000, GID: 1000},
+			wantHome: "/home/alice",
+		},
+		{
+			name:   "group without passwd file, numeric user, named group",
+			rootfs: func(t *testing.T) string { return writeRootfs(t, "", testGroup) },
+			value:  "1000:wheel",
+			want:   specs.User{UID: 1000, GID: 10},
+		},
+		{
+			name:   "group without passwd file, numeric user gets no supplementary groups",
+			rootfs: func(t *testing.T) string { return writeRootfs(t, "", testGroup) },
+			value:  "1000",
+			want:   specs.User{UID: 1000},
+		},
+		{
+			name: "passwd is a directory",
+			rootfs: func(t *testing.T) string {
+				root := writeRootfs(t, "", testGroup)
+				if err := os.Mkdir(filepath.Join(root, "etc", "passwd"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				return root
+			},
+			value: "1000",
+			want:  specs.User{UID: 1000},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u, home, err := ResolveUser(tt.rootfs(t), tt.value)
+			if tt.errHas != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.errHas) {
+					t.Fatalf("ResolveUser(%q) = %+v, %q, %v; want error %q", tt.value, u, home, err, tt.errHas)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ResolveUser(%q): %v", tt.value, err)
+			}
+			if !sameUser(u, tt.want) || home != tt.wantHome {
+				t.Errorf("ResolveUser(%q) = %+v, %q; want %+v, %q", tt.value, u, home, tt.want, tt.wantHome)
+			}
+		})
+	}
+}
+
+// A root filesystem is untrusted: links in it must resolve inside it, never
+// to the host's files.
+func TestResolveUserStaysInRootfs(t *testing.T) {
+	// outside is a directory outside the root filesystem with a user
+	// nobody else has.
+	outside := t.TempDir()
+	if err := os.Mkdir(filepath.Join(outside, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	evilPasswd := "evil:x:4321:4321:evil:/evil-home:/bin/sh\nroot:x:0:0:root:/host-root:/bin/sh\n"
+	evilGroup := "evilgroup:x:4322:evil,root\n"
+	for name, content := range map[string]string{"passwd": evilPasswd, "group": evilGroup} {
+		if err := os.WriteFile(filepath.Join(outside, "etc", name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The outside files are valid: read as a root filesystem, they resolve.
+	if u, home, err := ResolveUser(outside, "evil"); err != nil || u.UID != 4321 || home != "/evil-home" {
+		t.Fatalf("fixture broken: ResolveUser(outside, evil) = %+v, %q, %v", u, home, err)
+	}
+
+	link := func(t *testing.T, target, name string) string {
+		t.Helper()
+		root := t.TempDir()
+		p := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, p); err != nil {
+			t.Fatal(err)
+		}
+		return root
+	}
+	rel, err := filepath.Rel("/", outside)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		rootfs func(t *testing.T) string
+	}{
+		{"etc links to an absolute outside directory", func(t *testing.T) string {
+			return link(t, filepath.Join(outside, "etc"), "etc")
+		}},
+		{"etc links out with ..", func(t *testing.T) string {
+			return link(t, strings.Repeat("../", 64)+rel+"/etc", "etc")
+		}},
+		{"etc/passwd and etc/group link to absolute outside files", func(t *testing.T) string {
+			root := link(t, filepath.Join(outside, "etc", "passwd"), "etc/passwd")
+			if err := os.Symlink(filepath.Join(outside, "etc", "group"), filepath.Join(root, "etc", "group")); err != nil {
+				t.Fatal(err)
+			}
+			return root
+		}},
+		{"etc links through /proc/self/root", func(t *testing.T) string {
+			return link(t, "/proc/self/root"+filepath.Join(outside, "etc"), "etc")
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := tt.rootfs(t)
+			if u, home, err := ResolveUser(root, "evil"); err == nil {
+				t.Errorf("ResolveUser(evil) = %+v, %q: read a passwd file outside the root filesystem", u, home)
+			}
+			if u, home, err := ResolveUser(root, "0:evilgroup"); err == nil {
+				t.Errorf("ResolveUser(0:evilgroup) = %+v, %q: read a group file outside the root filesystem", u, home)
+			}
+			u, home, err := ResolveUser(root, "0")
+			if err != nil {
+				t.Fatalf("ResolveUser(0): %v", err)
+			}
+			if home != "" || len(u.AdditionalGids) != 0 {
+				t.Errorf("ResolveUser(0) = %+v, %q: home or groups from outside the root filesystem", u, home)
+			}
+		})
+	}
+
+	t.Run("etc links to the host's /etc", func(t *testing.T) {
+		root := link(t, "/etc", "etc")
+		if u, home, err := ResolveUser(root, "root"); err == nil {
+			t.Errorf("ResolveUser(root) = %+v, %q: read the host's /etc/passwd", u, home)
+		}
+		if u, home, err := ResolveUser(root, "0"); err != nil || home != "" {
+			t.Errorf("ResolveUser(0) = %+v, %q, %v; want uid 0 with no home", u, home, err)
+		}
+	})
+
+	t.Run("absolute link resolves inside the root filesystem", func(t *testing.T) {
+		// etc -> /real/etc is followed, relative to the root filesystem.
+		root := writeRootfs(t, "", "")
+		real := filepath.Join(root, "real", "etc")
+		if err := os.MkdirAll(real, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(real, "passwd"), []byte("inside:x:77:78:in:/inside-home:/bin/sh\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(real, "group"), []byte("grp:x:79:inside\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Remove(filepath.Join(root, "etc")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("/real/etc", filepath.Join(root, "etc")); err != nil {
+			t.Fatal(err)
+		}
+		u, home, err := ResolveUser(root, "inside")
+		if err != nil {
+			t.Fatalf("ResolveUser(inside): %v", err)
+		}
+		want := specs.User{UID: 77, GID: 78, AdditionalGids: []uint32{79}}
+		if !sameUser(u, want) || home != "/inside-home" {
+			t.Errorf("ResolveUser(inside) = %+v, %q; want %+v, /inside-home", u, home, want)
+		}
+	})
+}
