@@ -56,7 +56,7 @@ func testMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "build rootfs:", err)
 		return 1
 	}
-	runRoot = filepath.Join(workDir, "run")
+	runRoot = filepath.Join(workDir, "xdg", "rless")
 	host, err := userns.DetectHost()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -129,7 +129,7 @@ func run(ctx context.Context, cfg Config) (int, error) {
 	mapped := make(chan error, 1)
 	written := make(chan struct{})
 	go func() { mapped <- child.Map(ctx, cfg.Host, cfg.Mapping, func() { <-written }) }()
-	b, err := createBundle(dir, s)
+	b, err := createBundle(dir, s, id, child.Cmd.Process.Pid)
 	close(written)
 	if err == nil {
 		defer b.remove()
@@ -180,7 +180,7 @@ func run(ctx context.Context, cfg Config) (int, error) {
 		}
 		return 0, startErr
 	}
-	_ = b.setState(id, "running", pid)
+	_ = b.setState(id, string(specs.StateRunning), pid)
 	removeStale(runRoot) // while the command runs
 	slog.Debug("command started")
 

@@ -54,8 +54,9 @@ func ensureRunRoot(dir string) error {
 type bundle struct{ dir string }
 
 // createBundle makes the state directory dir (in a run root, which it
-// creates if needed) and writes the spec there.
-func createBundle(dir string, spec *specs.Spec) (*bundle, error) {
+// creates if needed) and writes the spec there, and the state of container
+// id, whose first process is pid, as "creating".
+func createBundle(dir string, spec *specs.Spec, id string, pid int) (*bundle, error) {
 	if err := ensureRunRoot(filepath.Dir(dir)); err != nil {
 		return nil, err
 	}
@@ -63,7 +64,11 @@ func createBundle(dir string, spec *specs.Spec) (*bundle, error) {
 	if err := os.Mkdir(b.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create state directory: %w", err)
 	}
-	if err := writeJSON(filepath.Join(b.dir, "config.json"), spec); err != nil {
+	err := writeJSON(filepath.Join(b.dir, "config.json"), spec)
+	if err == nil {
+		err = b.setState(id, string(specs.StateCreating), pid)
+	}
+	if err != nil {
 		os.RemoveAll(b.dir)
 		return nil, err
 	}
@@ -111,8 +116,7 @@ func readSpec(dir string) (*specs.Spec, error) {
 
 // removeStale removes the state directories in runRoot whose container
 // process is gone: those of an rless that was killed before it could clean
-// up. A directory without state.json is left alone (it may be a start in
-// progress).
+// up. A directory without state.json is left alone: it is being created.
 func removeStale(runRoot string) {
 	entries, err := os.ReadDir(runRoot)
 	if err != nil {
@@ -131,9 +135,23 @@ func removeStale(runRoot string) {
 		if json.Unmarshal(data, &st) != nil || st.Pid <= 0 {
 			continue
 		}
-		if err := unix.Kill(st.Pid, 0); errors.Is(err, unix.ESRCH) {
+		if !alive(st.Pid) {
 			slog.Debug("removing stale state", "dir", dir, "pid", st.Pid)
 			os.RemoveAll(dir)
 		}
 	}
+}
+
+// alive reports whether process pid exists and is not a zombie.
+func alive(pid int) bool {
+	if err := unix.Kill(pid, 0); errors.Is(err, unix.ESRCH) {
+		return false
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// The state follows the command name, which is in parentheses.
+	i := strings.LastIndexByte(string(stat), ')')
+	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }

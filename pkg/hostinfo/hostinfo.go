@@ -120,7 +120,11 @@ func kernelAtLeast(release string, major, minor int) bool {
 		return false
 	}
 	maj, _ := strconv.Atoi(parts[0])
-	min, _ := strconv.Atoi(strings.TrimFunc(parts[1], func(r rune) bool { return r < '0' || r > '9' }))
+	digits := strings.IndexFunc(parts[1], func(r rune) bool { return r < '0' || r > '9' })
+	if digits < 0 {
+		digits = len(parts[1])
+	}
+	min, _ := strconv.Atoi(parts[1][:digits])
 	return maj > major || (maj == major && min >= minor)
 }
 

@@ -65,3 +65,14 @@ func TestCstr(t *testing.T) {
 		})
 	}
 }
+
+func TestKernelAtLeastTwoPartSuffix(t *testing.T) {
+	for _, c := range []struct {
+		release string
+		want    bool
+	}{{"5.11-rc1", true}, {"5.11-1", true}, {"5.12-arch1", true}, {"5.10-rc7", false}} {
+		if got := kernelAtLeast(c.release, 5, 11); got != c.want {
+			t.Errorf("kernelAtLeast(%q, 5, 11) = %v, want %v", c.release, got, c.want)
+		}
+	}
+}

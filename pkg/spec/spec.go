@@ -134,7 +134,8 @@ func cwdOr(cwd string) string {
 }
 
 // Env returns the process environment of a container with options o: the
-// defaults podman sets, overridden by o.Env.
+// defaults podman sets, overridden by o.Env. Entries of o.Env without "="
+// are ignored (a CLI resolves them from its own environment first).
 func Env(o Options) []string {
 	home := o.Home
 	if home == "" {
@@ -151,7 +152,10 @@ func Env(o Options) []string {
 		env = append(env, "TERM=xterm")
 	}
 	for _, kv := range o.Env {
-		key, _, _ := strings.Cut(kv, "=")
+		key, _, ok := strings.Cut(kv, "=")
+		if !ok {
+			continue
+		}
 		env = slices.DeleteFunc(env, func(e string) bool { return strings.HasPrefix(e, key+"=") })
 		env = append(env, kv)
 	}

@@ -470,3 +470,22 @@ func TestEnvDoesNotModifyOptions(t *testing.T) {
 		t.Errorf("Env modified Options.Env: %q, was %q", o.Env, env)
 	}
 }
+
+// Entries without "=" are left to the caller to resolve and are ignored.
+func TestEnvIgnoresBareKeys(t *testing.T) {
+	o := baseOptions()
+	o.Env = []string{"FOO", "FOO=1", "BAR=1", "BAR"}
+	env := Env(o)
+	s, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(env, s.Process.Env) {
+		t.Errorf("Env %v and spec env %v differ", env, s.Process.Env)
+	}
+	for _, kv := range env {
+		if kv == "FOO" || kv == "BAR" {
+			t.Errorf("bare key %q kept: %v", kv, env)
+		}
+	}
+}

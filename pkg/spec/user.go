@@ -30,7 +30,7 @@ func ResolveUser(rootfs, value string) (specs.User, string, error) {
 	if id, err := strconv.ParseUint(userPart, 10, 32); err == nil {
 		u.UID = uint32(id)
 		for _, f := range passwd {
-			if len(f) >= 6 && f[2] == userPart {
+			if len(f) >= 6 && f[2] != "" && parseID(f[2]) == u.UID {
 				name, home, found = f[0], f[5], true
 				u.GID = parseID(f[3])
 				break

@@ -339,3 +339,15 @@ func TestResolveUserStaysInRootfs(t *testing.T) {
 		}
 	})
 }
+
+// A numeric user is matched to its passwd entry by value, as runc does.
+func TestResolveUserNumericByValue(t *testing.T) {
+	rootfs := writeRootfs(t, testPasswd, testGroup)
+	u, home, err := ResolveUser(rootfs, "01000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.UID != 1000 || u.GID != 1000 || home != "/home/alice" {
+		t.Errorf("ResolveUser(01000) = %+v, %q; want uid 1000 gid 1000 home /home/alice", u, home)
+	}
+}

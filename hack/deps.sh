@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# deps.sh: installs the Debian packages rless's tests and benchmarks use.
+# Run as root. Everything is optional at run time except newuidmap (uidmap)
+# for multi-id mappings; the tests need busybox-static for their root
+# filesystems and bubblewrap as the startup baseline.
+set -euo pipefail
+pkgs=(uidmap busybox-static bubblewrap procps)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# test.sh: runs every test of rless the way it must run: unprivileged.
+#
+# As an ordinary user it runs `go test ./...` as you. As root (as CI does)
+# it runs the suite as the user rlesstest, which has a subordinate id range,
+# and the end-to-end tests once more as rlesstest2, which has none (the
+# single-mapping fallback), through hack/as-user.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CGO_ENABLED=0
+
+if [ "$(id -u)" != 0 ]; then
+	exec go test -count=1 "$@" ./...
+fi
+
+status=0
+echo "== all tests, as rlesstest (subordinate range 100000-165535)"
+hack/as-user.sh go test -count=1 "$@" ./... || status=1
+echo "== end-to-end tests, as rlesstest2 (no subordinate range)"
+RLESS_AS_USER=rlesstest2 hack/as-user.sh env RLESS_TEST_EXPECT_RANGE=0 go test -count=1 "$@" ./test/ || status=1
+exit $status
