@@ -114,6 +114,8 @@ func run(ctx context.Context, cfg Config) (int, error) {
 		Env:        []string{},
 		Setsid:     true,
 		Stderr:     cfg.Stderr,
+		Host:       cfg.Host,
+		Mapping:    cfg.Mapping,
 	}
 	if !tty {
 		opts.Stdin, opts.Stdout = cfg.Stdin, cfg.Stdout
@@ -128,7 +130,7 @@ func run(ctx context.Context, cfg Config) (int, error) {
 	}
 	mapped := make(chan error, 1)
 	written := make(chan struct{})
-	go func() { mapped <- child.Map(ctx, cfg.Host, cfg.Mapping, func() { <-written }) }()
+	go func() { mapped <- child.Map(ctx, func() { <-written }) }()
 	b, err := createBundle(dir, s, id, child.Cmd.Process.Pid)
 	close(written)
 	if err == nil {

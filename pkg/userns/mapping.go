@@ -111,20 +111,42 @@ func apply(ctx context.Context, pid int, m Mapping, h *Host, uidDone func()) err
 		}
 		return nil
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- runHelper(ctx, h.NewGIDMap, pid, m.GIDs) }()
-	err := runHelper(ctx, h.NewUIDMap, pid, m.UIDs)
+	// The uid helper first: the child waits for it alone to go on.
+	uid, err := startHelper(ctx, h.NewUIDMap, pid, m.UIDs)
+	if err != nil {
+		return err
+	}
+	gid, err := startHelper(ctx, h.NewGIDMap, pid, m.GIDs)
+	if err != nil {
+		_ = uid.wait()
+		return err
+	}
+	err = uid.wait()
 	if err == nil {
 		uidDone()
 	}
-	return errors.Join(err, <-errc)
+	return errors.Join(err, gid.wait())
 }
 
-func runHelper(ctx context.Context, helper string, pid int, ms []specs.LinuxIDMapping) error {
+// helper is a running newuidmap or newgidmap.
+type helper struct {
+	cmd *exec.Cmd
+	out strings.Builder
+}
+
+func startHelper(ctx context.Context, path string, pid int, ms []specs.LinuxIDMapping) (*helper, error) {
 	args := append([]string{strconv.Itoa(pid)}, strings.Fields(format(ms, " "))...)
-	out, err := exec.CommandContext(ctx, helper, args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s %s: %s: %w", helper, strings.Join(args, " "), strings.TrimSpace(string(out)), err)
+	h := &helper{cmd: exec.CommandContext(ctx, path, args...)}
+	h.cmd.Stdout, h.cmd.Stderr = &h.out, &h.out
+	if err := h.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return h, nil
+}
+
+func (h *helper) wait() error {
+	if err := h.cmd.Wait(); err != nil {
+		return fmt.Errorf("%s: %s: %w", strings.Join(h.cmd.Args, " "), strings.TrimSpace(h.out.String()), err)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"syscall"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/rless/rless/internal/syncmsg"
 	"golang.org/x/sys/unix"
 )
@@ -24,8 +25,11 @@ const (
 	// re-executed child runs ("init", "unshare", ...).
 	StageEnv = "_RLESS_STAGE"
 	// mappedEnv marks the second execution of a child, made after the
-	// mapping was written so that the child holds its capabilities.
+	// mapping was written so that the child holds its capabilities; its
+	// value is the last mapping message seen, or premapped for a child
+	// that was mapped before it first executed.
 	mappedEnv = "_RLESS_MAPPED"
+	premapped = "premapped"
 	// SyncFD is the descriptor number of the message socket in a child.
 	SyncFD = 3
 )
@@ -44,23 +48,26 @@ type SpawnOptions struct {
 	Stdin      io.Reader // as in exec.Cmd
 	Stdout     io.Writer
 	Stderr     io.Writer
+	Host       *Host   // the helpers to map with (see DetectHost)
+	Mapping    Mapping // the mapping to write (see Host.Mapping)
 }
 
-// Child is a started child stage whose user namespace is mapped.
+// Child is a started child stage.
 type Child struct {
 	Cmd  *exec.Cmd
 	Sync *syncmsg.Conn // parent's end of the message socket
+	opts SpawnOptions
 }
 
 // Spawn starts the running binary again as opts.Stage in new namespaces,
 // writes mapping m and tells the child it is mapped: Start, Map and Release
 // in one call.
-func Spawn(ctx context.Context, h *Host, m Mapping, opts SpawnOptions) (*Child, error) {
+func Spawn(ctx context.Context, opts SpawnOptions) (*Child, error) {
 	c, err := Start(opts)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Map(ctx, h, m, nil); err != nil {
+	if err := c.Map(ctx, nil); err != nil {
 		c.Kill()
 		return nil, err
 	}
@@ -74,6 +81,9 @@ func Spawn(ctx context.Context, h *Host, m Mapping, opts SpawnOptions) (*Child, 
 // Start starts the running binary again as opts.Stage in new namespaces.
 // The child waits (in WaitMapped) until Map has written its id mapping and
 // Release has told it so; the caller may do other work meanwhile.
+//
+// A single mapping (no helpers) is written before the child executes, so
+// that it holds its capabilities at once and need not execute again.
 //
 // The child is killed when the OS thread that called Start exits; callers
 // that run long should hold runtime.LockOSThread for the child's lifetime.
@@ -101,20 +111,36 @@ func Start(opts SpawnOptions) (*Child, error) {
 			Setsid:     opts.Setsid,
 		},
 	}
+	if !opts.Mapping.Helpers {
+		cmd.SysProcAttr.UidMappings = sysMappings(opts.Mapping.UIDs)
+		cmd.SysProcAttr.GidMappings = sysMappings(opts.Mapping.GIDs)
+		cmd.Env = append(cmd.Env, mappedEnv+"="+premapped)
+	}
 	if err := cmd.Start(); err != nil {
 		parent.Close()
 		return nil, fmt.Errorf("create namespaces: %w", err)
 	}
-	return &Child{Cmd: cmd, Sync: parent}, nil
+	return &Child{Cmd: cmd, Sync: parent, opts: opts}, nil
 }
 
-// Map writes mapping m into the child's user namespace (see Apply). As
-// soon as the uids are mapped it lets the child re-execute itself (which
-// needs only its uid mapped) while the gid helper may still run; beforeUID,
-// if not nil, is called first, so that the re-executed child may rely on
-// what it does.
-func (c *Child) Map(ctx context.Context, h *Host, m Mapping, beforeUID func()) error {
-	return apply(ctx, c.Cmd.Process.Pid, m, h, func() {
+func sysMappings(ms []specs.LinuxIDMapping) []syscall.SysProcIDMap {
+	out := make([]syscall.SysProcIDMap, len(ms))
+	for i, m := range ms {
+		out[i] = syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)}
+	}
+	return out
+}
+
+// Map writes the child's mapping with the helpers (see Apply), if Start
+// has not written it. As soon as the uids are mapped it lets the child
+// re-execute itself (which needs only its uid mapped) while the gid helper
+// may still run; beforeUID, if not nil, is called first, so that the
+// re-executed child may rely on what it does.
+func (c *Child) Map(ctx context.Context, beforeUID func()) error {
+	if !c.opts.Mapping.Helpers {
+		return nil
+	}
+	return apply(ctx, c.Cmd.Process.Pid, c.opts.Mapping, c.opts.Host, func() {
 		if beforeUID != nil {
 			beforeUID()
 		}
@@ -142,10 +168,11 @@ func (c *Child) Kill() {
 // needed and returns as root of the namespace with full capabilities in it.
 func WaitMapped(reexec bool) (*syncmsg.Conn, error) {
 	conn := syncmsg.FromFD(SyncFD)
-	seen := os.Getenv(mappedEnv) // set in the re-executed copy
+	seen := os.Getenv(mappedEnv)
 	os.Unsetenv(mappedEnv)
 	if seen != "" {
-		// Gaining capabilities in execve cleared the parent-death signal.
+		// Executing mapped, this process gained capabilities, which
+		// cleared the parent-death signal.
 		if err := KillWithParent(conn); err != nil {
 			return nil, err
 		}
@@ -188,7 +215,10 @@ func KillWithParent(conn *syncmsg.Conn) error {
 // Reexecuted reports whether this child stage is the copy WaitMapped
 // executed once the uids were mapped (so it may use what the parent
 // prepared before mapping them; see Child.Map).
-func Reexecuted() bool { return os.Getenv(mappedEnv) != "" }
+func Reexecuted() bool {
+	v := os.Getenv(mappedEnv)
+	return v == syncmsg.UIDMapped || v == syncmsg.Mapped
+}
 
 // ExitCode returns the podman-style exit status of a finished process state:
 // its exit code, or 128+N when signal N killed it.

@@ -31,10 +31,11 @@ func Unshare(ctx context.Context, h *Host, m Mapping, argv []string, env []strin
 	defer signal.Reset(syscall.SIGINT, syscall.SIGQUIT)
 	defer signal.Stop(sigs)
 
-	c, err := Spawn(ctx, h, m, SpawnOptions{
+	c, err := Spawn(ctx, SpawnOptions{
 		Stage: UnshareStage, Args: argv, Env: env,
 		Cloneflags: syscall.CLONE_NEWNS,
 		Stdin:      os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+		Host: h, Mapping: m,
 	})
 	if err != nil {
 		return 0, err
