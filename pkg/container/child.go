@@ -37,7 +37,7 @@ func containerInit() int {
 	if userns.Reexecuted() {
 		specc = make(chan specResult, 1)
 		go func() {
-			s, err := readSpec(os.Args[1])
+			s, err := readInitSpec(os.Args[1])
 			specc <- specResult{s, err}
 		}()
 	}
@@ -52,7 +52,7 @@ func containerInit() int {
 	if specc != nil {
 		r = <-specc
 	} else {
-		r.spec, r.err = readSpec(os.Args[1])
+		r.spec, r.err = readInitSpec(os.Args[1])
 	}
 	if r.err != nil {
 		r.err = fmt.Errorf("read container spec: %w", r.err)

@@ -135,6 +135,7 @@ func run(ctx context.Context, cfg Config) (int, error) {
 	close(written)
 	if err == nil {
 		defer b.remove()
+		err = b.writeConfig(s)
 	}
 	var sigs chan os.Signal
 	if cfg.ProxySignals {

@@ -50,12 +50,14 @@ func ensureRunRoot(dir string) error {
 }
 
 // bundle is a container's state directory: config.json (the OCI spec) and
-// state.json (the OCI state), readable by other processes of the user.
+// state.json (the OCI state), readable by other processes of the user, and
+// init.spec (the spec for the container's init, see encodeInitSpec).
 type bundle struct{ dir string }
 
 // createBundle makes the state directory dir (in a run root, which it
-// creates if needed) and writes the spec there, and the state of container
-// id, whose first process is pid, as "creating".
+// creates if needed) and writes there the spec for the container's init and
+// the state of container id, whose first process is pid, as "creating".
+// writeConfig adds config.json.
 func createBundle(dir string, spec *specs.Spec, id string, pid int) (*bundle, error) {
 	if err := ensureRunRoot(filepath.Dir(dir)); err != nil {
 		return nil, err
@@ -64,7 +66,7 @@ func createBundle(dir string, spec *specs.Spec, id string, pid int) (*bundle, er
 	if err := os.Mkdir(b.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create state directory: %w", err)
 	}
-	err := writeJSON(filepath.Join(b.dir, "config.json"), spec)
+	err := os.WriteFile(filepath.Join(b.dir, initSpecFile), encodeInitSpec(spec), 0o600)
 	if err == nil {
 		err = b.setState(id, string(specs.StateCreating), pid)
 	}
@@ -73,6 +75,11 @@ func createBundle(dir string, spec *specs.Spec, id string, pid int) (*bundle, er
 		return nil, err
 	}
 	return b, nil
+}
+
+// writeConfig writes the OCI spec as config.json.
+func (b *bundle) writeConfig(spec *specs.Spec) error {
+	return writeJSON(filepath.Join(b.dir, "config.json"), spec)
 }
 
 // setState records the OCI state of the container.
@@ -101,17 +108,14 @@ func writeJSON(path string, v any) error {
 	return nil
 }
 
-// readSpec reads the config.json of the bundle in dir.
-func readSpec(dir string) (*specs.Spec, error) {
-	data, err := os.ReadFile(filepath.Join(dir, "config.json"))
+// readInitSpec reads the spec the parent encoded for the container's init
+// in the state directory dir (see encodeInitSpec).
+func readInitSpec(dir string) (*specs.Spec, error) {
+	data, err := os.ReadFile(filepath.Join(dir, initSpecFile))
 	if err != nil {
 		return nil, err
 	}
-	var s specs.Spec
-	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, fmt.Errorf("decode %s/config.json: %w", dir, err)
-	}
-	return &s, nil
+	return decodeInitSpec(data)
 }
 
 // removeStale removes the state directories in runRoot whose container

@@ -1,0 +1,81 @@
+package container
+
+import (
+	"bytes"
+	"os"
+	"reflect"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/rless/rless/pkg/spec"
+	"github.com/rless/rless/pkg/userns"
+)
+
+// fullSpec is a spec with every field the wire form carries set.
+func fullSpec(t testing.TB) *specs.Spec {
+	h := &userns.Host{UID: 1000, GID: 1000, SubUIDs: []userns.Range{{Start: 100000, Count: 65536}}, SubGIDs: []userns.Range{{Start: 100000, Count: 65536}}, NewUIDMap: "/x", NewGIDMap: "/y"}
+	m, _ := h.Mapping()
+	s, err := spec.New(spec.Options{
+		Rootfs: "/r", ReadOnly: true, Args: []string{"sh", "-c", "echo ünïcode"}, Env: []string{"A=1", "EMPTY="},
+		Cwd: "/w", User: specs.User{UID: 1, GID: 2, AdditionalGids: []uint32{3, 4}}, Hostname: "h",
+		Terminal: true, Init: true, Mapping: m,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, gid, mode := uint32(5), uint32(6), os.FileMode(0o620)
+	s.Linux.Devices = append(s.Linux.Devices, specs.LinuxDevice{Path: "/dev/x", Type: "b", Major: -1, Minor: 1 << 40, FileMode: &mode, UID: &uid, GID: &gid})
+	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: "/proc/1/ns/net"})
+	s.Linux.MaskedPaths = []string{"/proc/kcore"}
+	s.Linux.ReadonlyPaths = []string{}
+	s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1", "a": ""}
+	s.Process.ConsoleSize = &specs.Box{Height: 24, Width: 80}
+	s.Process.NoNewPrivileges = true
+	s.Process.Capabilities.Ambient = []string{}
+	s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 1 << 20, Soft: 1024}}
+	s.Annotations["k"] = "v"
+	return s
+}
+
+func TestInitSpecRoundTrip(t *testing.T) {
+	for _, s := range []*specs.Spec{fullSpec(t), {}, {Process: &specs.Process{}, Linux: &specs.Linux{}, Root: &specs.Root{}}} {
+		got, err := decodeInitSpec(encodeInitSpec(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, s) {
+			t.Errorf("round trip changed the spec:\n got %+v\nwant %+v", got, s)
+		}
+	}
+}
+
+func TestInitSpecRejectsBadInput(t *testing.T) {
+	good := encodeInitSpec(fullSpec(t))
+	for i := 0; i < len(good); i++ {
+		if _, err := decodeInitSpec(good[:i]); err == nil {
+			t.Fatalf("truncated to %d of %d bytes: no error", i, len(good))
+		}
+	}
+	if _, err := decodeInitSpec(append(bytes.Clone(good), 0)); err == nil {
+		t.Error("trailing byte: no error")
+	}
+	if _, err := decodeInitSpec([]byte{9}); err == nil {
+		t.Error("wrong version: no error")
+	}
+}
+
+func FuzzDecodeInitSpec(f *testing.F) {
+	f.Add(encodeInitSpec(fullSpec(f)))
+	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := decodeInitSpec(b)
+		if err != nil {
+			return
+		}
+		// What decodes re-encodes to the same bytes, but for maps, whose
+		// encoding is sorted.
+		if _, err := decodeInitSpec(encodeInitSpec(s)); err != nil {
+			t.Fatalf("re-encoded spec does not decode: %v", err)
+		}
+	})
+}
