@@ -1,10 +1,11 @@
 // Package syncmsg is the message channel between rless and the processes it
-// re-executes: JSON messages over a SOCK_SEQPACKET socket pair, each of which
-// may carry file descriptors.
+// re-executes: small messages over a SOCK_SEQPACKET socket pair, each of
+// which may carry file descriptors.
 package syncmsg
 
 import (
-	"encoding/json"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,10 +17,10 @@ import (
 // Msg is one message. Type says what it is; the other fields are set as the
 // type needs.
 type Msg struct {
-	Type  string `json:"type"`
-	Error string `json:"error,omitempty"`
-	Code  int    `json:"code,omitempty"`
-	Pid   int    `json:"pid,omitempty"`
+	Type  string
+	Error string
+	Code  int
+	Pid   int
 }
 
 // Message types.
@@ -54,15 +55,11 @@ func (c *Conn) Close() error { return c.f.Close() }
 
 // Send writes m, passing fds along with it.
 func (c *Conn) Send(m Msg, fds ...int) error {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
 	var oob []byte
 	if len(fds) > 0 {
 		oob = unix.UnixRights(fds...)
 	}
-	err = unix.Sendmsg(int(c.f.Fd()), b, oob, nil, 0)
+	err := unix.Sendmsg(int(c.f.Fd()), encode(m), oob, nil, 0)
 	runtime.KeepAlive(c.f)
 	if err != nil {
 		return fmt.Errorf("send %s message: %w", m.Type, err)
@@ -73,7 +70,6 @@ func (c *Conn) Send(m Msg, fds ...int) error {
 // Recv reads one message and the descriptors that came with it. It returns
 // io.EOF when the other end is closed (for example by exec).
 func (c *Conn) Recv() (Msg, []int, error) {
-	var m Msg
 	buf := make([]byte, 64<<10)
 	oob := make([]byte, unix.CmsgSpace(4*4))
 	var n, oobn int
@@ -86,16 +82,16 @@ func (c *Conn) Recv() (Msg, []int, error) {
 	}
 	runtime.KeepAlive(c.f)
 	if err != nil {
-		return m, nil, fmt.Errorf("receive message: %w", err)
+		return Msg{}, nil, fmt.Errorf("receive message: %w", err)
 	}
 	if n == 0 {
-		return m, nil, io.EOF
+		return Msg{}, nil, io.EOF
 	}
 	var fds []int
 	if oobn > 0 {
 		cmsgs, err := unix.ParseSocketControlMessage(oob[:oobn])
 		if err != nil {
-			return m, nil, fmt.Errorf("parse control message: %w", err)
+			return Msg{}, nil, fmt.Errorf("parse control message: %w", err)
 		}
 		for _, cm := range cmsgs {
 			got, err := unix.ParseUnixRights(&cm)
@@ -104,8 +100,49 @@ func (c *Conn) Recv() (Msg, []int, error) {
 			}
 		}
 	}
-	if err := json.Unmarshal(buf[:n], &m); err != nil {
-		return m, fds, fmt.Errorf("decode message: %w", err)
+	m, err := decode(buf[:n])
+	return m, fds, err
+}
+
+// The wire form: the type, the error text (both length-prefixed), the code
+// and the pid, as varints. A fresh process decodes it without the
+// reflection encoding/json would cost it.
+func encode(m Msg) []byte {
+	b := binary.AppendUvarint(nil, uint64(len(m.Type)))
+	b = append(b, m.Type...)
+	b = binary.AppendUvarint(b, uint64(len(m.Error)))
+	b = append(b, m.Error...)
+	b = binary.AppendVarint(b, int64(m.Code))
+	return binary.AppendVarint(b, int64(m.Pid))
+}
+
+var errBadMsg = errors.New("decode message: malformed")
+
+func decode(b []byte) (Msg, error) {
+	var m Msg
+	var ok bool
+	if m.Type, b, ok = str(b); !ok {
+		return m, errBadMsg
 	}
-	return m, fds, nil
+	if m.Error, b, ok = str(b); !ok {
+		return m, errBadMsg
+	}
+	code, n := binary.Varint(b)
+	if n <= 0 {
+		return m, errBadMsg
+	}
+	pid, n2 := binary.Varint(b[n:])
+	if n2 <= 0 || n+n2 != len(b) {
+		return m, errBadMsg
+	}
+	m.Code, m.Pid = int(code), int(pid)
+	return m, nil
+}
+
+func str(b []byte) (string, []byte, bool) {
+	l, n := binary.Uvarint(b)
+	if n <= 0 || l > uint64(len(b)-n) {
+		return "", nil, false
+	}
+	return string(b[n : n+int(l)]), b[n+int(l):], true
 }

@@ -135,7 +135,6 @@ func run(ctx context.Context, cfg Config) (int, error) {
 	close(written)
 	if err == nil {
 		defer b.remove()
-		err = b.writeConfig(s)
 	}
 	var sigs chan os.Signal
 	if cfg.ProxySignals {
@@ -146,6 +145,11 @@ func run(ctx context.Context, cfg Config) (int, error) {
 	err = errors.Join(err, <-mapped)
 	if err == nil {
 		err = child.Release()
+	}
+	if err == nil {
+		// While the child builds the container: config.json is for
+		// other programs, the child reads init.spec.
+		err = b.writeConfig(s)
 	}
 	if err != nil {
 		child.Kill()
