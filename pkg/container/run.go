@@ -136,19 +136,19 @@ func run(ctx context.Context, cfg Config) (int, error) {
 	if err == nil {
 		defer b.remove()
 	}
+	err = errors.Join(err, <-mapped)
+	if err == nil {
+		err = child.Release()
+	}
+	// While the child builds the container: signal forwarding, and
+	// config.json (for other programs; the child reads init.spec).
 	var sigs chan os.Signal
 	if cfg.ProxySignals {
 		sigs = make(chan os.Signal, 16)
 		signal.Notify(sigs, proxied...)
 		defer signal.Stop(sigs)
 	}
-	err = errors.Join(err, <-mapped)
 	if err == nil {
-		err = child.Release()
-	}
-	if err == nil {
-		// While the child builds the container: config.json is for
-		// other programs, the child reads init.spec.
 		err = b.writeConfig(s)
 	}
 	if err != nil {
