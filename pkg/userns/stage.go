@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"syscall"
@@ -115,6 +116,14 @@ func Start(opts SpawnOptions) (*Child, error) {
 		cmd.SysProcAttr.UidMappings = sysMappings(opts.Mapping.UIDs)
 		cmd.SysProcAttr.GidMappings = sysMappings(opts.Mapping.GIDs)
 		cmd.Env = append(cmd.Env, mappedEnv+"="+premapped)
+	} else if exe, prog, err := stage0Files(); err == nil && prog != nil {
+		defer exe.Close()
+		defer prog.Close()
+		cmd.ExtraFiles = append(cmd.ExtraFiles, exe, prog)
+		cmd.Path = fmt.Sprintf("/proc/self/fd/%d", stage0SelfFD)
+		cmd.Env = append(cmd.Env, mappedEnv+"="+syncmsg.UIDMapped, stage0Env+"=1")
+	} else if err != nil {
+		slog.Debug("stage0 unavailable, re-executing instead", "err", err)
 	}
 	if err := cmd.Start(); err != nil {
 		parent.Close()
@@ -168,6 +177,7 @@ func (c *Child) Kill() {
 // needed and returns as root of the namespace with full capabilities in it.
 func WaitMapped(reexec bool) (*syncmsg.Conn, error) {
 	conn := syncmsg.FromFD(SyncFD)
+	closeStage0Files()
 	seen := os.Getenv(mappedEnv)
 	os.Unsetenv(mappedEnv)
 	if seen != "" {
