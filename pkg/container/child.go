@@ -86,10 +86,9 @@ type process struct {
 	path  string   // resolved executable
 	stdio *os.File // the pty slave, or nil to keep fds 0-2
 
-	// With rless's init: the signals it handles, subscribed to in the
-	// background; notified is closed once they are.
-	sigs     chan os.Signal
-	notified chan struct{}
+	// With rless's init: the signals it forwards, subscribed to in the
+	// background.
+	sigs chan os.Signal
 }
 
 // prepare builds the container around this process and resolves the
@@ -103,11 +102,7 @@ func prepare(conn *syncmsg.Conn, r specResult) (*process, error) {
 	if spec.InitEnabled(s) {
 		// Installing the handlers takes a while: do it alongside the mounts.
 		p.sigs = make(chan os.Signal, 64)
-		p.notified = make(chan struct{})
-		go func() {
-			signal.Notify(p.sigs, append([]os.Signal{syscall.SIGCHLD}, forwarded...)...)
-			close(p.notified)
-		}()
+		go signal.Notify(p.sigs, forwarded...)
 	}
 	if s.Hostname != "" {
 		if err := unix.Sethostname([]byte(s.Hostname)); err != nil {

@@ -12,13 +12,11 @@ import (
 var forwarded = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH}
 
 // runInit is rless's init: PID 1 of the container. It starts the command,
-// forwards signals to it, reaps every process that ends in the namespace,
-// and returns the command's status when the command ends (128+N when signal
-// N killed it). The kernel then kills what is left in the PID namespace.
+// forwards signals to it, reaps every process that ends in the namespace
+// (orphans are reparented to it), and returns the command's status when the
+// command ends (128+N when signal N killed it). The kernel then kills what
+// is left in the PID namespace.
 func (p *process) runInit(conn *syncmsg.Conn) int {
-	<-p.notified // SIGCHLD must be caught before the command can end
-	sigs := p.sigs
-
 	files := []uintptr{0, 1, 2}
 	sys := &syscall.SysProcAttr{Credential: p.credential()}
 	if p.stdio != nil {
@@ -40,24 +38,27 @@ func (p *process) runInit(conn *syncmsg.Conn) int {
 	_ = conn.Send(syncmsg.Msg{Type: syncmsg.Started, Pid: pid})
 	conn.Close()
 
-	for sig := range sigs {
-		if sig != syscall.SIGCHLD {
+	// Forward signals (those that came before the command started were
+	// kept in the channel) while this thread reaps.
+	go func() {
+		for sig := range p.sigs {
 			_ = syscall.Kill(pid, sig.(syscall.Signal))
+		}
+	}()
+	for {
+		var ws syscall.WaitStatus
+		wpid, err := syscall.Wait4(-1, &ws, 0, nil)
+		if err == syscall.EINTR {
 			continue
 		}
-		for {
-			var ws syscall.WaitStatus
-			wpid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
-			if wpid <= 0 || err != nil {
-				break
+		if err != nil {
+			return ExitRlessFailed // no child left: cannot happen before pid ends
+		}
+		if wpid == pid {
+			if ws.Signaled() {
+				return 128 + int(ws.Signal())
 			}
-			if wpid == pid {
-				if ws.Signaled() {
-					return 128 + int(ws.Signal())
-				}
-				return ws.ExitStatus()
-			}
+			return ws.ExitStatus()
 		}
 	}
-	return ExitRlessFailed
 }
