@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -288,5 +289,25 @@ func TestKilledRlessLeavesNoProcess(t *testing.T) {
 		t.Fatalf("state directories after the kill: %v, want the killed run's", after.state)
 	}
 	mustRun(t, nil, "true")
+	assertClean(t, before)
+}
+
+func TestRunningContainerStateKept(t *testing.T) {
+	// A second run removes stale state, never that of a running container.
+	before := takeSnapshot(t)
+	cmd, out := startPiped(t, "run", "--rootfs", rootfs, "sh", "-c", "echo READY; exec sleep 60")
+	if got := readLine(t, out); got != "READY" {
+		t.Fatalf("got %q", got)
+	}
+	state := takeSnapshot(t).state
+	if len(state) != 1 {
+		t.Fatalf("state directories of the running container: %v", state)
+	}
+	mustRun(t, nil, "true")
+	if _, err := os.Stat(filepath.Join(runRoot, state[0], "state.json")); err != nil {
+		t.Errorf("a second run removed the running container's state: %v", err)
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Wait()
 	assertClean(t, before)
 }

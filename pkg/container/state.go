@@ -86,6 +86,7 @@ func (b *bundle) writeConfig(spec *specs.Spec) error {
 func (b *bundle) setState(id, status string, pid int) error {
 	return writeJSON(filepath.Join(b.dir, "state.json"), specs.State{
 		Version: specs.Version, ID: id, Status: specs.ContainerState(status), Pid: pid, Bundle: b.dir,
+		Annotations: map[string]string{annotationMonitor: strconv.Itoa(os.Getpid())},
 	})
 }
 
@@ -118,9 +119,13 @@ func readInitSpec(dir string) (*specs.Spec, error) {
 	return decodeInitSpec(data)
 }
 
-// removeStale removes the state directories in runRoot whose container
-// process is gone: those of an rless that was killed before it could clean
-// up. A directory without state.json is left alone: it is being created.
+// annotationMonitor, in state.json, is the pid of the rless process that
+// runs the container and removes its state directory when it ends.
+const annotationMonitor = "io.rless.monitor.pid"
+
+// removeStale removes the state directories in runRoot whose rless process
+// is gone: it was killed before it could clean up (its container died with
+// it). A directory without state.json is left alone: it is being created.
 func removeStale(runRoot string) {
 	entries, err := os.ReadDir(runRoot)
 	if err != nil {
@@ -136,11 +141,15 @@ func removeStale(runRoot string) {
 			continue
 		}
 		var st specs.State
-		if json.Unmarshal(data, &st) != nil || st.Pid <= 0 {
+		if json.Unmarshal(data, &st) != nil {
 			continue
 		}
-		if !alive(st.Pid) {
-			slog.Debug("removing stale state", "dir", dir, "pid", st.Pid)
+		monitor, err := strconv.Atoi(st.Annotations[annotationMonitor])
+		if err != nil || monitor <= 0 || monitor == os.Getpid() {
+			continue
+		}
+		if !alive(monitor) {
+			slog.Debug("removing stale state", "dir", dir, "monitor", monitor)
 			os.RemoveAll(dir)
 		}
 	}
