@@ -32,6 +32,10 @@ const (
 	Failed    = "error"     // child → parent: setup failed; Error and Code say how
 )
 
+// maxMsg bounds a message (an error text is the only long part); a small
+// buffer spares a fresh process the page faults of a big one.
+const maxMsg = 4096
+
 // Conn is one end of a socket pair.
 type Conn struct{ f *os.File }
 
@@ -55,6 +59,9 @@ func (c *Conn) Close() error { return c.f.Close() }
 
 // Send writes m, passing fds along with it.
 func (c *Conn) Send(m Msg, fds ...int) error {
+	if len(m.Error) > maxMsg-64 {
+		m.Error = m.Error[:maxMsg-64]
+	}
 	var oob []byte
 	if len(fds) > 0 {
 		oob = unix.UnixRights(fds...)
@@ -70,7 +77,7 @@ func (c *Conn) Send(m Msg, fds ...int) error {
 // Recv reads one message and the descriptors that came with it. It returns
 // io.EOF when the other end is closed (for example by exec).
 func (c *Conn) Recv() (Msg, []int, error) {
-	buf := make([]byte, 64<<10)
+	buf := make([]byte, maxMsg)
 	oob := make([]byte, unix.CmsgSpace(4*4))
 	var n, oobn int
 	var err error

@@ -128,25 +128,36 @@ func apply(ctx context.Context, pid int, m Mapping, h *Host, uidDone func()) err
 	return errors.Join(err, gid.wait())
 }
 
-// helper is a running newuidmap or newgidmap.
+// helper is a running newuidmap or newgidmap. Its output goes to a pipe
+// read only if it fails (exec.Cmd would copy it through a goroutine and a
+// 32 KiB buffer).
 type helper struct {
 	cmd *exec.Cmd
-	out strings.Builder
+	out *os.File
 }
 
 func startHelper(ctx context.Context, path string, pid int, ms []specs.LinuxIDMapping) (*helper, error) {
 	args := append([]string{strconv.Itoa(pid)}, strings.Fields(format(ms, " "))...)
-	h := &helper{cmd: exec.CommandContext(ctx, path, args...)}
-	h.cmd.Stdout, h.cmd.Stderr = &h.out, &h.out
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer w.Close()
+	h := &helper{cmd: exec.CommandContext(ctx, path, args...), out: r}
+	h.cmd.Stdout, h.cmd.Stderr = w, w
 	if err := h.cmd.Start(); err != nil {
+		r.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return h, nil
 }
 
 func (h *helper) wait() error {
+	defer h.out.Close()
 	if err := h.cmd.Wait(); err != nil {
-		return fmt.Errorf("%s: %s: %w", strings.Join(h.cmd.Args, " "), strings.TrimSpace(h.out.String()), err)
+		out := make([]byte, 1024)
+		n, _ := h.out.Read(out)
+		return fmt.Errorf("%s: %s: %w", strings.Join(h.cmd.Args, " "), strings.TrimSpace(string(out[:n])), err)
 	}
 	return nil
 }
