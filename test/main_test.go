@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rless/rless/internal/busybox"
 	"github.com/rless/rless/pkg/userns"
 )
 
@@ -52,7 +53,12 @@ func testMain(m *testing.M) int {
 		}
 	}
 	rootfs = filepath.Join(workDir, "rootfs")
-	if err := buildRootfs(rootfs); err != nil {
+	err = busybox.Rootfs(rootfs, map[string]string{
+		"etc/passwd": "root:x:0:0:root:/root:/bin/sh\nbin:x:1:1:bin:/bin:/bin/false\nalice:x:1000:1000:Alice:/home/alice:/bin/sh\n",
+		"etc/group":  "root:x:0:\ntty:x:5:\nalice:x:1000:\nwheel:x:10:alice\n",
+		"noexec.sh":  "#!/bin/sh\necho should not run\n",
+	})
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "build rootfs:", err)
 		return 1
 	}
@@ -64,47 +70,6 @@ func testMain(m *testing.M) int {
 	}
 	subUIDs = host.SubUIDs
 	return m.Run()
-}
-
-// buildRootfs makes a busybox root filesystem in dir from the host's static
-// busybox (Debian's busybox-static).
-func buildRootfs(dir string) error {
-	const busybox = "/bin/busybox"
-	out, err := exec.Command(busybox, "--list").Output()
-	if err != nil {
-		return fmt.Errorf("%s --list: %w (install busybox-static)", busybox, err)
-	}
-	for _, d := range []string{"bin", "etc", "tmp", "root", "proc", "sys", "dev"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			return err
-		}
-	}
-	data, err := os.ReadFile(busybox)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "bin", "busybox"), data, 0o755); err != nil {
-		return err
-	}
-	for _, applet := range strings.Fields(string(out)) {
-		if applet == "busybox" {
-			continue
-		}
-		if err := os.Symlink("busybox", filepath.Join(dir, "bin", applet)); err != nil {
-			return err
-		}
-	}
-	files := map[string]string{
-		"etc/passwd": "root:x:0:0:root:/root:/bin/sh\nbin:x:1:1:bin:/bin:/bin/false\nalice:x:1000:1000:Alice:/home/alice:/bin/sh\n",
-		"etc/group":  "root:x:0:\ntty:x:5:\nalice:x:1000:\nwheel:x:10:alice\n",
-		"noexec.sh":  "#!/bin/sh\necho should not run\n",
-	}
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
-			return err
-		}
-	}
-	return os.Chmod(filepath.Join(dir, "tmp"), 0o1777)
 }
 
 // result is one finished rless invocation.
@@ -215,17 +180,9 @@ func ours(status string) bool {
 
 // assertClean fails the test when something of a finished run is left on
 // the host compared with before: a process, a mount or a state directory.
-// Processes get a moment to be reaped by the kernel.
 func assertClean(t *testing.T, before snapshot) {
 	t.Helper()
-	var after snapshot
-	for i := 0; i < 50; i++ {
-		after = takeSnapshot(t)
-		if len(newPids(before, after)) == 0 {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	after := waitProcessesGone(t, before)
 	if left := newPids(before, after); len(left) > 0 {
 		t.Errorf("processes left after the run: %v", left)
 	}
@@ -235,6 +192,21 @@ func assertClean(t *testing.T, before snapshot) {
 	if len(after.state) > 0 {
 		t.Errorf("state left in %s: %v", runRoot, after.state)
 	}
+}
+
+// waitProcessesGone gives the processes started since before up to two
+// seconds to be gone (reaped by the kernel) and returns the last snapshot.
+func waitProcessesGone(t *testing.T, before snapshot) snapshot {
+	t.Helper()
+	var after snapshot
+	for i := 0; i < 100; i++ {
+		after = takeSnapshot(t)
+		if len(newPids(before, after)) == 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return after
 }
 
 func newPids(before, after snapshot) []string {

@@ -263,23 +263,24 @@ func TestSignalsForwarded(t *testing.T) {
 	}
 }
 
-func TestKilledRlessLeavesNoProcess(t *testing.T) {
-	// SIGKILL cannot be forwarded: the container must die with rless.
-	before := takeSnapshot(t)
+// startSleeping starts a container that prints READY and sleeps, and
+// returns once it has printed READY.
+func startSleeping(t *testing.T) *exec.Cmd {
+	t.Helper()
 	cmd, out := startPiped(t, "run", "--rootfs", rootfs, "sh", "-c", "echo READY; exec sleep 60")
 	if got := readLine(t, out); got != "READY" {
 		t.Fatalf("got %q", got)
 	}
+	return cmd
+}
+
+func TestKilledRlessLeavesNoProcess(t *testing.T) {
+	// SIGKILL cannot be forwarded: the container must die with rless.
+	before := takeSnapshot(t)
+	cmd := startSleeping(t)
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
-	var after snapshot
-	for i := 0; i < 100; i++ {
-		after = takeSnapshot(t)
-		if len(newPids(before, after)) == 0 {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	after := waitProcessesGone(t, before)
 	if left := newPids(before, after); len(left) > 0 {
 		t.Errorf("processes left after rless was killed: %v", left)
 	}
@@ -295,10 +296,7 @@ func TestKilledRlessLeavesNoProcess(t *testing.T) {
 func TestRunningContainerStateKept(t *testing.T) {
 	// A second run removes stale state, never that of a running container.
 	before := takeSnapshot(t)
-	cmd, out := startPiped(t, "run", "--rootfs", rootfs, "sh", "-c", "echo READY; exec sleep 60")
-	if got := readLine(t, out); got != "READY" {
-		t.Fatalf("got %q", got)
-	}
+	cmd := startSleeping(t)
 	state := takeSnapshot(t).state
 	if len(state) != 1 {
 		t.Fatalf("state directories of the running container: %v", state)

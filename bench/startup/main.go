@@ -15,6 +15,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/rless/rless/internal/busybox"
 	"io"
 	"math"
 	"os"
@@ -191,7 +192,7 @@ func run() error {
 			}
 		}()
 		cfg.rootfs = filepath.Join(tmp, "rootfs")
-		if err := buildBusyboxRootfs(cfg.rootfs); err != nil {
+		if err := busybox.Rootfs(cfg.rootfs, nil); err != nil {
 			return fmt.Errorf("building the busybox root filesystem: %w", err)
 		}
 	}
@@ -386,62 +387,4 @@ func printTable(w io.Writer, rs []result) {
 	for _, r := range rs {
 		fmt.Fprintf(w, "%-*s  %5d  %9.2f  %9.2f  %9.2f  %9.2f\n", width, r.Name, r.Runs, r.MinMS, r.MedianMS, r.P90MS, r.MeanMS)
 	}
-}
-
-// buildBusyboxRootfs makes a minimal root filesystem in dir from the static
-// busybox of the host (Debian's busybox-static): bin/busybox, a symlink to
-// it for each applet, a few empty directories and /etc/passwd and
-// /etc/group with root.
-func buildBusyboxRootfs(dir string) error {
-	const busybox = "/bin/busybox"
-	out, err := exec.Command(busybox, "--list").Output()
-	if err != nil {
-		return fmt.Errorf("%s --list: %w (is busybox-static installed?)", busybox, err)
-	}
-	for _, d := range []string{"bin", "etc", "tmp", "proc", "sys", "dev", "root"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			return err
-		}
-	}
-	if err := os.Chmod(filepath.Join(dir, "tmp"), os.ModeSticky|0o777); err != nil {
-		return err
-	}
-	if err := copyFile(busybox, filepath.Join(dir, "bin", "busybox"), 0o755); err != nil {
-		return err
-	}
-	for _, name := range strings.Fields(string(out)) {
-		if name == "busybox" || strings.Contains(name, "/") {
-			continue
-		}
-		if err := os.Symlink("busybox", filepath.Join(dir, "bin", name)); err != nil {
-			return err
-		}
-	}
-	files := map[string]string{
-		"etc/passwd": "root:x:0:0:root:/root:/bin/sh\n",
-		"etc/group":  "root:x:0:\n",
-	}
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func copyFile(src, dst string, perm os.FileMode) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }

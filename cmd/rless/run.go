@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/rless/rless/pkg/container"
+	rootfsp "github.com/rless/rless/pkg/rootfs"
 	"github.com/rless/rless/pkg/spec"
 	"github.com/rless/rless/pkg/userns"
 	"github.com/spf13/cobra"
@@ -80,22 +81,14 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	if len(args) == 0 {
 		return errors.New("no command given")
 	}
-	rootfs, err := filepath.Abs(dir)
+	// Checked here too, to fail before any namespace is made.
+	rootfs, err := rootfsp.CheckRoot(dir)
 	if err != nil {
 		return err
 	}
-	if fi, err := os.Stat(rootfs); err != nil {
-		return fmt.Errorf("rootfs: %w", err)
-	} else if !fi.IsDir() {
-		return fmt.Errorf("rootfs %s is not a directory", rootfs)
-	}
-	host, err := userns.DetectHost()
+	host, mapping, err := detectMapping(g)
 	if err != nil {
 		return err
-	}
-	mapping, fallback := host.Mapping()
-	if fallback != "" {
-		warnOnce(g.runRoot, "single-mapping", fallback+": using a single mapping (container root = your user); other ids, and chown to them, are unavailable")
 	}
 	user, home, err := spec.ResolveUser(rootfs, f.user)
 	if err != nil {
@@ -140,6 +133,20 @@ func hostEnv(env []string) []string {
 		}
 	}
 	return out
+}
+
+// detectMapping looks up the user's ranges and helpers and returns the
+// mapping containers get, warning (once) when it is the single mapping.
+func detectMapping(g *globals) (*userns.Host, userns.Mapping, error) {
+	host, err := userns.DetectHost()
+	if err != nil {
+		return nil, userns.Mapping{}, err
+	}
+	mapping, fallback := host.Mapping()
+	if fallback != "" {
+		warnOnce(g.runRoot, "single-mapping", fallback+": using a single mapping (container root = your user); other ids, and chown to them, are unavailable")
+	}
+	return host, mapping, nil
 }
 
 // warnOnce prints a warning the first time it is given under key since the

@@ -17,13 +17,9 @@ belong to your subordinate ids on the host belong to the ids 1..N there, so
 you can inspect and remove what containers wrote. RLESS_ROOT and
 RLESS_RUNROOT tell the command where the store is.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			host, err := userns.DetectHost()
+			host, mapping, err := detectMapping(g)
 			if err != nil {
 				return err
-			}
-			mapping, fallback := host.Mapping()
-			if fallback != "" {
-				warnOnce(g.runRoot, "single-mapping", fallback+": using a single mapping (container root = your user)")
 			}
 			if len(args) == 0 {
 				sh := os.Getenv("SHELL")

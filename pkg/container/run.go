@@ -213,28 +213,16 @@ func run(ctx context.Context, cfg Config) (int, error) {
 		}()
 	}
 
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case sig := <-sigs:
-				if sig == syscall.SIGWINCH && master != nil && hostTTY != nil {
-					if size, err := terminal.GetSize(hostTTY); err == nil {
-						_ = terminal.SetSize(master, size)
-					}
-					continue
-				}
-				_ = child.Cmd.Process.Signal(sig)
-			case <-ctx.Done():
-				_ = child.Cmd.Process.Kill()
-				return
-			case <-done:
-				return
-			}
+	resize := func(sig os.Signal) bool {
+		if sig != syscall.SIGWINCH || master == nil || hostTTY == nil {
+			return false
 		}
-	}()
-	waitErr := child.Cmd.Wait()
-	close(done)
+		if size, err := terminal.GetSize(hostTTY); err == nil {
+			_ = terminal.SetSize(master, size)
+		}
+		return true
+	}
+	waitErr := child.Wait(ctx, sigs, resize)
 	output.Wait()
 	if child.Cmd.ProcessState == nil {
 		return 0, fmt.Errorf("wait for container: %w", waitErr)

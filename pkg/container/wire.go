@@ -306,30 +306,22 @@ func (r *wireReader) str() string {
 	return s
 }
 
-func (r *wireReader) strs() []string {
-	isNil := !r.bool()
-	n := r.count()
-	if isNil || r.err != nil {
-		return nil
-	}
-	ss := make([]string, 0, n)
-	for ; n > 0 && r.err == nil; n-- {
-		ss = append(ss, r.str())
-	}
-	return ss
-}
+func (r *wireReader) strs() []string  { return readSlice(r, r.str) }
+func (r *wireReader) uints() []uint32 { return readSlice(r, r.uint32) }
 
-func (r *wireReader) uints() []uint32 {
+// readSlice reads what wireWriter's strs or uints wrote: nil-ness, length,
+// elements.
+func readSlice[T any](r *wireReader, read func() T) []T {
 	isNil := !r.bool()
 	n := r.count()
 	if isNil || r.err != nil {
 		return nil
 	}
-	vs := make([]uint32, 0, n)
+	out := make([]T, 0, n)
 	for ; n > 0 && r.err == nil; n-- {
-		vs = append(vs, r.uint32())
+		out = append(out, read())
 	}
-	return vs
+	return out
 }
 
 func (r *wireReader) optUint() (bool, uint64) {

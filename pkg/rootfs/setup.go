@@ -21,14 +21,9 @@ func Setup(spec *specs.Spec) error {
 	if spec.Root == nil || spec.Root.Path == "" {
 		return errors.New("spec has no root path")
 	}
-	root, err := filepath.Abs(spec.Root.Path)
+	root, err := CheckRoot(spec.Root.Path)
 	if err != nil {
 		return err
-	}
-	if fi, err := os.Stat(root); err != nil {
-		return fmt.Errorf("rootfs: %w", err)
-	} else if !fi.IsDir() {
-		return fmt.Errorf("rootfs %s is not a directory", root)
 	}
 	// Keep every mount made from here on inside this namespace.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
@@ -67,6 +62,21 @@ func Setup(spec *specs.Spec) error {
 		}
 	}
 	return nil
+}
+
+// CheckRoot returns the absolute path of root, a root filesystem
+// directory, or an error saying why it cannot be one.
+func CheckRoot(root string) (string, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return "", err
+	}
+	if fi, err := os.Stat(abs); err != nil {
+		return "", fmt.Errorf("rootfs: %w", err)
+	} else if !fi.IsDir() {
+		return "", fmt.Errorf("rootfs %s is not a directory", abs)
+	}
+	return abs, nil
 }
 
 type builder struct {

@@ -162,6 +162,31 @@ func (c *Child) Release() error {
 	return c.Sync.Send(syncmsg.Msg{Type: syncmsg.Mapped})
 }
 
+// Wait waits for the child to end. Meanwhile it forwards the signals that
+// arrive on sigs (a nil channel forwards none) to the child, except those
+// handle takes (returns true for), and kills the child when ctx is done.
+func (c *Child) Wait(ctx context.Context, sigs <-chan os.Signal, handle func(os.Signal) bool) error {
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case sig := <-sigs:
+				if handle == nil || !handle(sig) {
+					_ = c.Cmd.Process.Signal(sig)
+				}
+			case <-ctx.Done():
+				_ = c.Cmd.Process.Kill()
+				return
+			case <-done:
+				return
+			}
+		}
+	}()
+	err := c.Cmd.Wait()
+	close(done)
+	return err
+}
+
 // Kill kills the child, reaps it and closes the socket.
 func (c *Child) Kill() {
 	_ = c.Cmd.Process.Kill()

@@ -41,22 +41,9 @@ func Unshare(ctx context.Context, h *Host, m Mapping, argv []string, env []strin
 		return 0, err
 	}
 	defer c.Sync.Close()
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case s := <-sigs:
-				_ = c.Cmd.Process.Signal(s)
-			case <-ctx.Done():
-				_ = c.Cmd.Process.Kill()
-				return
-			case <-done:
-				return
-			}
-		}
-	}()
-	_ = c.Cmd.Wait()
-	close(done)
+	if err := c.Wait(ctx, sigs, nil); c.Cmd.ProcessState == nil {
+		return 0, fmt.Errorf("wait for %s: %w", argv[0], err)
+	}
 	return ExitCode(c.Cmd.ProcessState), nil
 }
 
