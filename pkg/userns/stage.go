@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -98,20 +99,24 @@ func Start(opts SpawnOptions) (*Child, error) {
 	if env == nil {
 		env = os.Environ()
 	}
-	cmd := &exec.Cmd{
-		Path:       "/proc/self/exe",
-		Args:       append([]string{"rless-" + opts.Stage}, opts.Args...),
-		Env:        append(env, StageEnv+"="+opts.Stage),
-		Stdin:      opts.Stdin,
-		Stdout:     opts.Stdout,
-		Stderr:     opts.Stderr,
-		ExtraFiles: []*os.File{child.File()},
-		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: opts.Cloneflags | syscall.CLONE_NEWUSER,
-			Pdeathsig:  syscall.SIGKILL,
-			Setsid:     opts.Setsid,
-		},
+	reexec := func() *exec.Cmd {
+		return &exec.Cmd{
+			Path:       "/proc/self/exe",
+			Args:       append([]string{"rless-" + opts.Stage}, opts.Args...),
+			Env:        append(slices.Clip(env), StageEnv+"="+opts.Stage),
+			Stdin:      opts.Stdin,
+			Stdout:     opts.Stdout,
+			Stderr:     opts.Stderr,
+			ExtraFiles: []*os.File{child.File()},
+			SysProcAttr: &syscall.SysProcAttr{
+				Cloneflags: opts.Cloneflags | syscall.CLONE_NEWUSER,
+				Pdeathsig:  syscall.SIGKILL,
+				Setsid:     opts.Setsid,
+			},
+		}
 	}
+	cmd := reexec()
+	stage0Used := false
 	if !opts.Mapping.Helpers {
 		cmd.SysProcAttr.UidMappings = sysMappings(opts.Mapping.UIDs)
 		cmd.SysProcAttr.GidMappings = sysMappings(opts.Mapping.GIDs)
@@ -122,10 +127,18 @@ func Start(opts SpawnOptions) (*Child, error) {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, exe, prog)
 		cmd.Path = fmt.Sprintf("/proc/self/fd/%d", stage0SelfFD)
 		cmd.Env = append(cmd.Env, mappedEnv+"="+syncmsg.UIDMapped, stage0Env+"=1")
+		stage0Used = true
 	} else if err != nil {
 		slog.Debug("stage0 unavailable, re-executing instead", "err", err)
 	}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	if err != nil && stage0Used {
+		// A host may forbid executing memfds: re-execute rless instead.
+		slog.Debug("stage0 could not run, re-executing instead", "err", err)
+		cmd = reexec()
+		err = cmd.Start()
+	}
+	if err != nil {
 		parent.Close()
 		return nil, fmt.Errorf("create namespaces: %w", err)
 	}

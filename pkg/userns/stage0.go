@@ -1,6 +1,7 @@
 package userns
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -29,7 +30,12 @@ func stage0Files() (exe, prog *os.File, err error) {
 	if len(stage0) == 0 {
 		return nil, nil, nil
 	}
-	fd, err := unix.MemfdCreate("rless-stage0", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	// MFD_EXEC: where vm.memfd_noexec makes memfds non-executable by
+	// default (Linux 6.3 and later); older kernels refuse the flag.
+	fd, err := unix.MemfdCreate("rless-stage0", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING|unix.MFD_EXEC)
+	if errors.Is(err, unix.EINVAL) {
+		fd, err = unix.MemfdCreate("rless-stage0", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("memfd for stage0: %w", err)
 	}
