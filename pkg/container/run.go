@@ -17,7 +17,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"sync"
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -45,7 +44,9 @@ type Config struct {
 	// Stdin, Stdout and Stderr are the command's standard streams; nil
 	// means /dev/null. With Spec.Process.Terminal, Stdin and Stdout are
 	// relayed to the pseudo-terminal and Stdin, if it is a terminal, is put
-	// in raw mode meanwhile.
+	// in raw mode meanwhile; an unset Spec.Process.ConsoleSize is then
+	// filled in from that terminal. The goroutine copying Stdin ends when
+	// Stdin does.
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	// ProxySignals forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1,
@@ -102,9 +103,9 @@ func run(ctx context.Context, cfg Config) (int, error) {
 	dir := filepath.Join(runRoot, id)
 
 	// Start the child first: its start and the id-mapping helpers take
-	// longest, and the state directory and signal handling are set up
-	// meanwhile. The child reads the state directory only once released.
-	// It dies with the thread that started it (Pdeathsig).
+	// longest, and the state directory is written meanwhile (the child
+	// reads it once released). The child dies with the thread that started
+	// it (Pdeathsig).
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	opts := userns.SpawnOptions{
@@ -159,39 +160,16 @@ func run(ctx context.Context, cfg Config) (int, error) {
 	pid := child.Cmd.Process.Pid
 	slog.Debug("container started", "id", id, "pid", pid)
 
-	// Read the child's messages until it starts the command or fails.
-	var startErr error
-	var master *os.File
-	for {
-		m, fds, err := child.Sync.Recv()
-		if errors.Is(err, io.EOF) {
-			break // the command was executed in place of the stage
-		}
-		if err != nil {
-			startErr = err
-			break
-		}
-		if m.Type == syncmsg.PTY && len(fds) == 1 {
-			master = os.NewFile(uintptr(fds[0]), "ptmx")
-			continue
-		}
-		if m.Type == syncmsg.Failed {
-			startErr = &Error{Code: m.Code, Err: errors.New(m.Error)}
-		}
-		break
-	}
-	if startErr != nil {
+	master, err := awaitStart(child)
+	if err != nil {
 		child.Kill()
-		if master != nil {
-			master.Close()
-		}
-		return 0, startErr
+		return 0, err
 	}
 	_ = b.setState(id, string(specs.StateRunning), pid)
 	removeStale(runRoot) // while the command runs
 	slog.Debug("command started")
 
-	var output sync.WaitGroup
+	outputDone := func() {}
 	if master != nil {
 		defer master.Close()
 		if hostTTY != nil && hostTTY == cfg.Stdin {
@@ -199,18 +177,7 @@ func run(ctx context.Context, cfg Config) (int, error) {
 				defer term.Restore(int(hostTTY.Fd()), old)
 			}
 		}
-		if cfg.Stdin != nil {
-			go func() { _, _ = io.Copy(master, cfg.Stdin) }()
-		}
-		output.Add(1)
-		go func() {
-			defer output.Done()
-			out := cfg.Stdout
-			if out == nil {
-				out = io.Discard
-			}
-			_, _ = io.Copy(out, master) // ends with EIO once the command's side closes
-		}()
+		outputDone = relayTerminal(master, cfg.Stdin, cfg.Stdout)
 	}
 
 	resize := func(sig os.Signal) bool {
@@ -223,13 +190,56 @@ func run(ctx context.Context, cfg Config) (int, error) {
 		return true
 	}
 	waitErr := child.Wait(ctx, sigs, resize)
-	output.Wait()
+	outputDone()
 	if child.Cmd.ProcessState == nil {
 		return 0, fmt.Errorf("wait for container: %w", waitErr)
 	}
 	code := userns.ExitCode(child.Cmd.ProcessState)
 	slog.Debug("container exited", "id", id, "status", code)
 	return code, nil
+}
+
+// awaitStart reads the child's messages until it has started the command
+// (or executed it in its place) and returns the pty master it sent, if any.
+func awaitStart(child *userns.Child) (master *os.File, err error) {
+	for {
+		m, fds, err := child.Sync.Recv()
+		switch {
+		case errors.Is(err, io.EOF):
+			return master, nil // the command was executed in place of the stage
+		case err != nil:
+		case m.Type == syncmsg.PTY && len(fds) == 1:
+			master = os.NewFile(uintptr(fds[0]), "ptmx")
+			continue
+		case m.Type == syncmsg.Failed:
+			err = &Error{Code: m.Code, Err: errors.New(m.Error)}
+		default:
+			return master, nil
+		}
+		if master != nil {
+			master.Close()
+		}
+		return nil, err
+	}
+}
+
+// relayTerminal copies stdin (if not nil) to the pty master and the master
+// to stdout, and returns a function that waits until all the command wrote
+// is copied (the master reads EIO once the command's side is closed). The
+// stdin copy ends when stdin does.
+func relayTerminal(master *os.File, stdin io.Reader, stdout io.Writer) (wait func()) {
+	if stdin != nil {
+		go func() { _, _ = io.Copy(master, stdin) }()
+	}
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = io.Copy(stdout, master)
+	}()
+	return func() { <-done }
 }
 
 // cloneFlags returns the namespaces to create for s, without the user
