@@ -137,18 +137,19 @@ func run(ctx context.Context, cfg Config) (int, error) {
 	if err == nil {
 		defer b.remove()
 	}
-	err = errors.Join(err, <-mapped)
-	if err == nil {
-		err = child.Release()
-	}
-	// While the child builds the container: signal forwarding, and
-	// config.json (for other programs; the child reads init.spec).
+	// Signals are forwarded from before the child may start the command.
 	var sigs chan os.Signal
 	if cfg.ProxySignals {
 		sigs = make(chan os.Signal, 16)
 		signal.Notify(sigs, proxied...)
 		defer signal.Stop(sigs)
 	}
+	err = errors.Join(err, <-mapped)
+	if err == nil {
+		err = child.Release()
+	}
+	// While the child builds the container: config.json, for other
+	// programs (the child reads init.spec).
 	if err == nil {
 		err = b.writeConfig(s)
 	}
