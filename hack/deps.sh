@@ -2,9 +2,10 @@
 # deps.sh: installs the Debian packages rless's tests and benchmarks use.
 # Run as root. Everything is optional at run time except newuidmap (uidmap)
 # for multi-id mappings; the tests need busybox-static for their root
-# filesystems and bubblewrap as the startup baseline.
+# filesystems, bubblewrap as the startup baseline and keyutils (keyctl) for
+# the keyring test.
 set -euo pipefail
-pkgs=(uidmap busybox-static bubblewrap procps)
+pkgs=(uidmap busybox-static bubblewrap procps keyutils)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -62,6 +62,11 @@ func testMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "build rootfs:", err)
 		return 1
 	}
+	probe := filepath.Join(rootfs, "bin", "probe")
+	if out, err := exec.Command("go", "build", "-o", probe, "./probe").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build probe: %v\n%s", err, out)
+		return 1
+	}
 	runRoot = filepath.Join(workDir, "xdg", "rless")
 	host, err := userns.DetectHost()
 	if err != nil {

@@ -105,6 +105,10 @@ func printInfo(w io.Writer, i *hostinfo.Info) error {
 		p("  %s: %s", n, orNone(i.Helpers[n]))
 	}
 	p("network modes: %s", strings.Join(i.Network, ", "))
+	p("limits:")
+	for _, n := range []string{"pids", "ulimit", "memory", "cpus"} {
+		p("  %s: %s", n, i.Limits[n])
+	}
 	p("store:")
 	p("  root: %s", i.Store.Root)
 	p("  runroot: %s", i.Store.RunRoot)

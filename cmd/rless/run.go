@@ -27,6 +27,7 @@ type runFlags struct {
 	network     string
 	rm          bool
 	sigProxy    bool
+	security    securityFlags
 }
 
 func newRunCmd(g *globals) *cobra.Command {
@@ -67,6 +68,7 @@ when it is not found.`,
 	_ = fl.MarkHidden("net")
 	fl.BoolVar(&f.rm, "rm", false, "remove the container when it exits (always done: there are no detached containers yet)")
 	fl.BoolVar(&f.sigProxy, "sig-proxy", true, "forward the signals rless receives to the container")
+	f.security.register(fl)
 	return cmd
 }
 
@@ -99,11 +101,15 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	if hostname == "" {
 		hostname = id[:12]
 	}
-	s, err := spec.New(spec.Options{
+	opts := spec.Options{
 		Rootfs: rootfs, ReadOnly: f.readOnly, Args: args, Env: hostEnv(f.env),
 		Cwd: f.workdir, User: user, Home: home, Hostname: hostname, Terminal: f.tty,
 		Network: f.network, Init: f.init, Mapping: mapping,
-	})
+	}
+	if err := f.security.apply(&opts); err != nil {
+		return err
+	}
+	s, err := spec.New(opts)
 	if err != nil {
 		return err
 	}

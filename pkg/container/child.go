@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"syscall"
-	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/rless/rless/internal/syncmsg"
@@ -118,11 +117,13 @@ func prepare(conn *syncmsg.Conn, r specResult) (*process, error) {
 	if err := rootfs.Setup(s); err != nil {
 		return nil, err
 	}
-	slog.Debug("rootfs ready")
-	// A fresh session keyring: nothing of the user's keys is reachable.
-	if _, err := unix.KeyctlJoinSessionKeyring("_ses.rless"); err != nil && !errors.Is(err, unix.ENOSYS) {
-		return nil, fmt.Errorf("join session keyring: %w", err)
+	if err := rootfs.ReadonlyPaths(s.Linux.ReadonlyPaths); err != nil {
+		return nil, err
 	}
+	if err := rootfs.MaskPaths(s.Linux.MaskedPaths); err != nil {
+		return nil, err
+	}
+	slog.Debug("rootfs ready")
 	if s.Process.Terminal {
 		master, slave, _, err := terminal.Open("/dev/ptmx")
 		if err != nil {
@@ -259,12 +260,6 @@ func execError(path string, err error) error {
 	return errorf(ExitCannotExec, "execute %s: %v", path, err)
 }
 
-// credential returns the ids to switch to, for syscall's process attributes.
-func (p *process) credential() *syscall.Credential {
-	u := p.spec.Process.User
-	return &syscall.Credential{Uid: u.UID, Gid: u.GID, Groups: u.AdditionalGids, NoSetGroups: setgroupsDenied()}
-}
-
 func setgroupsDenied() bool {
 	b, err := os.ReadFile("/proc/self/setgroups")
 	return err == nil && strings.TrimSpace(string(b)) == "deny"
@@ -282,19 +277,8 @@ func (p *process) exec() error {
 			return fmt.Errorf("set controlling terminal: %w", err)
 		}
 	}
-	// Switch ids on this thread only (it is locked and is the one that
-	// executes): the all-threads syscall.Set* would stop every thread.
-	c := p.credential()
-	if !c.NoSetGroups {
-		if err := setgroups(c.Groups); err != nil {
-			return fmt.Errorf("setgroups: %w", err)
-		}
-	}
-	if _, _, e := syscall.RawSyscall(syscall.SYS_SETRESGID, uintptr(c.Gid), uintptr(c.Gid), uintptr(c.Gid)); e != 0 {
-		return fmt.Errorf("setgid %d: %w", c.Gid, e)
-	}
-	if _, _, e := syscall.RawSyscall(syscall.SYS_SETRESUID, uintptr(c.Uid), uintptr(c.Uid), uintptr(c.Uid)); e != 0 {
-		return fmt.Errorf("setuid %d: %w", c.Uid, e)
+	if err := p.confine(); err != nil {
+		return err
 	}
 	// Changing ids cleared the parent-death signal; the command must still
 	// die with rless.
@@ -303,16 +287,4 @@ func (p *process) exec() error {
 	}
 	err := syscall.Exec(p.path, p.spec.Process.Args, p.spec.Process.Env)
 	return execError(p.path, err)
-}
-
-// setgroups sets the supplementary groups of the calling thread.
-func setgroups(gids []uint32) error {
-	var p unsafe.Pointer
-	if len(gids) > 0 {
-		p = unsafe.Pointer(&gids[0])
-	}
-	if _, _, e := syscall.RawSyscall(syscall.SYS_SETGROUPS, uintptr(len(gids)), uintptr(p), 0); e != 0 {
-		return e
-	}
-	return nil
 }

@@ -3,6 +3,7 @@ package container
 import (
 	"log/slog"
 	"os"
+	"runtime"
 	"syscall"
 
 	"github.com/rless/rless/internal/syncmsg"
@@ -11,22 +12,46 @@ import (
 // forwarded are the signals rless's init passes on to the command.
 var forwarded = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH}
 
+// start forks and executes the command from a thread of its own, which
+// confine changes for good and which ends with this call (its goroutine
+// stays locked to it), so that the init keeps its own ids and capabilities.
+func (p *process) start() (int, error) {
+	type result struct {
+		pid int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		if err := p.confine(); err != nil {
+			done <- result{err: err}
+			return
+		}
+		files := []uintptr{0, 1, 2}
+		sys := &syscall.SysProcAttr{}
+		if p.stdio != nil {
+			fd := p.stdio.Fd()
+			files = []uintptr{fd, fd, fd}
+			sys.Setsid, sys.Setctty, sys.Ctty = true, true, 0
+		}
+		pid, err := syscall.ForkExec(p.path, p.spec.Process.Args, &syscall.ProcAttr{Env: p.spec.Process.Env, Files: files, Sys: sys})
+		if err != nil {
+			err = execError(p.path, err)
+		}
+		done <- result{pid, err}
+	}()
+	r := <-done
+	return r.pid, r.err
+}
+
 // runInit is rless's init: PID 1 of the container. It starts the command,
 // forwards signals to it, reaps every process that ends in the namespace
 // (orphans are reparented to it), and returns the command's status when the
 // command ends (128+N when signal N killed it). The kernel then kills what
 // is left in the PID namespace.
 func (p *process) runInit(conn *syncmsg.Conn) int {
-	files := []uintptr{0, 1, 2}
-	sys := &syscall.SysProcAttr{Credential: p.credential()}
-	if p.stdio != nil {
-		fd := p.stdio.Fd()
-		files = []uintptr{fd, fd, fd}
-		sys.Setsid, sys.Setctty, sys.Ctty = true, true, 0
-	}
-	pid, err := syscall.ForkExec(p.path, p.spec.Process.Args, &syscall.ProcAttr{Env: p.spec.Process.Env, Files: files, Sys: sys})
+	pid, err := p.start()
 	if err != nil {
-		err = execError(p.path, err)
 		code := ExitCodeOf(err)
 		_ = conn.Send(syncmsg.Msg{Type: syncmsg.Failed, Error: err.Error(), Code: code})
 		return code

@@ -24,6 +24,8 @@ type Info struct {
 	Kernel   Kernel            `json:"kernel"`
 	Helpers  map[string]string `json:"helpers"` // program → path, "" when not installed
 	Network  []string          `json:"networkModes"`
+	Cgroups  Cgroups           `json:"cgroups"`
+	Limits   map[string]string `json:"limits"` // limit → how it is enforced, or why not
 	Store    Store             `json:"store"`
 }
 
@@ -73,6 +75,17 @@ func Collect(root, runRoot string) (*Info, error) {
 	}
 	info.Kernel = detectKernel(info.Host.Kernel)
 	info.Network = []string{"none", "host"}
+	info.Cgroups = DetectCgroups()
+	info.Limits = map[string]string{
+		"pids":   "RLIMIT_NPROC, counted per user namespace",
+		"ulimit": "setrlimit (hard limits can only be lowered)",
+		"memory": "no: " + info.Cgroups.Why,
+		"cpus":   "no: " + info.Cgroups.Why,
+	}
+	if info.Cgroups.Delegated {
+		info.Limits["memory"] = "no: cgroup limits are not implemented yet"
+		info.Limits["cpus"] = info.Limits["memory"]
+	}
 	return info, nil
 }
 
@@ -142,4 +155,38 @@ func cstr(b []byte) string {
 		b = b[:i]
 	}
 	return string(b)
+}
+
+// Cgroups says whether this user has a delegated cgroup v2 subtree, in
+// which rless could enforce memory, CPU and pids limits.
+type Cgroups struct {
+	Delegated   bool     `json:"delegated"`
+	Controllers []string `json:"controllers,omitempty"` // enabled for the subtree
+	Why         string   `json:"why,omitempty"`         // why not, when not delegated
+}
+
+// DetectCgroups looks for a cgroup v2 hierarchy at /sys/fs/cgroup in which
+// the caller's cgroup is writable by it (as systemd delegates a user
+// session's).
+func DetectCgroups() Cgroups {
+	var st unix.Statfs_t
+	if unix.Statfs("/sys/fs/cgroup", &st) != nil || st.Type != unix.CGROUP2_SUPER_MAGIC {
+		return Cgroups{Why: "this host does not mount cgroup v2 at /sys/fs/cgroup (" + cgroupMode() + " cgroups)"}
+	}
+	data, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return Cgroups{Why: "cannot read /proc/self/cgroup"}
+	}
+	var path string
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		if p, ok := strings.CutPrefix(line, "0::"); ok {
+			path = p
+		}
+	}
+	dir := "/sys/fs/cgroup" + path
+	if path == "" || unix.Access(dir, unix.W_OK) != nil {
+		return Cgroups{Why: "your cgroup " + path + " is not delegated to you (no systemd user session?)"}
+	}
+	ctrl, _ := os.ReadFile(dir + "/cgroup.controllers")
+	return Cgroups{Delegated: true, Controllers: strings.Fields(string(ctrl))}
 }

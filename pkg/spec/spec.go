@@ -53,6 +53,19 @@ type Options struct {
 	Network  string         // NetworkNone (default) or NetworkHost
 	Init     bool           // run rless's init as PID 1
 	Mapping  userns.Mapping // the user namespace's id mappings
+
+	// Capabilities is the process's capability set (see Capabilities);
+	// nil means DefaultCapabilities.
+	Capabilities []string
+	// NoNewPrivileges sets no_new_privs: setuid bits and file capabilities
+	// grant nothing.
+	NoNewPrivileges bool
+	// MaskedPaths and ReadonlyPaths (see MaskedAndReadonly); nil means
+	// podman's defaults.
+	MaskedPaths, ReadonlyPaths []string
+	// Rlimits are the process's resource limits; those not named are
+	// inherited from rless.
+	Rlimits []specs.POSIXRlimit
 }
 
 // New returns the spec of a container with options o.
@@ -79,13 +92,9 @@ func New(o Options) (*specs.Spec, error) {
 	g.ClearProcessEnv()
 	g.AddMultipleProcessEnv(Env(o))
 
-	g.ClearProcessCapabilities()
-	for _, c := range DefaultCapabilities {
-		for _, add := range []func(string) error{g.AddProcessCapabilityBounding, g.AddProcessCapabilityPermitted, g.AddProcessCapabilityEffective} {
-			if err := add(c); err != nil {
-				return nil, err
-			}
-		}
+	g.SetProcessNoNewPrivileges(o.NoNewPrivileges)
+	for _, r := range o.Rlimits {
+		g.AddProcessRlimits(r.Type, r.Hard, r.Soft)
 	}
 
 	g.ClearLinuxNamespaces()
@@ -123,6 +132,19 @@ func New(o Options) (*specs.Spec, error) {
 	s := g.Config
 	s.Linux.Resources = nil
 	s.Linux.Seccomp = nil
+	caps := o.Capabilities
+	if caps == nil {
+		caps = DefaultCapabilities
+	}
+	applyCapabilities(s, caps)
+	masked, readonly := o.MaskedPaths, o.ReadonlyPaths
+	if masked == nil {
+		masked = slices.Clone(DefaultMaskedPaths)
+	}
+	if readonly == nil {
+		readonly = slices.Clone(DefaultReadonlyPaths)
+	}
+	s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = masked, readonly
 	return s, nil
 }
 

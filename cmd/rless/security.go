@@ -1,0 +1,103 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/rless/rless/pkg/hostinfo"
+	"github.com/rless/rless/pkg/spec"
+	"github.com/spf13/pflag"
+)
+
+// securityFlags are run's confinement and resource flags.
+type securityFlags struct {
+	capAdd, capDrop []string
+	privileged      bool
+	securityOpts    []string
+	ulimits         []string
+	pidsLimit       int64
+	memory          string
+	cpus            string
+	cgroups         string
+}
+
+func (f *securityFlags) register(fl *pflag.FlagSet) {
+	fl.StringSliceVar(&f.capAdd, "cap-add", nil, "add capabilities (names with or without CAP_, or ALL)")
+	fl.StringSliceVar(&f.capDrop, "cap-drop", nil, "drop capabilities (names with or without CAP_, or ALL)")
+	fl.BoolVar(&f.privileged, "privileged", false, "keep every capability of the user namespace and mask no path (still unprivileged on the host: the namespace's root is your user)")
+	fl.StringArrayVar(&f.securityOpts, "security-opt", nil, "no-new-privileges, mask=PATH[:PATH...], unmask=ALL|PATH[:PATH...], seccomp=unconfined")
+	fl.StringArrayVar(&f.ulimits, "ulimit", nil, "resource limit name=soft[:hard] (nofile, nproc, core, memlock, stack, ...; -1 for unlimited)")
+	fl.Int64Var(&f.pidsLimit, "pids-limit", spec.DefaultPidsLimit, "most processes the container may have (0 or -1: no limit); without a delegated cgroup, enforced as RLIMIT_NPROC")
+	fl.StringVarP(&f.memory, "memory", "m", "", "memory limit (needs a delegated cgroup v2 subtree)")
+	fl.StringVar(&f.cpus, "cpus", "", "CPU limit (needs a delegated cgroup v2 subtree)")
+	fl.StringVar(&f.cgroups, "cgroups", "enabled", "enabled, or disabled to run without cgroup limits")
+}
+
+// apply fills o's confinement and limits from the flags.
+func (f *securityFlags) apply(o *spec.Options) error {
+	var err error
+	if o.Capabilities, err = spec.Capabilities(f.capAdd, f.capDrop, f.privileged); err != nil {
+		return err
+	}
+	var mask, unmask []string
+	for _, opt := range f.securityOpts {
+		key, val, _ := strings.Cut(opt, "=")
+		switch key {
+		case "no-new-privileges":
+			o.NoNewPrivileges = val == "" || val == "true"
+			if val != "" && val != "true" && val != "false" {
+				return fmt.Errorf("--security-opt %s: want true or false", opt)
+			}
+		case "mask":
+			mask = append(mask, strings.Split(val, ":")...)
+		case "unmask":
+			unmask = append(unmask, strings.Split(val, ":")...)
+		case "seccomp":
+			if val != "unconfined" {
+				return fmt.Errorf("--security-opt %s: seccomp profiles are not supported yet (only seccomp=unconfined)", opt)
+			}
+		case "label", "apparmor":
+			// No SELinux or AppArmor confinement here: accepted as podman does without them.
+		default:
+			return fmt.Errorf("--security-opt %q: unknown option", opt)
+		}
+	}
+	o.MaskedPaths, o.ReadonlyPaths = spec.MaskedAndReadonly(mask, unmask, f.privileged)
+	return f.limits(o)
+}
+
+// limits fills o.Rlimits from --ulimit and --pids-limit, and refuses the
+// limits this host cannot enforce.
+func (f *securityFlags) limits(o *spec.Options) error {
+	haveNproc := false
+	for _, u := range f.ulimits {
+		r, err := spec.ParseUlimit(u)
+		if err != nil {
+			return fmt.Errorf("--ulimit: %w", err)
+		}
+		haveNproc = haveNproc || r.Type == "RLIMIT_NPROC"
+		o.Rlimits = append(o.Rlimits, r)
+	}
+	switch f.cgroups {
+	case "enabled", "disabled":
+	default:
+		return fmt.Errorf("--cgroups %q: want enabled or disabled", f.cgroups)
+	}
+	for name, v := range map[string]string{"--memory": f.memory, "--cpus": f.cpus} {
+		if v == "" || f.cgroups == "disabled" {
+			continue
+		}
+		if cg := hostinfo.DetectCgroups(); !cg.Delegated {
+			return fmt.Errorf("%s needs a delegated cgroup v2 subtree: %s (--cgroups=disabled runs without the limit)", name, cg.Why)
+		}
+		return fmt.Errorf("%s: limits through a delegated cgroup are not implemented yet (--cgroups=disabled runs without the limit)", name)
+	}
+	// Without a delegated cgroup the pids limit is RLIMIT_NPROC, counted
+	// per user namespace; an explicit --ulimit nproc wins.
+	if !haveNproc {
+		if r, ok := spec.PidsRlimit(f.pidsLimit); ok {
+			o.Rlimits = append(o.Rlimits, r)
+		}
+	}
+	return nil
+}

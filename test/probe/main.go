@@ -1,0 +1,44 @@
+// Command probe is a static helper the end-to-end tests copy into a
+// container's root filesystem to look at it from inside with system calls
+// busybox does not make.
+//
+//	probe keyring KEYID   describe the session keyring, then try to read key KEYID
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: probe keyring KEYID")
+		os.Exit(2)
+	}
+	switch os.Args[1] {
+	case "keyring":
+		id, err := strconv.Atoi(os.Args[2])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		session, err := unix.KeyctlGetKeyringID(unix.KEY_SPEC_SESSION_KEYRING, false)
+		fmt.Printf("session %d %v\n", session, err)
+		if desc, err := unix.KeyctlString(unix.KEYCTL_DESCRIBE, session); err == nil {
+			fmt.Printf("describe %s\n", desc)
+		}
+		buf := make([]byte, 256)
+		n, err := unix.KeyctlBuffer(unix.KEYCTL_READ, id, buf, 0)
+		if err != nil {
+			fmt.Printf("read %d: %v\n", id, err)
+			os.Exit(1)
+		}
+		fmt.Printf("read %d: %q\n", id, buf[:n])
+	default:
+		fmt.Fprintln(os.Stderr, "unknown probe", os.Args[1])
+		os.Exit(2)
+	}
+}
