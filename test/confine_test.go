@@ -150,7 +150,8 @@ func TestKeyringIsolated(t *testing.T) {
 	}
 	// In a new host session keyring, a key the user possesses; the
 	// container must not reach it.
-	script := fmt.Sprintf(`K=$(keyctl add user rless-test-secret hunter2 @s) && keyctl print $K >/dev/null && echo $K && %s --runroot %s run --rootfs %s probe keyring $K`, rless, runRoot, rootfs)
+	// With seccomp unconfined: the default profile refuses keyctl itself.
+	script := fmt.Sprintf(`K=$(keyctl add user rless-test-secret hunter2 @s) && keyctl print $K >/dev/null && echo $K && %s --runroot %s run --security-opt seccomp=unconfined --rootfs %s probe keyring $K`, rless, runRoot, rootfs)
 	out, err := exec.Command("keyctl", "session", "-", "sh", "-c", script).CombinedOutput()
 	if !strings.Contains(string(out), "describe keyring;") || !strings.Contains(string(out), "_ses.rless") {
 		t.Errorf("the container's session keyring is not a new one:\n%s", out)
@@ -218,13 +219,19 @@ func TestForkBomb(t *testing.T) {
 			stop := make(chan struct{})
 			var wg sync.WaitGroup
 			wg.Add(2)
-			go func() { // count often: a small bomb peaks and collapses fast
+			// Count often for a small bomb, which peaks and collapses fast;
+			// less for a big one, where scanning /proc loads the host too.
+			every := 10 * time.Millisecond
+			if c.limit > 256 {
+				every = 50 * time.Millisecond
+			}
+			go func() {
 				defer wg.Done()
 				for {
 					select {
 					case <-stop:
 						return
-					case <-time.After(5 * time.Millisecond):
+					case <-time.After(every):
 					}
 					n := countInPidNS(cmd.Process.Pid)
 					mu.Lock()
@@ -307,4 +314,64 @@ func countInPidNS(rlessPid int) int {
 		}
 	}
 	return n
+}
+
+func TestSeccomp(t *testing.T) {
+	before := takeSnapshot(t)
+	if got := strings.Fields(mustRun(t, nil, "grep", "Seccomp:", "/proc/self/status")); len(got) != 2 || got[1] != "2" {
+		t.Errorf("default: %v, want Seccomp: 2", got)
+	}
+	if got := strings.Fields(mustRun(t, []string{"--security-opt", "seccomp=unconfined"}, "grep", "Seccomp:", "/proc/self/status")); len(got) != 2 || got[1] != "0" {
+		t.Errorf("unconfined: %v, want Seccomp: 0", got)
+	}
+	if got := strings.Fields(mustRun(t, []string{"--init=false"}, "grep", "Seccomp:", "/proc/self/status")); len(got) != 2 || got[1] != "2" {
+		t.Errorf("--init=false: %v, want Seccomp: 2", got)
+	}
+	// The key management calls are refused by the default profile.
+	r := runIn(t, nil, "probe", "keycalls")
+	for _, call := range []string{"add_key", "request_key", "keyctl"} {
+		if !strings.Contains(r.stdout, call+": operation not permitted") {
+			t.Errorf("%s not refused:\n%s", call, r.stdout)
+		}
+	}
+	if r := runIn(t, []string{"--security-opt", "seccomp=unconfined"}, "probe", "keycalls"); strings.Contains(r.stdout, "operation not permitted") {
+		t.Errorf("unconfined still refuses key calls:\n%s", r.stdout)
+	}
+	// Creating namespaces needs CAP_SYS_ADMIN under the default profile.
+	if r := runIn(t, nil, "unshare", "-U", "true"); r.code == 0 {
+		t.Error("unshare -U allowed by the default profile")
+	}
+	assertClean(t, before)
+}
+
+// TestSeccompProfiles runs the seeds' no-mkdir.json, as written (mkdir
+// only) and naming mkdirat too, in both spellings of the option.
+func TestSeccompProfiles(t *testing.T) {
+	before := takeSnapshot(t)
+	dir := t.TempDir()
+	literal := filepath.Join(dir, "no-mkdir.json")
+	both := filepath.Join(dir, "no-mkdir-at.json")
+	os.WriteFile(literal, []byte(`{ "defaultAction": "SCMP_ACT_ALLOW",
+  "syscalls": [
+    { "name": "mkdir", "action": "SCMP_ACT_ERRNO" }
+  ]
+}`), 0o644)
+	os.WriteFile(both, []byte(`{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}`), 0o644)
+	// busybox's mkdir calls mkdir(2): the literal profile stops it.
+	for _, opt := range []string{"seccomp=" + literal, "seccomp:" + literal, "seccomp=" + both} {
+		r := runIn(t, []string{"--security-opt", opt}, "sh", "-c", "mkdir /test123; touch /x && echo touched && rm /x")
+		if !strings.Contains(r.stderr, "Operation not permitted") || !strings.Contains(r.stdout, "touched") {
+			t.Errorf("%s: mkdir not refused or touch refused: %q %q", opt, r.stdout, r.stderr)
+		}
+		if _, err := os.Stat(filepath.Join(rootfs, "test123")); err == nil {
+			os.Remove(filepath.Join(rootfs, "test123"))
+			t.Errorf("%s: /test123 was made", opt)
+		}
+	}
+	for _, bad := range []string{filepath.Join(dir, "missing.json"), "/etc/hostname"} {
+		if r := runIn(t, []string{"--security-opt", "seccomp=" + bad}, "true"); r.code != 125 {
+			t.Errorf("profile %s: exit %d", bad, r.code)
+		}
+	}
+	assertClean(t, before)
 }

@@ -25,7 +25,7 @@ func (f *securityFlags) register(fl *pflag.FlagSet) {
 	fl.StringSliceVar(&f.capAdd, "cap-add", nil, "add capabilities (names with or without CAP_, or ALL)")
 	fl.StringSliceVar(&f.capDrop, "cap-drop", nil, "drop capabilities (names with or without CAP_, or ALL)")
 	fl.BoolVar(&f.privileged, "privileged", false, "keep every capability of the user namespace and mask no path (still unprivileged on the host: the namespace's root is your user)")
-	fl.StringArrayVar(&f.securityOpts, "security-opt", nil, "no-new-privileges, mask=PATH[:PATH...], unmask=ALL|PATH[:PATH...], seccomp=unconfined")
+	fl.StringArrayVar(&f.securityOpts, "security-opt", nil, "no-new-privileges, mask=PATH[:PATH...], unmask=ALL|PATH[:PATH...], seccomp=unconfined|PROFILE.json (Docker/podman format; default: Docker's profile)")
 	fl.StringArrayVar(&f.ulimits, "ulimit", nil, "resource limit name=soft[:hard] (nofile, nproc, core, memlock, stack, ...; -1 for unlimited)")
 	fl.Int64Var(&f.pidsLimit, "pids-limit", spec.DefaultPidsLimit, "most processes the container may have (0 or -1: no limit); without a delegated cgroup, enforced as RLIMIT_NPROC")
 	fl.StringVarP(&f.memory, "memory", "m", "", "memory limit (needs a delegated cgroup v2 subtree)")
@@ -41,7 +41,10 @@ func (f *securityFlags) apply(o *spec.Options) error {
 	}
 	var mask, unmask []string
 	for _, opt := range f.securityOpts {
-		key, val, _ := strings.Cut(opt, "=")
+		key, val, ok := strings.Cut(opt, "=")
+		if !ok {
+			key, val, _ = strings.Cut(opt, ":") // Docker's older seccomp:FILE
+		}
 		switch key {
 		case "no-new-privileges":
 			o.NoNewPrivileges = val == "" || val == "true"
@@ -53,9 +56,10 @@ func (f *securityFlags) apply(o *spec.Options) error {
 		case "unmask":
 			unmask = append(unmask, strings.Split(val, ":")...)
 		case "seccomp":
-			if val != "unconfined" {
-				return fmt.Errorf("--security-opt %s: seccomp profiles are not supported yet (only seccomp=unconfined)", opt)
+			if val == "" {
+				return fmt.Errorf("--security-opt %s: want seccomp=unconfined or seccomp=PROFILE.json", opt)
 			}
+			o.Seccomp = val
 		case "label", "apparmor":
 			// No SELinux or AppArmor confinement here: accepted as podman does without them.
 		default:

@@ -36,8 +36,8 @@ func containerInit() int {
 	if userns.Reexecuted() {
 		specc = make(chan specResult, 1)
 		go func() {
-			s, err := readInitSpec(os.Args[1])
-			specc <- specResult{s, err}
+			is, err := readInitSpec(os.Args[1])
+			specc <- specResult{is, err}
 		}()
 	}
 	conn, err := userns.WaitMapped(true)
@@ -51,7 +51,7 @@ func containerInit() int {
 	if specc != nil {
 		r = <-specc
 	} else {
-		r.spec, r.err = readInitSpec(os.Args[1])
+		r.initSpec, r.err = readInitSpec(os.Args[1])
 	}
 	if r.err != nil {
 		r.err = fmt.Errorf("read container spec: %w", r.err)
@@ -75,8 +75,8 @@ func containerInit() int {
 }
 
 type specResult struct {
-	spec *specs.Spec
-	err  error
+	initSpec
+	err error
 }
 
 // process is the prepared command of a container.
@@ -84,6 +84,8 @@ type process struct {
 	spec  *specs.Spec
 	path  string   // resolved executable
 	stdio *os.File // the pty slave, or nil to keep fds 0-2
+
+	seccomp []unix.SockFilter // the filter to install, if any
 
 	// With rless's init: the signals it forwards, subscribed to in the
 	// background.
@@ -97,7 +99,7 @@ func prepare(conn *syncmsg.Conn, r specResult) (*process, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &process{spec: s}
+	p := &process{spec: s, seccomp: r.seccomp}
 	if spec.InitEnabled(s) {
 		// Installing the handlers takes a while: do it alongside the mounts.
 		p.sigs = make(chan os.Signal, 64)

@@ -9,13 +9,14 @@ import (
 
 	"github.com/moby/sys/capability"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/rless/rless/pkg/seccomp"
 	"golang.org/x/sys/unix"
 )
 
 // confine gives the calling thread, which must be locked to its goroutine
 // and about to execute the command (directly or through a fork), what the
 // command runs with: resource limits, a new session keyring, ids,
-// capabilities, no_new_privs. The
+// capabilities, no_new_privs, the seccomp filter. The
 // order matters: the bounding set is dropped while the thread still holds
 // CAP_SETPCAP, the ids are changed keeping the permitted set, and the sets
 // are lowered last. Everything but the resource limits applies to this
@@ -39,6 +40,13 @@ func (p *process) confine() error {
 	if err := caps.Apply(capability.BOUNDS); err != nil {
 		return fmt.Errorf("drop capabilities from the bounding set: %w", err)
 	}
+	// Without no_new_privs a filter needs CAP_SYS_ADMIN: install it while
+	// the thread has it (the profile must then allow the few calls left).
+	if !proc.NoNewPrivileges {
+		if err := seccomp.Install(p.seccomp); err != nil {
+			return err
+		}
+	}
 	if err := p.switchIDs(); err != nil {
 		return err
 	}
@@ -48,6 +56,9 @@ func (p *process) confine() error {
 	if proc.NoNewPrivileges {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return fmt.Errorf("set no_new_privs: %w", err)
+		}
+		if err := seccomp.Install(p.seccomp); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -22,6 +22,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/rless/rless/internal/logging"
 	"github.com/rless/rless/internal/syncmsg"
+	"github.com/rless/rless/pkg/seccomp"
 	"github.com/rless/rless/pkg/terminal"
 	"github.com/rless/rless/pkg/userns"
 	"golang.org/x/term"
@@ -132,7 +133,14 @@ func run(ctx context.Context, cfg Config) (int, error) {
 	mapped := make(chan error, 1)
 	written := make(chan struct{})
 	go func() { mapped <- child.Map(ctx, func() { <-written }) }()
-	b, err := createBundle(dir, s, id, child.Cmd.Process.Pid)
+	is := initSpec{spec: s}
+	if s.Linux.Seccomp != nil {
+		is.seccomp, err = seccomp.Compile(s.Linux.Seccomp)
+	}
+	var b *bundle
+	if err == nil {
+		b, err = createBundle(dir, is, id, child.Cmd.Process.Pid)
+	}
 	close(written)
 	if err == nil {
 		defer b.remove()

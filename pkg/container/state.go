@@ -58,7 +58,7 @@ type bundle struct{ dir string }
 // creates if needed) and writes there the spec for the container's init and
 // the state of container id, whose first process is pid, as "creating".
 // writeConfig adds config.json.
-func createBundle(dir string, spec *specs.Spec, id string, pid int) (*bundle, error) {
+func createBundle(dir string, is initSpec, id string, pid int) (*bundle, error) {
 	if err := ensureRunRoot(filepath.Dir(dir)); err != nil {
 		return nil, err
 	}
@@ -66,7 +66,7 @@ func createBundle(dir string, spec *specs.Spec, id string, pid int) (*bundle, er
 	if err := os.Mkdir(b.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create state directory: %w", err)
 	}
-	err := os.WriteFile(filepath.Join(b.dir, initSpecFile), encodeInitSpec(spec), 0o600)
+	err := os.WriteFile(filepath.Join(b.dir, initSpecFile), encodeInitSpec(is), 0o600)
 	if err == nil {
 		err = b.setState(id, string(specs.StateCreating), pid)
 	}
@@ -111,10 +111,10 @@ func writeJSON(path string, v any) error {
 
 // readInitSpec reads the spec the parent encoded for the container's init
 // in the state directory dir (see encodeInitSpec).
-func readInitSpec(dir string) (*specs.Spec, error) {
+func readInitSpec(dir string) (initSpec, error) {
 	data, err := os.ReadFile(filepath.Join(dir, initSpecFile))
 	if err != nil {
-		return nil, err
+		return initSpec{}, err
 	}
 	return decodeInitSpec(data)
 }

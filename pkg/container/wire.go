@@ -9,12 +9,14 @@ import (
 	"sort"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // The container's first process does not read config.json: decoding the
 // spec with encoding/json costs a fresh process milliseconds of reflection
 // on the critical path of every start. The parent hands it instead the
-// parts of the spec the in-container stage reads, in this flat binary form
+// parts of the spec the in-container stage reads, and the compiled seccomp
+// filter, in this flat binary form
 // (varint lengths and numbers, in a fixed order), which decodes in
 // microseconds. config.json stays the spec other programs read.
 //
@@ -22,12 +24,21 @@ import (
 // field the init starts to use must be added to both functions (the round
 // trip test covers every field carried).
 
-const wireVersion = 1
+const wireVersion = 2
 
 // initSpecFile is the name of the encoded spec in the state directory.
 const initSpecFile = "init.spec"
 
-func encodeInitSpec(s *specs.Spec) []byte {
+// initSpec is what the container's init reads: the parts of the spec it
+// uses, and the seccomp filter the parent compiled from the spec's
+// profile.
+type initSpec struct {
+	spec    *specs.Spec
+	seccomp []unix.SockFilter
+}
+
+func encodeInitSpec(is initSpec) []byte {
+	s := is.spec
 	var w wireWriter
 	w.uint(wireVersion)
 	w.str(s.Version)
@@ -102,13 +113,20 @@ func encodeInitSpec(s *specs.Spec) []byte {
 		w.strMap(l.Sysctl)
 	}
 	w.strMap(s.Annotations)
+	w.uint(uint64(len(is.seccomp)))
+	for _, f := range is.seccomp {
+		w.uint(uint64(f.Code))
+		w.uint(uint64(f.Jt))
+		w.uint(uint64(f.Jf))
+		w.uint(uint64(f.K))
+	}
 	return w.buf
 }
 
-func decodeInitSpec(b []byte) (*specs.Spec, error) {
+func decodeInitSpec(b []byte) (initSpec, error) {
 	r := wireReader{buf: b}
 	if v := r.uint(); v != wireVersion {
-		return nil, fmt.Errorf("init spec: version %d, want %d", v, wireVersion)
+		return initSpec{}, fmt.Errorf("init spec: version %d, want %d", v, wireVersion)
 	}
 	s := &specs.Spec{Version: r.str(), Hostname: r.str()}
 	if r.bool() {
@@ -162,13 +180,18 @@ func decodeInitSpec(b []byte) (*specs.Spec, error) {
 		s.Linux = l
 	}
 	s.Annotations = r.strMap()
+	is := initSpec{spec: s}
+	for n := r.count(); n > 0; n-- {
+		f := unix.SockFilter{Code: uint16(r.uint()), Jt: uint8(r.uint()), Jf: uint8(r.uint()), K: r.uint32()}
+		is.seccomp = append(is.seccomp, f)
+	}
 	if r.err == nil && len(r.buf) != 0 {
 		r.err = errors.New("trailing data")
 	}
 	if r.err != nil {
-		return nil, fmt.Errorf("init spec: %w", r.err)
+		return initSpec{}, fmt.Errorf("init spec: %w", r.err)
 	}
-	return s, nil
+	return is, nil
 }
 
 func deref(p *uint32) uint32 {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	profiles "github.com/moby/profiles/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-tools/generate"
 	"github.com/rless/rless/pkg/userns"
@@ -66,7 +67,14 @@ type Options struct {
 	// Rlimits are the process's resource limits; those not named are
 	// inherited from rless.
 	Rlimits []specs.POSIXRlimit
+	// Seccomp is "" for the default profile (Docker's, as podman's),
+	// SeccompUnconfined for none, or the path of a profile in the
+	// Docker/podman JSON format.
+	Seccomp string
 }
+
+// SeccompUnconfined is the Seccomp option for no seccomp filter.
+const SeccompUnconfined = "unconfined"
 
 // New returns the spec of a container with options o.
 func New(o Options) (*specs.Spec, error) {
@@ -145,6 +153,9 @@ func New(o Options) (*specs.Spec, error) {
 		readonly = slices.Clone(DefaultReadonlyPaths)
 	}
 	s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = masked, readonly
+	if s.Linux.Seccomp, err = seccompProfile(o.Seccomp, s); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -217,4 +228,24 @@ func Devices() []specs.LinuxDevice {
 // InitEnabled reports whether s asks for rless's init as PID 1.
 func InitEnabled(s *specs.Spec) bool {
 	return s.Annotations[AnnotationInit] == "true"
+}
+
+// seccompProfile returns the seccomp configuration option names for s,
+// whose capabilities decide some rules of the profiles.
+func seccompProfile(option string, s *specs.Spec) (*specs.LinuxSeccomp, error) {
+	switch option {
+	case SeccompUnconfined:
+		return nil, nil
+	case "":
+		return profiles.GetDefaultProfile(s)
+	}
+	body, err := os.ReadFile(option)
+	if err != nil {
+		return nil, fmt.Errorf("seccomp profile: %w", err)
+	}
+	sc, err := profiles.LoadProfile(string(body), s)
+	if err != nil {
+		return nil, fmt.Errorf("seccomp profile %s: %w", option, err)
+	}
+	return sc, nil
 }

@@ -2,6 +2,7 @@ package spec
 
 import (
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -148,8 +149,30 @@ func TestNewProcessAndRoot(t *testing.T) {
 	if s.Linux.Resources != nil {
 		t.Errorf("Linux.Resources = %+v, want nil", s.Linux.Resources)
 	}
-	if s.Linux.Seccomp != nil {
-		t.Errorf("Linux.Seccomp = %+v, want nil", s.Linux.Seccomp)
+	if sc := s.Linux.Seccomp; sc == nil || sc.DefaultAction != specs.ActErrno || len(sc.Syscalls) == 0 {
+		t.Errorf("Linux.Seccomp = %+v, want the default profile", s.Linux.Seccomp)
+	}
+}
+
+func TestNewSeccompOptions(t *testing.T) {
+	o := baseOptions()
+	o.Seccomp = SeccompUnconfined
+	if s, err := New(o); err != nil || s.Linux.Seccomp != nil {
+		t.Errorf("unconfined: %v, %+v", err, s.Linux.Seccomp)
+	}
+	f := filepath.Join(t.TempDir(), "no-mkdir.json")
+	os.WriteFile(f, []byte(`{ "defaultAction": "SCMP_ACT_ALLOW", "syscalls": [ { "name": "mkdir", "action": "SCMP_ACT_ERRNO" } ] }`), 0o644)
+	o.Seccomp = f
+	s, err := New(o)
+	if err != nil || s.Linux.Seccomp == nil || s.Linux.Seccomp.DefaultAction != specs.ActAllow ||
+		len(s.Linux.Seccomp.Syscalls) != 1 || s.Linux.Seccomp.Syscalls[0].Names[0] != "mkdir" {
+		t.Errorf("no-mkdir profile: %v, %+v", err, s.Linux.Seccomp)
+	}
+	for _, bad := range []string{filepath.Join(t.TempDir(), "missing.json"), "/etc/hostname"} {
+		o.Seccomp = bad
+		if _, err := New(o); err == nil {
+			t.Errorf("profile %s: no error", bad)
+		}
 	}
 }
 

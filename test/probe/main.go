@@ -3,6 +3,7 @@
 // busybox does not make.
 //
 //	probe keyring KEYID   describe the session keyring, then try to read key KEYID
+//	probe keycalls        try add_key, request_key and keyctl, and print what each returned
 package main
 
 import (
@@ -37,8 +38,22 @@ func main() {
 			os.Exit(1)
 		}
 		fmt.Printf("read %d: %q\n", id, buf[:n])
+	case "keycalls":
+		_, err := unix.AddKey("user", "rless-probe", []byte("x"), unix.KEY_SPEC_PROCESS_KEYRING)
+		fmt.Printf("add_key: %v\n", errText(err))
+		_, err = unix.RequestKey("user", "rless-probe", "", unix.KEY_SPEC_PROCESS_KEYRING)
+		fmt.Printf("request_key: %v\n", errText(err))
+		_, err = unix.KeyctlGetKeyringID(unix.KEY_SPEC_SESSION_KEYRING, false)
+		fmt.Printf("keyctl: %v\n", errText(err))
 	default:
 		fmt.Fprintln(os.Stderr, "unknown probe", os.Args[1])
 		os.Exit(2)
 	}
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	return err.Error()
 }

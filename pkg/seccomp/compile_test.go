@@ -1,0 +1,166 @@
+package seccomp
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"github.com/elastic/go-seccomp-bpf/arch"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+	"runtime"
+)
+
+// run evaluates prog on a seccomp_data for call nr with args, as the
+// kernel would (the VM reads big-endian words, so the test lays out each
+// 32-bit word so that the VM sees the value the kernel would).
+func run(t *testing.T, prog []unix.SockFilter, auditArch uint32, nr uint32, args ...uint64) uint32 {
+	t.Helper()
+	raw := make([]bpf.RawInstruction, len(prog))
+	for i, f := range prog {
+		raw[i] = bpf.RawInstruction{Op: f.Code, Jt: f.Jt, Jf: f.Jf, K: f.K}
+	}
+	insns, ok := bpf.Disassemble(raw)
+	if !ok {
+		t.Fatal("program does not disassemble")
+	}
+	vm, err := bpf.NewVM(insns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 64)
+	binary.BigEndian.PutUint32(data[0:], nr)
+	binary.BigEndian.PutUint32(data[4:], auditArch)
+	for i, a := range args {
+		binary.BigEndian.PutUint32(data[16+8*i:], uint32(a))
+		binary.BigEndian.PutUint32(data[16+8*i+4:], uint32(a>>32))
+	}
+	out, err := vm.Run(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uint32(out)
+}
+
+func native(t *testing.T) *arch.Info {
+	info, err := arch.GetInfo(runtime.GOARCH)
+	if err != nil {
+		t.Skipf("no syscall table for %s", runtime.GOARCH)
+	}
+	return info
+}
+
+func errnoRet(e uint) *uint { return &e }
+
+func TestCompileNoMkdir(t *testing.T) {
+	info := native(t)
+	// The seeds' profile: allow everything but mkdir.
+	prog, err := Compile(&specs.LinuxSeccomp{
+		DefaultAction: specs.ActAllow,
+		Syscalls:      []specs.LinuxSyscall{{Names: []string{"mkdir", "no_such_call"}, Action: specs.ActErrno}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := uint32(info.ID)
+	if got := run(t, prog, id, uint32(info.SyscallNames["mkdir"])); got != retErrno|uint32(unix.EPERM) {
+		t.Errorf("mkdir: %#x, want ERRNO(EPERM)", got)
+	}
+	if got := run(t, prog, id, uint32(info.SyscallNames["mkdirat"])); got != retAllow {
+		t.Errorf("mkdirat: %#x, want ALLOW (the profile names mkdir only)", got)
+	}
+	if got := run(t, prog, 0x40000003, 39); got != retKillProcess {
+		t.Errorf("another architecture: %#x, want KILL_PROCESS", got)
+	}
+	if runtime.GOARCH == "amd64" {
+		if got := run(t, prog, id, 0x40000000|83); got != retKillProcess {
+			t.Errorf("x32 call: %#x, want KILL_PROCESS", got)
+		}
+	}
+}
+
+func TestCompileActionsAndArgs(t *testing.T) {
+	info := native(t)
+	nr := func(n string) uint32 { return uint32(info.SyscallNames[n]) }
+	prog, err := Compile(&specs.LinuxSeccomp{
+		DefaultAction:   specs.ActErrno,
+		DefaultErrnoRet: errnoRet(uint(unix.ENOSYS)),
+		Syscalls: []specs.LinuxSyscall{
+			{Names: []string{"read", "write"}, Action: specs.ActAllow},
+			{Names: []string{"keyctl"}, Action: specs.ActErrno, ErrnoRet: errnoRet(uint(unix.EACCES))},
+			{Names: []string{"kill"}, Action: specs.ActKillProcess},
+			{Names: []string{"getpid"}, Action: specs.ActTrap},
+			{Names: []string{"getppid"}, Action: specs.ActLog},
+			{Names: []string{"getuid"}, Action: specs.ActTrace},
+			// personality(0x0) or personality(0xffffffff) only.
+			{Names: []string{"personality"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{{Index: 0, Value: 0, Op: specs.OpEqualTo}}},
+			{Names: []string{"personality"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{{Index: 0, Value: 0xffffffff, Op: specs.OpEqualTo}}},
+			// clone without CLONE_NEWUSER (masked equality).
+			{Names: []string{"clone"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{{Index: 0, Value: unix.CLONE_NEWUSER, ValueTwo: 0, Op: specs.OpMaskedEqual}}},
+			// socket: any domain but 16 (netlink).
+			{Names: []string{"socket"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{{Index: 0, Value: 16, Op: specs.OpNotEqual}}},
+			// setrlimit with resource in [1, 3), comparing 64-bit values.
+			{Names: []string{"setrlimit"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{
+				{Index: 0, Value: 1, Op: specs.OpGreaterEqual}, {Index: 0, Value: 3, Op: specs.OpLessThan}}},
+			{Names: []string{"lseek"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{{Index: 1, Value: 1 << 33, Op: specs.OpGreaterThan}}},
+			{Names: []string{"dup"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{{Index: 0, Value: 1 << 33, Op: specs.OpLessEqual}}},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := uint32(info.ID)
+	cases := []struct {
+		call string
+		args []uint64
+		want uint32
+	}{
+		{"read", nil, retAllow},
+		{"write", nil, retAllow},
+		{"keyctl", nil, retErrno | uint32(unix.EACCES)},
+		{"open", nil, retErrno | uint32(unix.ENOSYS)},
+		{"kill", nil, retKillProcess},
+		{"getpid", nil, retTrap},
+		{"getppid", nil, retLog},
+		{"getuid", nil, retTrace | uint32(unix.ENOSYS)},
+		{"personality", []uint64{0}, retAllow},
+		{"personality", []uint64{0xffffffff}, retAllow},
+		{"personality", []uint64{8}, retErrno | uint32(unix.ENOSYS)},
+		{"personality", []uint64{1 << 32}, retErrno | uint32(unix.ENOSYS)},
+		{"clone", []uint64{unix.CLONE_NEWNS | 17}, retAllow},
+		{"clone", []uint64{unix.CLONE_NEWUSER | 17}, retErrno | uint32(unix.ENOSYS)},
+		{"socket", []uint64{2}, retAllow},
+		{"socket", []uint64{16}, retErrno | uint32(unix.ENOSYS)},
+		{"socket", []uint64{16 | 1<<32}, retAllow},
+		{"setrlimit", []uint64{0}, retErrno | uint32(unix.ENOSYS)},
+		{"setrlimit", []uint64{1}, retAllow},
+		{"setrlimit", []uint64{2}, retAllow},
+		{"setrlimit", []uint64{3}, retErrno | uint32(unix.ENOSYS)},
+		{"setrlimit", []uint64{1 << 32}, retErrno | uint32(unix.ENOSYS)},
+		{"lseek", []uint64{0, 1 << 33}, retErrno | uint32(unix.ENOSYS)},
+		{"lseek", []uint64{0, 1<<33 + 1}, retAllow},
+		{"lseek", []uint64{0, 1 << 34}, retAllow},
+		{"lseek", []uint64{0, 5}, retErrno | uint32(unix.ENOSYS)},
+		{"dup", []uint64{1 << 33}, retAllow},
+		{"dup", []uint64{5}, retAllow},
+		{"dup", []uint64{1<<33 + 1}, retErrno | uint32(unix.ENOSYS)},
+	}
+	for _, c := range cases {
+		if got := run(t, prog, id, nr(c.call), c.args...); got != c.want {
+			t.Errorf("%s%v: %#x, want %#x", c.call, c.args, got, c.want)
+		}
+	}
+}
+
+func TestCompileRejects(t *testing.T) {
+	for _, s := range []*specs.LinuxSeccomp{
+		{DefaultAction: "SCMP_ACT_BOGUS"},
+		{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"read"}, Action: specs.ActNotify}}},
+		{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"read"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{{Index: 6, Op: specs.OpEqualTo}}}}},
+		{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"read"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{{Index: 0, Op: "SCMP_CMP_BOGUS"}}}}},
+	} {
+		if _, err := Compile(s); err == nil {
+			t.Errorf("Compile(%+v): no error", s)
+		}
+	}
+}
