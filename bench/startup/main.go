@@ -60,6 +60,15 @@ var cases = []benchCase{
 		available: always,
 	},
 	{
+		// What the default confinement costs (issue 3): the same without
+		// the seccomp filter and with every capability kept.
+		name: "rless-unconfined",
+		argv: func(c config) []string {
+			return []string{c.rless, "run", "--rootfs", c.rootfs, "--network", "none", "--security-opt", "seccomp=unconfined", "--cap-add", "ALL", "true"}
+		},
+		available: always,
+	},
+	{
 		name: "bwrap",
 		argv: func(c config) []string {
 			return []string{"bwrap", "--unshare-all", "--bind", c.rootfs, "/", "--proc", "/proc", "--dev", "/dev", "true"}
@@ -76,6 +85,16 @@ type target struct {
 
 var targets = []target{
 	{name: "rless", baseline: "bwrap", maxRatio: 3.0},
+}
+
+// cost is a difference of medians that should stay within a bound.
+type cost struct {
+	what, name, minus string
+	maxMS             float64
+}
+
+var costs = []cost{
+	{what: "default confinement", name: "rless", minus: "rless-unconfined", maxMS: 2.0},
 }
 
 func always(config) (bool, string) { return true, "" }
@@ -125,6 +144,14 @@ type report struct {
 	Skipped  []string       `json:"skipped,omitempty"`
 	Ratios   []ratio        `json:"ratios"`
 	Targets  []targetResult `json:"targets"`
+	Costs    []costResult   `json:"costs"`
+}
+
+type costResult struct {
+	What  string  `json:"what"`
+	MS    float64 `json:"ms"`
+	MaxMS float64 `json:"max_ms"`
+	Met   bool    `json:"met"`
 }
 
 func main() {
@@ -277,6 +304,22 @@ func run() error {
 			fmt.Printf("%s (%.2fx)\n", verdict, q)
 		}
 		rep.Targets = append(rep.Targets, tr)
+	}
+
+	for _, c := range costs {
+		m, ok1 := medians[c.name]
+		b, ok2 := medians[c.minus]
+		if !ok1 || !ok2 {
+			fmt.Printf("%s cost: not measured (a case did not run)\n", c.what)
+			continue
+		}
+		d := m - b
+		verdict := "met"
+		if d > c.maxMS {
+			verdict = "NOT met"
+		}
+		fmt.Printf("%s cost (%s - %s medians): %.2f ms; target < %.2f ms: %s\n", c.what, c.name, c.minus, d, c.maxMS, verdict)
+		rep.Costs = append(rep.Costs, costResult{What: c.what, MS: d, MaxMS: c.maxMS, Met: d <= c.maxMS})
 	}
 
 	if *jsonOut != "" {
