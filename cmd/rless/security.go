@@ -2,9 +2,11 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
-	"github.com/rless/rless/pkg/hostinfo"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/rless/rless/pkg/cgroups"
 	"github.com/rless/rless/pkg/spec"
 	"github.com/spf13/pflag"
 )
@@ -87,21 +89,74 @@ func (f *securityFlags) limits(o *spec.Options) error {
 	default:
 		return fmt.Errorf("--cgroups %q: want enabled or disabled", f.cgroups)
 	}
-	for name, v := range map[string]string{"--memory": f.memory, "--cpus": f.cpus} {
-		if v == "" || f.cgroups == "disabled" {
-			continue
-		}
-		if cg := hostinfo.DetectCgroups(); !cg.Delegated {
-			return fmt.Errorf("%s needs a delegated cgroup v2 subtree: %s (--cgroups=disabled runs without the limit)", name, cg.Why)
-		}
-		return fmt.Errorf("%s: limits through a delegated cgroup are not implemented yet (--cgroups=disabled runs without the limit)", name)
+	var d cgroups.Delegation
+	if f.cgroups == "enabled" {
+		d = cgroups.Detect()
 	}
-	// Without a delegated cgroup the pids limit is RLIMIT_NPROC, counted
-	// per user namespace; an explicit --ulimit nproc wins.
-	if !haveNproc {
-		if r, ok := spec.PidsRlimit(f.pidsLimit); ok {
-			o.Rlimits = append(o.Rlimits, r)
+	res := &specs.LinuxResources{}
+	if f.memory != "" && f.cgroups == "enabled" {
+		n, err := parseBytes(f.memory)
+		if err != nil {
+			return fmt.Errorf("--memory: %w", err)
 		}
+		if !d.Available("memory") {
+			return fmt.Errorf("--memory needs a delegated cgroup v2 memory controller: %s (--cgroups=disabled runs without the limit)", whyNot(d))
+		}
+		res.Memory = &specs.LinuxMemory{Limit: &n}
+	}
+	if f.cpus != "" && f.cgroups == "enabled" {
+		cpus, err := strconv.ParseFloat(f.cpus, 64)
+		if err != nil || cpus <= 0 {
+			return fmt.Errorf("--cpus %q: want a positive number", f.cpus)
+		}
+		if !d.Available("cpu") {
+			return fmt.Errorf("--cpus needs a delegated cgroup v2 cpu controller: %s (--cgroups=disabled runs without the limit)", whyNot(d))
+		}
+		quota, period := int64(cpus*100000), uint64(100000)
+		res.CPU = &specs.LinuxCPU{Quota: &quota, Period: &period}
+	}
+	// The pids limit: in the cgroup when there is one, else RLIMIT_NPROC
+	// (counted per user namespace); an explicit --ulimit nproc is kept too.
+	if f.pidsLimit > 0 && d.Available("pids") {
+		limit := f.pidsLimit
+		res.Pids = &specs.LinuxPids{Limit: &limit}
+	} else if r, ok := spec.PidsRlimit(f.pidsLimit); ok && !haveNproc {
+		o.Rlimits = append(o.Rlimits, r)
+	}
+	if res.Memory != nil || res.CPU != nil || res.Pids != nil {
+		o.Resources = res
 	}
 	return nil
+}
+
+func whyNot(d cgroups.Delegation) string {
+	if d.Why != "" {
+		return d.Why
+	}
+	if d.Dir == "" {
+		return "cgroups are disabled"
+	}
+	return "the delegated cgroup " + d.Dir + " does not offer it"
+}
+
+// parseBytes parses a size as podman does: a number with an optional unit
+// b, k, m or g (powers of 1024).
+func parseBytes(v string) (int64, error) {
+	s := strings.ToLower(strings.TrimSpace(v))
+	mult := int64(1)
+	switch {
+	case strings.HasSuffix(s, "g"):
+		mult, s = 1<<30, strings.TrimSuffix(s, "g")
+	case strings.HasSuffix(s, "m"):
+		mult, s = 1<<20, strings.TrimSuffix(s, "m")
+	case strings.HasSuffix(s, "k"):
+		mult, s = 1<<10, strings.TrimSuffix(s, "k")
+	case strings.HasSuffix(s, "b"):
+		s = strings.TrimSuffix(s, "b")
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("bad size %q", v)
+	}
+	return n * mult, nil
 }

@@ -22,6 +22,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/rless/rless/internal/logging"
 	"github.com/rless/rless/internal/syncmsg"
+	"github.com/rless/rless/pkg/cgroups"
 	"github.com/rless/rless/pkg/seccomp"
 	"github.com/rless/rless/pkg/terminal"
 	"github.com/rless/rless/pkg/userns"
@@ -109,7 +110,19 @@ func run(ctx context.Context, cfg Config) (int, error) {
 	// it (Pdeathsig).
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	cgroup, err := createCgroup(id, s.Linux.Resources)
+	if err != nil {
+		return 0, err
+	}
+	if cgroup != "" {
+		defer func() {
+			if err := cgroups.Remove(cgroup); err != nil {
+				slog.Warn("leaving a cgroup behind", "err", err)
+			}
+		}()
+	}
 	opts := userns.SpawnOptions{
+		Cgroup:     cgroup,
 		Stage:      InitStage,
 		Args:       []string{dir},
 		Cloneflags: cloneFlags(s),
@@ -206,6 +219,15 @@ func run(ctx context.Context, cfg Config) (int, error) {
 	code := userns.ExitCode(child.Cmd.ProcessState)
 	slog.Debug("container exited", "id", id, "status", code)
 	return code, nil
+}
+
+// createCgroup makes the container's cgroup when r asks for limits a
+// cgroup enforces, and returns "" when it does not.
+func createCgroup(id string, r *specs.LinuxResources) (string, error) {
+	if len(cgroups.Controllers(r)) == 0 {
+		return "", nil
+	}
+	return cgroups.Create(cgroups.Detect(), id, r)
 }
 
 // awaitStart reads the child's messages until it has started the command

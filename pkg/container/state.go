@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/rless/rless/pkg/cgroups"
 	"golang.org/x/sys/unix"
 )
 
@@ -151,6 +152,9 @@ func removeStale(runRoot string) {
 		if !alive(monitor) {
 			slog.Debug("removing stale state", "dir", dir, "monitor", monitor)
 			os.RemoveAll(dir)
+			if d := cgroups.Detect(); d.Dir != "" {
+				_ = cgroups.Remove(filepath.Join(d.Dir, "rless.slice", e.Name()))
+			}
 		}
 	}
 }

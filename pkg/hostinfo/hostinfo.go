@@ -11,22 +11,23 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rless/rless/pkg/cgroups"
 	"github.com/rless/rless/pkg/userns"
 	"golang.org/x/sys/unix"
 )
 
 // Info is the report of Collect.
 type Info struct {
-	Host     Host              `json:"host"`
-	IDs      *userns.Host      `json:"idMappings"`
-	Mapping  userns.Mapping    `json:"mapping"`
-	Fallback string            `json:"mappingFallback,omitempty"` // why the single mapping is used
-	Kernel   Kernel            `json:"kernel"`
-	Helpers  map[string]string `json:"helpers"` // program → path, "" when not installed
-	Network  []string          `json:"networkModes"`
-	Cgroups  Cgroups           `json:"cgroups"`
-	Limits   map[string]string `json:"limits"` // limit → how it is enforced, or why not
-	Store    Store             `json:"store"`
+	Host     Host               `json:"host"`
+	IDs      *userns.Host       `json:"idMappings"`
+	Mapping  userns.Mapping     `json:"mapping"`
+	Fallback string             `json:"mappingFallback,omitempty"` // why the single mapping is used
+	Kernel   Kernel             `json:"kernel"`
+	Helpers  map[string]string  `json:"helpers"` // program → path, "" when not installed
+	Network  []string           `json:"networkModes"`
+	Cgroups  cgroups.Delegation `json:"cgroups"`
+	Limits   map[string]string  `json:"limits"` // limit → how it is enforced, or why not
+	Store    Store              `json:"store"`
 }
 
 // Host is the machine.
@@ -75,16 +76,17 @@ func Collect(root, runRoot string) (*Info, error) {
 	}
 	info.Kernel = detectKernel(info.Host.Kernel)
 	info.Network = []string{"none", "host"}
-	info.Cgroups = DetectCgroups()
-	info.Limits = map[string]string{
-		"pids":   "RLIMIT_NPROC, counted per user namespace",
-		"ulimit": "setrlimit (hard limits can only be lowered)",
-		"memory": "no: " + info.Cgroups.Why,
-		"cpus":   "no: " + info.Cgroups.Why,
-	}
-	if info.Cgroups.Delegated {
-		info.Limits["memory"] = "no: cgroup limits are not implemented yet"
-		info.Limits["cpus"] = info.Limits["memory"]
+	info.Cgroups = cgroups.Detect()
+	info.Limits = map[string]string{"ulimit": "setrlimit (hard limits can only be lowered)"}
+	for limit, ctrl := range map[string]string{"pids": "pids", "memory": "memory", "cpus": "cpu"} {
+		switch {
+		case info.Cgroups.Available(ctrl):
+			info.Limits[limit] = "cgroup " + info.Cgroups.Dir + "/rless.slice"
+		case limit == "pids":
+			info.Limits[limit] = "RLIMIT_NPROC, counted per user namespace (no delegated pids controller: " + whyNot(info.Cgroups) + ")"
+		default:
+			info.Limits[limit] = "no: " + whyNot(info.Cgroups)
+		}
 	}
 	return info, nil
 }
@@ -157,36 +159,9 @@ func cstr(b []byte) string {
 	return string(b)
 }
 
-// Cgroups says whether this user has a delegated cgroup v2 subtree, in
-// which rless could enforce memory, CPU and pids limits.
-type Cgroups struct {
-	Delegated   bool     `json:"delegated"`
-	Controllers []string `json:"controllers,omitempty"` // enabled for the subtree
-	Why         string   `json:"why,omitempty"`         // why not, when not delegated
-}
-
-// DetectCgroups looks for a cgroup v2 hierarchy at /sys/fs/cgroup in which
-// the caller's cgroup is writable by it (as systemd delegates a user
-// session's).
-func DetectCgroups() Cgroups {
-	var st unix.Statfs_t
-	if unix.Statfs("/sys/fs/cgroup", &st) != nil || st.Type != unix.CGROUP2_SUPER_MAGIC {
-		return Cgroups{Why: "this host does not mount cgroup v2 at /sys/fs/cgroup (" + cgroupMode() + " cgroups)"}
+func whyNot(d cgroups.Delegation) string {
+	if d.Why != "" {
+		return d.Why
 	}
-	data, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		return Cgroups{Why: "cannot read /proc/self/cgroup"}
-	}
-	var path string
-	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		if p, ok := strings.CutPrefix(line, "0::"); ok {
-			path = p
-		}
-	}
-	dir := "/sys/fs/cgroup" + path
-	if path == "" || unix.Access(dir, unix.W_OK) != nil {
-		return Cgroups{Why: "your cgroup " + path + " is not delegated to you (no systemd user session?)"}
-	}
-	ctrl, _ := os.ReadFile(dir + "/cgroup.controllers")
-	return Cgroups{Delegated: true, Controllers: strings.Fields(string(ctrl))}
+	return "the delegated cgroup " + d.Dir + " lacks the controller"
 }

@@ -67,6 +67,9 @@ type Options struct {
 	// Rlimits are the process's resource limits; those not named are
 	// inherited from rless.
 	Rlimits []specs.POSIXRlimit
+	// Resources are limits enforced in a cgroup (see package cgroups);
+	// nil for none.
+	Resources *specs.LinuxResources
 	// Seccomp is "" for the default profile (Docker's, as podman's),
 	// SeccompUnconfined for none, or the path of a profile in the
 	// Docker/podman JSON format.
@@ -138,7 +141,7 @@ func New(o Options) (*specs.Spec, error) {
 	}
 	g.AddAnnotation(AnnotationInit, fmt.Sprint(o.Init))
 	s := g.Config
-	s.Linux.Resources = nil
+	s.Linux.Resources = o.Resources
 	s.Linux.Seccomp = nil
 	caps := o.Capabilities
 	if caps == nil {

@@ -52,6 +52,7 @@ type SpawnOptions struct {
 	Stderr     io.Writer
 	Host       *Host   // the helpers to map with (see DetectHost)
 	Mapping    Mapping // the mapping to write (see Host.Mapping)
+	Cgroup     string  // a cgroup v2 directory to clone the child into, or ""
 }
 
 // Child is a started child stage.
@@ -99,6 +100,16 @@ func Start(opts SpawnOptions) (*Child, error) {
 	if env == nil {
 		env = os.Environ()
 	}
+	var cgroupFD int
+	if opts.Cgroup != "" {
+		fd, err := unix.Open(opts.Cgroup, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			parent.Close()
+			return nil, fmt.Errorf("open cgroup: %w", err)
+		}
+		defer unix.Close(fd)
+		cgroupFD = fd
+	}
 	reexec := func() *exec.Cmd {
 		return &exec.Cmd{
 			Path:       "/proc/self/exe",
@@ -109,9 +120,11 @@ func Start(opts SpawnOptions) (*Child, error) {
 			Stderr:     opts.Stderr,
 			ExtraFiles: []*os.File{child.File()},
 			SysProcAttr: &syscall.SysProcAttr{
-				Cloneflags: opts.Cloneflags | syscall.CLONE_NEWUSER,
-				Pdeathsig:  syscall.SIGKILL,
-				Setsid:     opts.Setsid,
+				Cloneflags:  opts.Cloneflags | syscall.CLONE_NEWUSER,
+				Pdeathsig:   syscall.SIGKILL,
+				Setsid:      opts.Setsid,
+				UseCgroupFD: opts.Cgroup != "", // CLONE_INTO_CGROUP: never outside its limits
+				CgroupFD:    cgroupFD,
 			},
 		}
 	}
