@@ -3,12 +3,13 @@
 // program for the running architecture, without libseccomp or cgo, and
 // installs it on the calling thread.
 //
-// The program checks the architecture (another one, or the x32 ABI on
-// x86-64, is killed, as libseccomp's default does), then the syscall
-// number against each rule in turn: rules with argument conditions before
-// those without, so that a conditional rule can take precedence over a
-// plain one for the same call; the first rule that matches decides. Calls
-// no rule names get the default action.
+// The program dispatches on the architecture (the native one and those of
+// the profile the machine can run, such as i386 and x32 on x86-64; any
+// other is killed, as libseccomp does), then checks the syscall number
+// against each rule in turn: rules with argument conditions before those
+// without, so that a conditional rule can take precedence over a plain one
+// for the same call; the first rule that matches decides. Calls no rule
+// names get the default action.
 package seccomp
 
 import (
@@ -40,11 +41,24 @@ const (
 	offArgs = 16
 )
 
-// Compile returns the BPF program enforcing s on this architecture.
-// Syscall names this architecture does not have are skipped (as podman
+// compatArches are, for the architecture rless runs on, the profile
+// architecture names whose programs it can run, and their syscall tables.
+var compatArches = map[string]map[specs.Arch]*arch.Info{
+	"amd64": {specs.ArchX86_64: arch.X86_64, specs.ArchX86: arch.I386, specs.ArchX32: arch.X32},
+	"arm64": {specs.ArchAARCH64: arch.AARCH64, specs.ArchARM: arch.ARM},
+}
+
+// x32Bit marks the syscall numbers of the x32 ABI, which shares x86-64's
+// audit architecture.
+const x32Bit = 0x40000000
+
+// Compile returns the BPF program enforcing s on this machine: for its
+// native architecture and for those of s.Architectures it can run (on
+// x86-64: i386 and x32). Calls of any other architecture kill the process.
+// Syscall names an architecture does not have are skipped (as podman
 // does), with a debug log line.
 func Compile(s *specs.LinuxSeccomp) ([]unix.SockFilter, error) {
-	info, err := arch.GetInfo(runtime.GOARCH)
+	native, err := arch.GetInfo(runtime.GOARCH)
 	if err != nil {
 		return nil, fmt.Errorf("seccomp: %w", err)
 	}
@@ -52,21 +66,67 @@ func Compile(s *specs.LinuxSeccomp) ([]unix.SockFilter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seccomp default action: %w", err)
 	}
+	var others []*arch.Info // beyond the native one
+	var x32 bool
+	for _, a := range s.Architectures {
+		info, ok := compatArches[runtime.GOARCH][a]
+		switch {
+		case !ok || info == native:
+		case info == arch.X32:
+			x32 = true
+		default:
+			others = append(others, info)
+		}
+	}
 	var p program
 	p.add(bpf.LoadAbsolute{Off: offArch, Size: 4})
-	p.jump(bpf.JumpEqual, uint32(info.ID), "nativearch", "")
+	for _, info := range append([]*arch.Info{native}, others...) {
+		next := p.newLabel()
+		p.jump(bpf.JumpEqual, uint32(info.ID), "", next)
+		p.goTo("arch-" + info.Name)
+		p.label(next)
+	}
 	p.add(bpf.RetConstant{Val: retKillProcess})
-	p.label("nativearch")
+
+	p.label("arch-" + native.Name)
 	p.add(bpf.LoadAbsolute{Off: offNr, Size: 4})
 	if runtime.GOARCH == "amd64" {
-		// x32 calls carry the x86-64 audit arch and this bit in the number.
-		p.jump(bpf.JumpGreaterOrEqual, 0x40000000, "", "native64")
-		p.add(bpf.RetConstant{Val: retKillProcess})
+		// x32 calls carry the x86-64 audit arch and a bit in the number.
+		p.jump(bpf.JumpGreaterOrEqual, x32Bit, "", "native64")
+		if x32 {
+			p.goTo("arch-x32")
+		} else {
+			p.add(bpf.RetConstant{Val: retKillProcess})
+		}
 		p.label("native64")
 	}
-	ordered := make([]specs.LinuxSyscall, 0, len(s.Syscalls))
+	if err := p.rules(s.Syscalls, native, 0, def); err != nil {
+		return nil, err
+	}
+	if x32 {
+		p.label("arch-x32")
+		if err := p.rules(s.Syscalls, arch.X32, x32Bit, def); err != nil {
+			return nil, err
+		}
+	}
+	for _, info := range others {
+		p.label("arch-" + info.Name)
+		p.add(bpf.LoadAbsolute{Off: offNr, Size: 4})
+		if err := p.rules(s.Syscalls, info, 0, def); err != nil {
+			return nil, err
+		}
+	}
+	return p.assemble()
+}
+
+// rules appends the rules of syscalls for one architecture (whose numbers
+// are ORed with bit), with the syscall number in A, and the default
+// action. Rules with argument conditions come first, so that they can take
+// precedence over a plain rule for the same call; the first match decides.
+func (p *program) rules(syscalls []specs.LinuxSyscall, info *arch.Info, bit uint32, def uint32) error {
+	ordered := make([]specs.LinuxSyscall, 0, len(syscalls))
 	for _, withArgs := range []bool{true, false} {
-		for _, sc := range s.Syscalls {
+		for _, sc := range syscalls {
 			if (len(sc.Args) > 0) == withArgs {
 				ordered = append(ordered, sc)
 			}
@@ -75,7 +135,7 @@ func Compile(s *specs.LinuxSeccomp) ([]unix.SockFilter, error) {
 	for _, sc := range ordered {
 		ret, err := action(sc.Action, sc.ErrnoRet)
 		if err != nil {
-			return nil, fmt.Errorf("seccomp rule for %v: %w", sc.Names, err)
+			return fmt.Errorf("seccomp rule for %v: %w", sc.Names, err)
 		}
 		for _, name := range sc.Names {
 			nr, ok := info.SyscallNames[name]
@@ -83,13 +143,13 @@ func Compile(s *specs.LinuxSeccomp) ([]unix.SockFilter, error) {
 				slog.Debug("seccomp: unknown syscall skipped", "name", name, "arch", info.Name)
 				continue
 			}
-			if err := p.rule(uint32(nr), sc.Args, ret); err != nil {
-				return nil, fmt.Errorf("seccomp rule for %s: %w", name, err)
+			if err := p.rule(uint32(nr)|bit, sc.Args, ret); err != nil {
+				return fmt.Errorf("seccomp rule for %s: %w", name, err)
 			}
 		}
 	}
 	p.add(bpf.RetConstant{Val: def})
-	return p.assemble()
+	return nil
 }
 
 // action returns the filter return value of an OCI action.

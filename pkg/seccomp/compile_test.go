@@ -164,3 +164,53 @@ func TestCompileRejects(t *testing.T) {
 		}
 	}
 }
+
+// On x86-64 a profile that lists i386 and x32 filters their calls too,
+// with their own syscall numbers.
+func TestCompileCompatArches(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skip("i386 and x32 are the compatible architectures of x86-64 only")
+	}
+	prog, err := Compile(&specs.LinuxSeccomp{
+		DefaultAction: specs.ActAllow,
+		Architectures: []specs.Arch{specs.ArchX86_64, specs.ArchX86, specs.ArchX32, specs.ArchAARCH64},
+		Syscalls: []specs.LinuxSyscall{
+			{Names: []string{"mkdir"}, Action: specs.ActErrno},
+			{Names: []string{"personality"}, Action: specs.ActKillProcess, Args: []specs.LinuxSeccompArg{{Index: 0, Value: 8, Op: specs.OpEqualTo}}},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eperm := retErrno | uint32(unix.EPERM)
+	x86, i386, x32 := uint32(arch.X86_64.ID), uint32(arch.I386.ID), uint32(arch.X32.ID)
+	cases := []struct {
+		name      string
+		auditArch uint32
+		nr        uint32
+		args      []uint64
+		want      uint32
+	}{
+		{"x86-64 mkdir", x86, uint32(arch.X86_64.SyscallNames["mkdir"]), nil, eperm},
+		{"x86-64 rmdir", x86, uint32(arch.X86_64.SyscallNames["rmdir"]), nil, retAllow},
+		{"i386 mkdir", i386, uint32(arch.I386.SyscallNames["mkdir"]), nil, eperm},
+		{"i386 x86-64's mkdir number", i386, uint32(arch.X86_64.SyscallNames["mkdir"]), nil, retAllow},
+		{"i386 personality(8)", i386, uint32(arch.I386.SyscallNames["personality"]), []uint64{8}, retKillProcess},
+		{"x32 mkdir", x32, x32Bit | uint32(arch.X32.SyscallNames["mkdir"]), nil, eperm},
+		{"x32 rmdir", x32, x32Bit | uint32(arch.X32.SyscallNames["rmdir"]), nil, retAllow},
+		{"arm64 (not runnable here)", uint32(arch.AARCH64.ID), 34, nil, retKillProcess},
+	}
+	for _, c := range cases {
+		if got := run(t, prog, c.auditArch, c.nr, c.args...); got != c.want {
+			t.Errorf("%s: %#x, want %#x", c.name, got, c.want)
+		}
+	}
+	// Without x32 in the profile its calls are killed.
+	prog, err = Compile(&specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Architectures: []specs.Arch{specs.ArchX86_64}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := run(t, prog, x86, x32Bit|2); got != retKillProcess {
+		t.Errorf("x32 call without x32 in the profile: %#x", got)
+	}
+}

@@ -16,6 +16,7 @@ const maxInstructions = 4096
 type program struct {
 	insns  []bpf.Instruction
 	jumps  map[int][2]string // instruction index → labels of the true and false branches ("" falls through)
+	gotos  map[int]string    // instruction index → label of an unconditional jump
 	labels map[string]int    // label → index of the instruction it names
 	n      int               // labels made by newLabel
 }
@@ -29,6 +30,16 @@ func (p *program) jump(cond bpf.JumpTest, val uint32, ifTrue, ifFalse string) {
 	}
 	p.jumps[len(p.insns)] = [2]string{ifTrue, ifFalse}
 	p.add(bpf.JumpIf{Cond: cond, Val: val})
+}
+
+// goTo appends an unconditional jump, which may go further than the 255
+// instructions a conditional jump can.
+func (p *program) goTo(label string) {
+	if p.gotos == nil {
+		p.gotos = map[int]string{}
+	}
+	p.gotos[len(p.insns)] = label
+	p.add(bpf.Jump{})
 }
 
 func (p *program) newLabel() string {
@@ -70,6 +81,13 @@ func (p *program) assemble() ([]unix.SockFilter, error) {
 			}
 		}
 		p.insns[i] = j
+	}
+	for i, name := range p.gotos {
+		t, ok := p.labels[name]
+		if !ok || t <= i {
+			return nil, fmt.Errorf("seccomp: bad jump to %s at %d", name, i)
+		}
+		p.insns[i] = bpf.Jump{Skip: uint32(t - i - 1)}
 	}
 	raw, err := bpf.Assemble(p.insns)
 	if err != nil {
