@@ -5,19 +5,20 @@
 //
 // The program dispatches on the architecture (the native one and those of
 // the profile the machine can run, such as i386 and x32 on x86-64; any
-// other is killed, as libseccomp does), then checks the syscall number
-// against each rule in turn: rules with argument conditions before those
-// without, so that a conditional rule can take precedence over a plain one
-// for the same call; the first rule that matches decides. Calls no rule
-// names get the default action.
+// other is killed, as libseccomp does), then checks the rules with
+// argument conditions in turn, and finally finds the action of the other
+// rules by a binary search over syscall numbers. A conditional rule thus
+// takes precedence over a plain one for the same call; among rules of one
+// kind the first that names a call decides. Calls no rule names get the
+// default action.
 package seccomp
 
 import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 
-	"github.com/elastic/go-seccomp-bpf/arch"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
@@ -41,13 +42,6 @@ const (
 	offArgs = 16
 )
 
-// compatArches are, for the architecture rless runs on, the profile
-// architecture names whose programs it can run, and their syscall tables.
-var compatArches = map[string]map[specs.Arch]*arch.Info{
-	"amd64": {specs.ArchX86_64: arch.X86_64, specs.ArchX86: arch.I386, specs.ArchX32: arch.X32},
-	"arm64": {specs.ArchAARCH64: arch.AARCH64, specs.ArchARM: arch.ARM},
-}
-
 // x32Bit marks the syscall numbers of the x32 ABI, which shares x86-64's
 // audit architecture.
 const x32Bit = 0x40000000
@@ -58,37 +52,37 @@ const x32Bit = 0x40000000
 // Syscall names an architecture does not have are skipped (as podman
 // does), with a debug log line.
 func Compile(s *specs.LinuxSeccomp) ([]unix.SockFilter, error) {
-	native, err := arch.GetInfo(runtime.GOARCH)
-	if err != nil {
-		return nil, fmt.Errorf("seccomp: %w", err)
+	native, compat, ok := tablesHere()
+	if !ok {
+		return nil, fmt.Errorf("seccomp: no syscall table for %s", runtime.GOARCH)
 	}
 	def, err := action(s.DefaultAction, s.DefaultErrnoRet)
 	if err != nil {
 		return nil, fmt.Errorf("seccomp default action: %w", err)
 	}
-	var others []*arch.Info // beyond the native one
+	var others []*table // beyond the native one
 	var x32 bool
 	for _, a := range s.Architectures {
-		info, ok := compatArches[runtime.GOARCH][a]
+		t, ok := compat[a]
 		switch {
-		case !ok || info == native:
-		case info == arch.X32:
+		case !ok || t == native:
+		case t == &tableX32:
 			x32 = true
 		default:
-			others = append(others, info)
+			others = append(others, t)
 		}
 	}
 	var p program
 	p.add(bpf.LoadAbsolute{Off: offArch, Size: 4})
-	for _, info := range append([]*arch.Info{native}, others...) {
+	for _, t := range append([]*table{native}, others...) {
 		next := p.newLabel()
-		p.jump(bpf.JumpEqual, uint32(info.ID), "", next)
-		p.goTo("arch-" + info.Name)
+		p.jump(bpf.JumpEqual, t.auditArch, "", next)
+		p.goTo("arch-" + t.name)
 		p.label(next)
 	}
 	p.add(bpf.RetConstant{Val: retKillProcess})
 
-	p.label("arch-" + native.Name)
+	p.label("arch-" + native.name)
 	p.add(bpf.LoadAbsolute{Off: offNr, Size: 4})
 	if runtime.GOARCH == "amd64" {
 		// x32 calls carry the x86-64 audit arch and a bit in the number.
@@ -105,14 +99,14 @@ func Compile(s *specs.LinuxSeccomp) ([]unix.SockFilter, error) {
 	}
 	if x32 {
 		p.label("arch-x32")
-		if err := p.rules(s.Syscalls, arch.X32, x32Bit, def); err != nil {
+		if err := p.rules(s.Syscalls, &tableX32, x32Bit, def); err != nil {
 			return nil, err
 		}
 	}
-	for _, info := range others {
-		p.label("arch-" + info.Name)
+	for _, t := range others {
+		p.label("arch-" + t.name)
 		p.add(bpf.LoadAbsolute{Off: offNr, Size: 4})
-		if err := p.rules(s.Syscalls, info, 0, def); err != nil {
+		if err := p.rules(s.Syscalls, t, 0, def); err != nil {
 			return nil, err
 		}
 	}
@@ -121,35 +115,94 @@ func Compile(s *specs.LinuxSeccomp) ([]unix.SockFilter, error) {
 
 // rules appends the rules of syscalls for one architecture (whose numbers
 // are ORed with bit), with the syscall number in A, and the default
-// action. Rules with argument conditions come first, so that they can take
-// precedence over a plain rule for the same call; the first match decides.
-func (p *program) rules(syscalls []specs.LinuxSyscall, info *arch.Info, bit uint32, def uint32) error {
-	ordered := make([]specs.LinuxSyscall, 0, len(syscalls))
+// action. Rules with argument conditions come first, in order, so that
+// they can take precedence over a plain rule for the same call; the plain
+// rules then become a binary search over syscall number ranges (as
+// libseccomp builds), so that a call costs a few comparisons, not one per
+// rule. The first rule naming a call decides.
+func (p *program) rules(syscalls []specs.LinuxSyscall, t *table, bit uint32, def uint32) error {
+	plain := map[uint32]uint32{} // syscall number → action
 	for _, withArgs := range []bool{true, false} {
 		for _, sc := range syscalls {
-			if (len(sc.Args) > 0) == withArgs {
-				ordered = append(ordered, sc)
-			}
-		}
-	}
-	for _, sc := range ordered {
-		ret, err := action(sc.Action, sc.ErrnoRet)
-		if err != nil {
-			return fmt.Errorf("seccomp rule for %v: %w", sc.Names, err)
-		}
-		for _, name := range sc.Names {
-			nr, ok := info.SyscallNames[name]
-			if !ok {
-				slog.Debug("seccomp: unknown syscall skipped", "name", name, "arch", info.Name)
+			if (len(sc.Args) > 0) != withArgs {
 				continue
 			}
-			if err := p.rule(uint32(nr)|bit, sc.Args, ret); err != nil {
-				return fmt.Errorf("seccomp rule for %s: %w", name, err)
+			ret, err := action(sc.Action, sc.ErrnoRet)
+			if err != nil {
+				return fmt.Errorf("seccomp rule for %v: %w", sc.Names, err)
+			}
+			for _, name := range sc.Names {
+				numbers := t.numbers(name)
+				if len(numbers) == 0 {
+					slog.Debug("seccomp: unknown syscall skipped", "name", name, "arch", t.name)
+				}
+				for _, n := range numbers {
+					nr := uint32(n) | bit
+					if withArgs {
+						if err := p.rule(nr, sc.Args, ret); err != nil {
+							return fmt.Errorf("seccomp rule for %s: %w", name, err)
+						}
+					} else if _, seen := plain[nr]; !seen {
+						plain[nr] = ret
+					}
+				}
 			}
 		}
 	}
-	p.add(bpf.RetConstant{Val: def})
+	p.search(intervals(plain, def))
 	return nil
+}
+
+// interval is a range of syscall numbers, from start to the next
+// interval's start, that share an action.
+type interval struct{ start, ret uint32 }
+
+// intervals turns the actions of some syscall numbers into the intervals
+// covering every number, the others getting def.
+func intervals(actions map[uint32]uint32, def uint32) []interval {
+	nrs := make([]uint32, 0, len(actions))
+	for nr := range actions {
+		nrs = append(nrs, nr)
+	}
+	slices.Sort(nrs)
+	out := []interval{{0, def}}
+	add := func(start, ret uint32) {
+		if last := &out[len(out)-1]; last.start == start {
+			last.ret = ret
+		} else if last.ret != ret {
+			out = append(out, interval{start, ret})
+		}
+		if len(out) > 1 && out[len(out)-1].ret == out[len(out)-2].ret {
+			out = out[:len(out)-1]
+		}
+	}
+	for _, nr := range nrs {
+		add(nr, actions[nr])
+		if _, next := actions[nr+1]; !next && nr+1 != 0 {
+			add(nr+1, def)
+		}
+	}
+	return out
+}
+
+// search appends a binary search of the syscall number (in A) over
+// intervals, each leaf returning its interval's action.
+func (p *program) search(iv []interval) {
+	if len(iv) == 1 {
+		p.add(bpf.RetConstant{Val: iv[0].ret})
+		return
+	}
+	mid := len(iv) / 2
+	right := p.newLabel()
+	next := p.newLabel()
+	// A >= start of the right half: jump there (unconditionally, which
+	// has no 255-instruction limit).
+	p.jump(bpf.JumpGreaterOrEqual, iv[mid].start, "", next)
+	p.goTo(right)
+	p.label(next)
+	p.search(iv[:mid])
+	p.label(right)
+	p.search(iv[mid:])
 }
 
 // action returns the filter return value of an OCI action.

@@ -2,9 +2,9 @@ package seccomp
 
 import (
 	"encoding/binary"
+	"math/rand"
 	"testing"
 
-	"github.com/elastic/go-seccomp-bpf/arch"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
@@ -42,12 +42,29 @@ func run(t *testing.T, prog []unix.SockFilter, auditArch uint32, nr uint32, args
 	return uint32(out)
 }
 
-func native(t *testing.T) *arch.Info {
-	info, err := arch.GetInfo(runtime.GOARCH)
-	if err != nil {
+// testTable is a table with a lookup of one number per name, for tests.
+type testTable struct {
+	*table
+	ID           uint32
+	SyscallNames map[string]int
+}
+
+func asTest(t *table) testTable {
+	names := map[string]int{}
+	for _, c := range t.calls {
+		if _, ok := names[c.name]; !ok {
+			names[c.name] = c.nr
+		}
+	}
+	return testTable{t, t.auditArch, names}
+}
+
+func native(t *testing.T) testTable {
+	n, _, ok := tablesHere()
+	if !ok {
 		t.Skipf("no syscall table for %s", runtime.GOARCH)
 	}
-	return info
+	return asTest(n)
 }
 
 func errnoRet(e uint) *uint { return &e }
@@ -183,7 +200,8 @@ func TestCompileCompatArches(t *testing.T) {
 		t.Fatal(err)
 	}
 	eperm := retErrno | uint32(unix.EPERM)
-	x86, i386, x32 := uint32(arch.X86_64.ID), uint32(arch.I386.ID), uint32(arch.X32.ID)
+	X86_64, I386, X32, AARCH64 := asTest(&tableX86_64), asTest(&tableI386), asTest(&tableX32), asTest(&tableAARCH64)
+	x86, i386, x32 := X86_64.ID, I386.ID, X32.ID
 	cases := []struct {
 		name      string
 		auditArch uint32
@@ -191,14 +209,14 @@ func TestCompileCompatArches(t *testing.T) {
 		args      []uint64
 		want      uint32
 	}{
-		{"x86-64 mkdir", x86, uint32(arch.X86_64.SyscallNames["mkdir"]), nil, eperm},
-		{"x86-64 rmdir", x86, uint32(arch.X86_64.SyscallNames["rmdir"]), nil, retAllow},
-		{"i386 mkdir", i386, uint32(arch.I386.SyscallNames["mkdir"]), nil, eperm},
-		{"i386 x86-64's mkdir number", i386, uint32(arch.X86_64.SyscallNames["mkdir"]), nil, retAllow},
-		{"i386 personality(8)", i386, uint32(arch.I386.SyscallNames["personality"]), []uint64{8}, retKillProcess},
-		{"x32 mkdir", x32, x32Bit | uint32(arch.X32.SyscallNames["mkdir"]), nil, eperm},
-		{"x32 rmdir", x32, x32Bit | uint32(arch.X32.SyscallNames["rmdir"]), nil, retAllow},
-		{"arm64 (not runnable here)", uint32(arch.AARCH64.ID), 34, nil, retKillProcess},
+		{"x86-64 mkdir", x86, uint32(X86_64.SyscallNames["mkdir"]), nil, eperm},
+		{"x86-64 rmdir", x86, uint32(X86_64.SyscallNames["rmdir"]), nil, retAllow},
+		{"i386 mkdir", i386, uint32(I386.SyscallNames["mkdir"]), nil, eperm},
+		{"i386 x86-64's mkdir number", i386, uint32(X86_64.SyscallNames["mkdir"]), nil, retAllow},
+		{"i386 personality(8)", i386, uint32(I386.SyscallNames["personality"]), []uint64{8}, retKillProcess},
+		{"x32 mkdir", x32, x32Bit | uint32(X32.SyscallNames["mkdir"]), nil, eperm},
+		{"x32 rmdir", x32, x32Bit | uint32(X32.SyscallNames["rmdir"]), nil, retAllow},
+		{"arm64 (not runnable here)", AARCH64.ID, 34, nil, retKillProcess},
 	}
 	for _, c := range cases {
 		if got := run(t, prog, c.auditArch, c.nr, c.args...); got != c.want {
@@ -212,5 +230,63 @@ func TestCompileCompatArches(t *testing.T) {
 	}
 	if got := run(t, prog, x86, x32Bit|2); got != retKillProcess {
 		t.Errorf("x32 call without x32 in the profile: %#x", got)
+	}
+}
+
+// intervals and the search built on them give every syscall number its
+// action, checked against the map for many random sets of rules.
+func TestIntervalsSearch(t *testing.T) {
+	r := rand.New(rand.NewSource(1))
+	const def = retErrno | 1
+	rets := []uint32{retAllow, retLog, retErrno | 38, def}
+	for round := 0; round < 200; round++ {
+		actions := map[uint32]uint32{}
+		for i := 0; i < r.Intn(60); i++ {
+			actions[uint32(r.Intn(100))] = rets[r.Intn(len(rets))]
+		}
+		var p program
+		p.add(bpf.LoadAbsolute{Off: offNr, Size: 4})
+		p.search(intervals(actions, def))
+		prog, err := p.assemble()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for nr := uint32(0); nr < 110; nr++ {
+			want, ok := actions[nr]
+			if !ok {
+				want = def
+			}
+			if got := run(t, prog, 0, nr); got != want {
+				t.Fatalf("round %d: nr %d got %#x, want %#x (actions %v)", round, nr, got, want, actions)
+			}
+		}
+	}
+}
+
+// A name with two numbers (x32's compatibility entries) is filtered at both.
+func TestCompileEveryNumberOfAName(t *testing.T) {
+	var name string
+	var nrs []int
+	for _, c := range tableX32.calls {
+		if n := tableX32.numbers(c.name); len(n) > 1 {
+			name, nrs = c.name, n
+			break
+		}
+	}
+	if name == "" {
+		t.Fatal("no x32 syscall with two numbers in the table")
+	}
+	prog, err := Compile(&specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Architectures: []specs.Arch{specs.ArchX86_64, specs.ArchX32},
+		Syscalls: []specs.LinuxSyscall{{Names: []string{name}, Action: specs.ActErrno}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runtime.GOARCH != "amd64" {
+		return
+	}
+	for _, nr := range nrs {
+		if got := run(t, prog, tableX32.auditArch, x32Bit|uint32(nr)); got != retErrno|uint32(unix.EPERM) {
+			t.Errorf("x32 %s as %d: %#x, want ERRNO", name, nr, got)
+		}
 	}
 }
