@@ -2,7 +2,7 @@ package seccomp
 
 import (
 	"runtime"
-	"sort"
+	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -14,6 +14,9 @@ type table struct {
 	name      string
 	auditArch uint32
 	calls     []call // sorted by name, then number
+
+	index     map[string][]int // name → numbers, made on first use
+	indexOnce sync.Once
 }
 
 type call struct {
@@ -24,12 +27,13 @@ type call struct {
 // numbers returns the numbers of syscall name (some names have two, such
 // as x32's compatibility entries).
 func (t *table) numbers(name string) []int {
-	i := sort.Search(len(t.calls), func(i int) bool { return t.calls[i].name >= name })
-	var out []int
-	for ; i < len(t.calls) && t.calls[i].name == name; i++ {
-		out = append(out, t.calls[i].nr)
-	}
-	return out
+	t.indexOnce.Do(func() {
+		t.index = make(map[string][]int, len(t.calls))
+		for _, c := range t.calls {
+			t.index[c.name] = append(t.index[c.name], c.nr)
+		}
+	})
+	return t.index[name]
 }
 
 // nativeTables are, for the architecture rless runs on, its own table and
