@@ -148,7 +148,7 @@ func run(ctx context.Context, cfg Config) (int, error) {
 	go func() { mapped <- child.Map(ctx, func() { <-written }) }()
 	is := initSpec{spec: s}
 	if s.Linux.Seccomp != nil {
-		is.seccomp, err = seccomp.Compile(s.Linux.Seccomp)
+		is.seccomp, err = seccomp.Cache{Dir: filepath.Join(runRoot, ".seccomp")}.Compile(s.Linux.Seccomp)
 	}
 	var b *bundle
 	if err == nil {

@@ -3,6 +3,9 @@ package seccomp
 import (
 	"encoding/binary"
 	"math/rand"
+	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -288,5 +291,45 @@ func TestCompileEveryNumberOfAName(t *testing.T) {
 		if got := run(t, prog, tableX32.auditArch, x32Bit|uint32(nr)); got != retErrno|uint32(unix.EPERM) {
 			t.Errorf("x32 %s as %d: %#x, want ERRNO", name, nr, got)
 		}
+	}
+}
+
+func TestCache(t *testing.T) {
+	c := Cache{Dir: t.TempDir()}
+	s := &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"mkdir"}, Action: specs.ActErrno}}}
+	want, err := Compile(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ { // compiled, then read back
+		got, err := c.Compile(s)
+		if err != nil || !slices.Equal(got, want) {
+			t.Fatalf("round %d: %v, equal %v", i, err, slices.Equal(got, want))
+		}
+	}
+	entries, _ := os.ReadDir(c.Dir)
+	if len(entries) != 1 {
+		t.Errorf("cache holds %d files, want 1", len(entries))
+	}
+	// Any change of the configuration is another key.
+	other := *s
+	other.Syscalls = []specs.LinuxSyscall{{Names: []string{"mkdirat"}, Action: specs.ActErrno}}
+	e := uint(5)
+	errnoChanged := *s
+	errnoChanged.Syscalls = []specs.LinuxSyscall{{Names: []string{"mkdir"}, Action: specs.ActErrno, ErrnoRet: &e}}
+	argsChanged := *s
+	argsChanged.Syscalls = []specs.LinuxSyscall{{Names: []string{"mkdir"}, Action: specs.ActErrno, Args: []specs.LinuxSeccompArg{{Index: 1, Value: 2, Op: specs.OpEqualTo}}}}
+	keys := map[string]bool{Key(s): true}
+	for _, o := range []*specs.LinuxSeccomp{&other, &errnoChanged, &argsChanged, {DefaultAction: specs.ActLog}} {
+		k := Key(o)
+		if keys[k] {
+			t.Errorf("two configurations share key %s", k)
+		}
+		keys[k] = true
+	}
+	// A damaged cache file is compiled again.
+	os.WriteFile(filepath.Join(c.Dir, entries[0].Name()), []byte("bad"), 0o600)
+	if got, err := c.Compile(s); err != nil || !slices.Equal(got, want) {
+		t.Errorf("damaged cache: %v", err)
 	}
 }
