@@ -22,9 +22,10 @@ import (
 )
 
 // containerInit is the container's first process. It finishes the
-// container from inside (hostname, loopback, root filesystem, keyring,
-// terminal) and then either executes the command in its place or, with
-// rless's init, starts it and stays as PID 1. It returns the exit status.
+// container from inside (hostname, loopback, root filesystem, masked
+// paths, terminal) and then, confined (see confine), either executes the
+// command in its place or, with rless's init, starts it and stays as PID 1.
+// It returns the exit status.
 func containerInit() int {
 	runtime.LockOSThread()
 	if len(os.Args) < 2 {
