@@ -225,35 +225,31 @@ func TestForkBomb(t *testing.T) {
 			if c.limit > 256 {
 				every = 50 * time.Millisecond
 			}
-			go func() {
+			// repeat calls f every d until stop is closed.
+			repeat := func(d time.Duration, f func()) {
 				defer wg.Done()
 				for {
 					select {
 					case <-stop:
 						return
-					case <-time.After(every):
+					case <-time.After(d):
 					}
-					n := countInPidNS(cmd.Process.Pid)
-					mu.Lock()
-					maxProcs = max(maxProcs, n)
-					mu.Unlock()
+					f()
 				}
-			}()
-			go func() {
-				defer wg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					case <-time.After(100 * time.Millisecond):
-					}
-					t0 := time.Now()
-					_ = exec.Command("true").Run()
-					mu.Lock()
-					slowest = max(slowest, time.Since(t0))
-					mu.Unlock()
-				}
-			}()
+			}
+			go repeat(every, func() {
+				n := countInPidNS(cmd.Process.Pid)
+				mu.Lock()
+				maxProcs = max(maxProcs, n)
+				mu.Unlock()
+			})
+			go repeat(100*time.Millisecond, func() {
+				t0 := time.Now()
+				_ = exec.Command("true").Run()
+				mu.Lock()
+				slowest = max(slowest, time.Since(t0))
+				mu.Unlock()
+			})
 			err := cmd.Wait()
 			close(stop)
 			wg.Wait()
