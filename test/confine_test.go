@@ -323,6 +323,10 @@ func TestSeccomp(t *testing.T) {
 	if got := strings.Fields(mustRun(t, []string{"--init=false"}, "grep", "Seccomp:", "/proc/self/status")); len(got) != 2 || got[1] != "2" {
 		t.Errorf("--init=false: %v, want Seccomp: 2", got)
 	}
+	// --privileged filters nothing unless a profile is given, as podman.
+	if got := strings.Fields(mustRun(t, []string{"--privileged"}, "grep", "Seccomp:", "/proc/self/status")); len(got) != 2 || got[1] != "0" {
+		t.Errorf("--privileged: %v, want Seccomp: 0", got)
+	}
 	// The key management calls are refused by the default profile.
 	r := runIn(t, nil, "probe", "keycalls")
 	for _, call := range []string{"add_key", "request_key", "keyctl"} {

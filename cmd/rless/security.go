@@ -26,7 +26,7 @@ type securityFlags struct {
 func (f *securityFlags) register(fl *pflag.FlagSet) {
 	fl.StringSliceVar(&f.capAdd, "cap-add", nil, "add capabilities (names with or without CAP_, or ALL)")
 	fl.StringSliceVar(&f.capDrop, "cap-drop", nil, "drop capabilities (names with or without CAP_, or ALL)")
-	fl.BoolVar(&f.privileged, "privileged", false, "keep every capability of the user namespace and mask no path (still unprivileged on the host: the namespace's root is your user)")
+	fl.BoolVar(&f.privileged, "privileged", false, "keep every capability of the user namespace, mask no path and filter no syscall (still unprivileged on the host: the namespace's root is your user)")
 	fl.StringArrayVar(&f.securityOpts, "security-opt", nil, "no-new-privileges, mask=PATH[:PATH...], unmask=ALL|PATH[:PATH...], seccomp=unconfined|PROFILE.json (Docker/podman format; default: Docker's profile)")
 	fl.StringArrayVar(&f.ulimits, "ulimit", nil, "resource limit name=soft[:hard] (nofile, nproc, core, memlock, stack, ...; -1 for unlimited)")
 	fl.Int64Var(&f.pidsLimit, "pids-limit", spec.DefaultPidsLimit, "most processes the container may have (0 or -1: no limit); without a delegated cgroup, enforced as RLIMIT_NPROC")
@@ -69,6 +69,9 @@ func (f *securityFlags) apply(o *spec.Options) error {
 		}
 	}
 	o.MaskedPaths, o.ReadonlyPaths = spec.MaskedAndReadonly(mask, unmask, f.privileged)
+	if f.privileged && o.Seccomp == "" {
+		o.Seccomp = spec.SeccompUnconfined // as podman: no filter unless one is asked for
+	}
 	return f.limits(o)
 }
 
