@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
-	"time"
 )
 
 // Env carries the log level from rless into the processes it re-executes.
@@ -36,9 +35,4 @@ func FromEnv() {
 	if v := os.Getenv(Env); v != "" && l.UnmarshalText([]byte(v)) == nil {
 		Setup(l)
 	}
-}
-
-// Since is a log attribute with the time elapsed since t.
-func Since(t time.Time) slog.Attr {
-	return slog.Duration("elapsed", time.Since(t))
 }
