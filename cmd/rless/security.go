@@ -103,7 +103,7 @@ func (f *securityFlags) limits(o *spec.Options) error {
 			return fmt.Errorf("--memory: %w", err)
 		}
 		if !d.Available("memory") {
-			return fmt.Errorf("--memory needs a delegated cgroup v2 memory controller: %s (--cgroups=disabled runs without the limit)", whyNot(d))
+			return fmt.Errorf("--memory needs a delegated cgroup v2 memory controller: %s (--cgroups=disabled runs without the limit)", d.Reason("memory"))
 		}
 		res.Memory = &specs.LinuxMemory{Limit: &n}
 	}
@@ -113,7 +113,7 @@ func (f *securityFlags) limits(o *spec.Options) error {
 			return fmt.Errorf("--cpus %q: want a positive number", f.cpus)
 		}
 		if !d.Available("cpu") {
-			return fmt.Errorf("--cpus needs a delegated cgroup v2 cpu controller: %s (--cgroups=disabled runs without the limit)", whyNot(d))
+			return fmt.Errorf("--cpus needs a delegated cgroup v2 cpu controller: %s (--cgroups=disabled runs without the limit)", d.Reason("cpu"))
 		}
 		quota, period := int64(cpus*100000), uint64(100000)
 		res.CPU = &specs.LinuxCPU{Quota: &quota, Period: &period}
@@ -130,16 +130,6 @@ func (f *securityFlags) limits(o *spec.Options) error {
 		o.Resources = res
 	}
 	return nil
-}
-
-func whyNot(d cgroups.Delegation) string {
-	if d.Why != "" {
-		return d.Why
-	}
-	if d.Dir == "" {
-		return "cgroups are disabled"
-	}
-	return "the delegated cgroup " + d.Dir + " does not offer it"
 }
 
 // parseBytes parses a size as podman does: a number with an optional unit

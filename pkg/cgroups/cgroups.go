@@ -47,6 +47,15 @@ func (d Delegation) Available(controllers ...string) bool {
 	return true
 }
 
+// Reason says why d cannot serve controller: there is no delegation, or it
+// does not offer the controller.
+func (d Delegation) Reason(controller string) string {
+	if d.Dir == "" {
+		return d.Why
+	}
+	return "the delegated cgroup " + d.Dir + " does not offer the " + controller + " controller"
+}
+
 // Detect finds the caller's delegated subtree on this host.
 func Detect() Delegation {
 	var st unix.Statfs_t

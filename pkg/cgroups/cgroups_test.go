@@ -49,7 +49,10 @@ func TestFind(t *testing.T) {
 	if !d.Available("pids", "memory", "cpu") || d.Available("io") {
 		t.Errorf("controllers %v", d.Controllers)
 	}
-	if d := Find(mount, "0::/"+userSlice+"\n"); d.Dir != "" || d.Why == "" {
+	if r := d.Reason("io"); !strings.Contains(r, "io controller") {
+		t.Errorf("Reason(io) = %q", r)
+	}
+	if d := Find(mount, "0::/"+userSlice+"\n"); d.Dir != "" || d.Why == "" || d.Reason("pids") != d.Why {
 		t.Errorf("not delegated: %+v", d)
 	}
 	if d := Find(mount, "1:name=systemd:/\n"); d.Dir != "" || !strings.Contains(d.Why, "no cgroup v2") {

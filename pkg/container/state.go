@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/rless/rless/internal/atomicfile"
 	"github.com/rless/rless/pkg/cgroups"
 	"golang.org/x/sys/unix"
 )
@@ -93,21 +94,13 @@ func (b *bundle) setState(id, status string, pid int) error {
 
 func (b *bundle) remove() error { return os.RemoveAll(b.dir) }
 
-// writeJSON writes v to path through a temporary file and a rename, so that
-// a reader sees the old or the new content, never a part.
+// writeJSON writes v to path atomically (see atomicfile).
 func writeJSON(path string, v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(path, data, 0o600)
 }
 
 // readInitSpec reads the spec the parent encoded for the container's init

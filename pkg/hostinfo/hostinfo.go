@@ -83,9 +83,9 @@ func Collect(root, runRoot string) (*Info, error) {
 		case info.Cgroups.Available(ctrl):
 			info.Limits[limit] = "cgroup " + info.Cgroups.Dir + "/rless.slice"
 		case limit == "pids":
-			info.Limits[limit] = "RLIMIT_NPROC, counted per user namespace (no delegated pids controller: " + whyNot(info.Cgroups) + ")"
+			info.Limits[limit] = "RLIMIT_NPROC, counted per user namespace (no delegated pids controller: " + info.Cgroups.Reason(ctrl) + ")"
 		default:
-			info.Limits[limit] = "no: " + whyNot(info.Cgroups)
+			info.Limits[limit] = "no: " + info.Cgroups.Reason(ctrl)
 		}
 	}
 	return info, nil
@@ -157,11 +157,4 @@ func cstr(b []byte) string {
 		b = b[:i]
 	}
 	return string(b)
-}
-
-func whyNot(d cgroups.Delegation) string {
-	if d.Why != "" {
-		return d.Why
-	}
-	return "the delegated cgroup " + d.Dir + " lacks the controller"
 }

@@ -4,12 +4,12 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/rless/rless/internal/atomicfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -40,27 +40,10 @@ func (c Cache) Compile(s *specs.LinuxSeccomp) ([]unix.SockFilter, error) {
 		data = append(data, f.Jt, f.Jf)
 		data = binary.LittleEndian.AppendUint32(data, f.K)
 	}
-	_ = writeAtomic(path, data)
+	if os.MkdirAll(c.Dir, 0o700) == nil {
+		_ = atomicfile.Write(path, data, 0o600)
+	}
 	return prog, nil
-}
-
-func writeAtomic(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".seccomp-*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	err = errors.Join(err, f.Close())
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
 }
 
 // compilerVersion changes whenever Compile's output for a given
