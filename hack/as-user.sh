@@ -57,7 +57,7 @@ runuser -u "$user" -- env -i \
 	HOME="$home" USER="$user" LOGNAME="$user" TERM="${TERM:-dumb}" \
 	PATH="$goroot/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin" \
 	GOPATH="$cache/gopath" GOMODCACHE="$cache/gomod" GOCACHE="$cache/gocache" \
-	GOFLAGS="-modcacherw" GOTOOLCHAIN=local CGO_ENABLED=0 \
+	GOFLAGS="-modcacherw -tags=containers_image_openpgp" GOTOOLCHAIN=local CGO_ENABLED=0 \
 	${GOPROXY:+GOPROXY="$GOPROXY"} ${CI:+CI="$CI"} \
 	RLESS_SRC="$src" \
 	"$@"

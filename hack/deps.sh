@@ -3,9 +3,10 @@
 # Run as root. Everything is optional at run time except newuidmap (uidmap)
 # for multi-id mappings; the tests need busybox-static for their root
 # filesystems, bubblewrap as the startup baseline and keyutils (keyctl) for
-# the keyring test.
+# the keyring test, and docker-registry (the distribution registry) as the
+# registry the image tests pull from.
 set -euo pipefail
-pkgs=(uidmap busybox-static bubblewrap procps keyutils)
+pkgs=(uidmap busybox-static bubblewrap procps keyutils docker-registry)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

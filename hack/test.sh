@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CGO_ENABLED=0
+export GOFLAGS="${GOFLAGS:-} -tags=containers_image_openpgp"
 
 if [ "$(id -u)" != 0 ]; then
 	exec go test -count=1 "$@" ./...

@@ -46,7 +46,7 @@ func testMain(m *testing.M) int {
 	rless = os.Getenv("RLESS_BINARY")
 	if rless == "" {
 		rless = filepath.Join(workDir, "rless")
-		out, err := exec.Command("go", "build", "-o", rless, "../cmd/rless").CombinedOutput()
+		out, err := exec.Command("../hack/build.sh", rless).CombinedOutput()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "build rless: %v\n%s", err, out)
 			return 1
@@ -74,6 +74,7 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	subUIDs = host.SubUIDs
+	defer stopRegistry()
 	return m.Run()
 }
 

@@ -29,6 +29,16 @@ type exitError struct{ code int }
 
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
+// codeError is an error to report with an exit status of its own (podman's
+// rmi exits 1 for an unknown image and 2 for one in use).
+type codeError struct {
+	code int
+	err  error
+}
+
+func (e codeError) Error() string { return e.err.Error() }
+func (e codeError) Unwrap() error { return e.err }
+
 func main() {
 	container.Init()
 	os.Exit(execute(os.Args[1:]))
@@ -59,16 +69,22 @@ func execute(args []string) int {
 	pf.StringVar(&g.logLevel, "log-level", "warn", "log messages at or above this level: debug, info, warn, error")
 	pf.StringVar(&g.root, "root", defaultRoot(), "storage root directory")
 	pf.StringVar(&g.runRoot, "runroot", container.DefaultRunRoot(), "directory for the state of running containers")
-	root.AddCommand(newRunCmd(g), newUnshareCmd(g), newInfoCmd(g))
+	root.AddCommand(newRunCmd(g), newUnshareCmd(g), newInfoCmd(g),
+		newImagesCmd(g, "images"), newRmiCmd(g, "rmi"), newTagCmd(g), newImageCmd(g), newSystemCmd(g))
+	root.AddCommand(engineCommands(g, false)...)
 	root.SetArgs(args)
 
 	err := root.ExecuteContext(context.Background())
 	var ee exitError
+	var ce codeError
 	switch {
 	case err == nil:
 		return 0
 	case errors.As(err, &ee):
 		return ee.code
+	case errors.As(err, &ce):
+		fmt.Fprintf(os.Stderr, "Error: %v\n", ce.err)
+		return ce.code
 	default:
 		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
 		return container.ExitCodeOf(err)

@@ -165,3 +165,35 @@ func alive(pid int) bool {
 	i := strings.LastIndexByte(string(stat), ')')
 	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }
+
+// AnnotationImage, in a container's config.json, is the ID of the image the
+// container runs; the store refuses to remove such an image.
+const AnnotationImage = "io.rless.image.id"
+
+// UsesImage reports whether a container in runRoot whose rless is alive
+// runs image id (see AnnotationImage).
+func UsesImage(runRoot, id string) bool {
+	entries, err := os.ReadDir(runRoot)
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		var spec specs.Spec
+		data, err := os.ReadFile(filepath.Join(runRoot, e.Name(), "config.json"))
+		if err != nil || json.Unmarshal(data, &spec) != nil || spec.Annotations[AnnotationImage] != id {
+			continue
+		}
+		var st specs.State
+		data, err = os.ReadFile(filepath.Join(runRoot, e.Name(), "state.json"))
+		if err != nil || json.Unmarshal(data, &st) != nil {
+			return true // being created
+		}
+		if pid, err := strconv.Atoi(st.Annotations[annotationMonitor]); err != nil || alive(pid) {
+			return true
+		}
+	}
+	return false
+}

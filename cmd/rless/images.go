@@ -1,0 +1,334 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"text/template"
+	"time"
+
+	"github.com/rless/rless/pkg/container"
+	"github.com/rless/rless/pkg/reference"
+	"github.com/rless/rless/pkg/store"
+	"github.com/spf13/cobra"
+)
+
+func openStore(g *globals) (*store.Store, error) { return store.Open(g.root) }
+
+func newImagesCmd(g *globals, use string) *cobra.Command {
+	var quiet, noTrunc bool
+	var format string
+	cmd := &cobra.Command{
+		Use:   use + " [flags] [REFERENCE]",
+		Short: "List images in local storage",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := openStore(g)
+			if err != nil {
+				return err
+			}
+			imgs, err := s.Images()
+			if err != nil {
+				return err
+			}
+			if len(args) == 1 {
+				img, err := s.Lookup(args[0])
+				if err != nil {
+					imgs = nil
+				} else {
+					imgs = []store.Image{img}
+				}
+			}
+			switch {
+			case quiet:
+				for _, img := range imgs {
+					fmt.Println(idOf(img, noTrunc))
+				}
+				return nil
+			case format == "json":
+				if imgs == nil {
+					imgs = []store.Image{}
+				}
+				return printJSON(imgs)
+			case format != "":
+				tmpl, err := template.New("format").Parse(format + "\n")
+				if err != nil {
+					return fmt.Errorf("--format: %w", err)
+				}
+				for _, img := range imgs {
+					if err := tmpl.Execute(os.Stdout, img); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE")
+			for _, img := range imgs {
+				names := img.Names
+				if len(names) == 0 {
+					names = []string{"<none>:<none>"}
+				}
+				for _, n := range names {
+					repo, tag := splitName(n)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", repo, tag, idOf(img, noTrunc), ago(img.Created), humanSize(img.Size))
+				}
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print image IDs only")
+	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "print full image IDs")
+	cmd.Flags().StringVar(&format, "format", "", "json, or a Go template over each image")
+	return cmd
+}
+
+func idOf(img store.Image, full bool) string {
+	if full {
+		return "sha256:" + img.ID
+	}
+	return img.ShortID()
+}
+
+// splitName splits a stored name into repository and tag (or digest).
+func splitName(n string) (string, string) {
+	if i := strings.IndexByte(n, '@'); i >= 0 {
+		return n[:i], n[i+1:]
+	}
+	if i := strings.LastIndexByte(n, ':'); i > strings.LastIndexByte(n, '/') {
+		return n[:i], n[i+1:]
+	}
+	return n, "<none>"
+}
+
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "    ")
+	return enc.Encode(v)
+}
+
+func ago(t time.Time) string {
+	if t.IsZero() {
+		return "unknown"
+	}
+	d := time.Since(t)
+	switch {
+	case d < time.Minute:
+		return "Less than a minute ago"
+	case d < time.Hour:
+		return fmt.Sprintf("%d minutes ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d hours ago", int(d.Hours()))
+	case d < 60*24*time.Hour:
+		return fmt.Sprintf("%d days ago", int(d.Hours()/24))
+	case d < 2*365*24*time.Hour:
+		return fmt.Sprintf("%d months ago", int(d.Hours()/24/30))
+	}
+	return fmt.Sprintf("%d years ago", int(d.Hours()/24/365))
+}
+
+func humanSize(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	f, units := float64(n), []string{"kB", "MB", "GB", "TB"}
+	i := -1
+	for f >= unit && i < len(units)-1 {
+		f /= unit
+		i++
+	}
+	return fmt.Sprintf("%.3g %s", f, units[i])
+}
+
+// inspectedImage is what `image inspect` prints: the store's record, the
+// image configuration and the manifest.
+type inspectedImage struct {
+	store.Image
+	RepoTags    []string        `json:"RepoTags"`
+	RepoDigests []string        `json:"RepoDigests"`
+	Config      json.RawMessage `json:"Config"`
+	Manifest    json.RawMessage `json:"Manifest"`
+}
+
+func newInspectCmd(g *globals) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "inspect [flags] IMAGE [IMAGE...]",
+		Short: "Show the configuration of images",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := openStore(g)
+			if err != nil {
+				return err
+			}
+			var out []inspectedImage
+			for _, a := range args {
+				img, err := s.Lookup(a)
+				if err != nil {
+					return err
+				}
+				m, c, err := s.ReadImage(img.ID)
+				if err != nil {
+					return err
+				}
+				ii := inspectedImage{Image: img, RepoTags: img.Names, Config: c, Manifest: m}
+				for _, n := range img.Names {
+					if img.Digest != "" {
+						repo, _ := splitName(n)
+						ii.RepoDigests = append(ii.RepoDigests, repo+"@"+img.Digest)
+					}
+				}
+				out = append(out, ii)
+			}
+			if format != "" && format != "json" {
+				tmpl, err := template.New("format").Parse(format + "\n")
+				if err != nil {
+					return fmt.Errorf("--format: %w", err)
+				}
+				for _, ii := range out {
+					var m map[string]any
+					b, _ := json.Marshal(ii)
+					_ = json.Unmarshal(b, &m)
+					if err := tmpl.Execute(os.Stdout, m); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			return printJSON(out)
+		},
+	}
+	cmd.Flags().StringVarP(&format, "format", "f", "", "json, or a Go template over each image")
+	return cmd
+}
+
+func newRmiCmd(g *globals, use string) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   use + " [flags] IMAGE [IMAGE...]",
+		Short: "Remove images from local storage",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if done, err := inUserNS(cmd, g); done {
+				return err
+			}
+			s, err := openStore(g)
+			if err != nil {
+				return err
+			}
+			res, err := s.Remove(args, force, imageInUse(g))
+			for _, n := range res.Untagged {
+				fmt.Printf("Untagged: %s\n", n)
+			}
+			for _, id := range res.Deleted {
+				fmt.Printf("Deleted: %s\n", id)
+			}
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				return codeError{1, err}
+			case errors.Is(err, store.ErrInUse):
+				return codeError{2, err}
+			}
+			return err
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "remove an image named by ID with all its names")
+	return cmd
+}
+
+// imageInUse reports images of containers; rless keeps no containers
+// beyond a run yet, so a run's state directory is what uses an image.
+func imageInUse(g *globals) store.InUse {
+	return func(id string) bool { return container.UsesImage(g.runRoot, id) }
+}
+
+func newTagCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "tag IMAGE TARGET [TARGET...]",
+		Short: "Add names to an image",
+		Args:  cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := openStore(g)
+			if err != nil {
+				return err
+			}
+			for _, t := range args[1:] {
+				if err := s.Tag(args[0], t); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+}
+
+func newPruneCmd(g *globals) *cobra.Command {
+	var all, force bool
+	cmd := &cobra.Command{
+		Use:   "prune [flags]",
+		Short: "Remove images without names (all unused ones with --all)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if done, err := inUserNS(cmd, g); done {
+				return err
+			}
+			s, err := openStore(g)
+			if err != nil {
+				return err
+			}
+			ids, err := s.Prune(all, imageInUse(g))
+			for _, id := range ids {
+				fmt.Println(id)
+			}
+			return err
+		},
+	}
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "remove every image no container uses")
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not ask (rless never asks)")
+	return cmd
+}
+
+func newImageCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "image", Short: "Manage images"}
+	cmd.AddCommand(newImagesCmd(g, "ls"), newInspectCmd(g), newRmiCmd(g, "rm"), newTagCmd(g), newPruneCmd(g))
+	cmd.AddCommand(engineCommands(g, true)...)
+	return cmd
+}
+
+func newSystemCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "system", Short: "Manage rless"}
+	df := &cobra.Command{
+		Use:   "df",
+		Short: "Show the disk space images use",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := openStore(g)
+			if err != nil {
+				return err
+			}
+			u, err := s.Usage()
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE")
+			fmt.Fprintf(tw, "Images\t%d\t%d\t%s\t%s\n", u.Images, u.ActiveImages, humanSize(u.Size), humanSize(u.Reclaimable))
+			fmt.Fprintf(tw, "Layers\t%d\t%d\t%s\t%s\n", u.Layers, u.Layers-u.UnusedLayers, humanSize(u.LayerSize), humanSize(u.UnusedLayerSize))
+			return tw.Flush()
+		},
+	}
+	cmd.AddCommand(df)
+	return cmd
+}
+
+// normalise returns the normalised form of a name for messages.
+func normalise(name string) string {
+	if n, err := reference.Parse(name); err == nil {
+		return n.String()
+	}
+	return name
+}

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"os"
+	"strconv"
+
+	"github.com/rless/rless/pkg/userns"
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+)
+
+// inUserNSEnv marks a copy of rless re-executed inside the user namespace.
+const inUserNSEnv = "_RLESS_USERNS"
+
+// inUserNS runs this very command line again inside the user's mapping
+// (as `rless unshare rless ...`) unless it already runs there, for commands
+// that write or remove files of subordinate ids. It returns done=true with
+// the outcome when it ran the command; false means: go on, you are inside.
+func inUserNS(cmd *cobra.Command, g *globals) (bool, error) {
+	if os.Getenv(inUserNSEnv) == "1" {
+		// Die with the rless outside, as a container would.
+		_ = unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0)
+		if os.Getppid() == 1 {
+			os.Exit(125)
+		}
+		return false, nil
+	}
+	host, mapping, err := detectMapping(g)
+	if err != nil {
+		return true, err
+	}
+	argv := append([]string{"/proc/self/exe"}, os.Args[1:]...)
+	// containers/image asks these (as podman sets them) whether it runs
+	// for a rootless user, to pick per-user rather than system paths.
+	env := append(os.Environ(), inUserNSEnv+"=1",
+		"_CONTAINERS_ROOTLESS_UID="+strconv.Itoa(os.Getuid()),
+		"_CONTAINERS_ROOTLESS_GID="+strconv.Itoa(os.Getgid()),
+		"_CONTAINERS_USERNS_CONFIGURED=done")
+	code, err := userns.Unshare(cmd.Context(), host, mapping, argv, env)
+	if err != nil {
+		return true, err
+	}
+	if code != 0 {
+		return true, exitError{code}
+	}
+	return true, nil
+}

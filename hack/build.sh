@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# build.sh [OUT]: builds rless (default bin/rless): the program that runs
+# containers, with the image engine (the same program built with the
+# rless_engine tag, which links containers/image) appended to it. See
+# cmd/rless/engine.go for why.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-bin/rless}
+export CGO_ENABLED=0
+ldflags=${LDFLAGS:-"-s -w"}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+go build -trimpath -ldflags "$ldflags" -o "$tmp/lean" ./cmd/rless
+go build -trimpath -ldflags "$ldflags" -tags rless_engine,containers_image_openpgp -o "$tmp/engine" ./cmd/rless
+mkdir -p "$(dirname "$out")"
+go run ./hack/payload "$out" "$tmp/lean" "$tmp/engine"

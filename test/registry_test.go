@@ -1,0 +1,296 @@
+package test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/rless/rless/internal/busybox"
+	"github.com/rless/rless/internal/testimage"
+)
+
+// The image tests pull from a real registry (Debian's docker-registry, the
+// distribution registry) that the first of them starts on 127.0.0.1 and
+// fills with images built here. registries.conf makes it the mirror of
+// docker.io, so that "alpine" resolves to it.
+var (
+	regOnce    sync.Once
+	regErr     error
+	regAddr    string // host:port of the registry
+	regCmd     *exec.Cmd
+	regConf    string // the registries.conf the image tests use
+	regLayout  *testimage.Layout
+	alpineFile = "3.20.3\n"
+)
+
+// Images in the registry.
+const (
+	alpineRef     = "library/alpine:latest"
+	multiRef      = "rless/multilayer:latest"
+	sharedRef     = "rless/shared:latest" // shares alpine's base layer
+	multiarchRef  = "rless/multiarch:latest"
+	multilayerUID = 1234
+)
+
+// registry starts the registry and pushes the test images, once.
+func registry(t *testing.T) {
+	t.Helper()
+	regOnce.Do(func() { regErr = startRegistry() })
+	if regErr != nil {
+		t.Fatalf("test registry: %v", regErr)
+	}
+}
+
+func freePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func startRegistry() error {
+	bin, err := exec.LookPath("docker-registry")
+	if err != nil {
+		return fmt.Errorf("docker-registry not installed (Debian package docker-registry; `make deps` installs it): %w", err)
+	}
+	dir := filepath.Join(workDir, "registry")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if regAddr, err = freePort(); err != nil {
+		return err
+	}
+	conf := filepath.Join(dir, "config.yml")
+	err = os.WriteFile(conf, []byte(fmt.Sprintf(`version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: %s/data
+  delete:
+    enabled: true
+http:
+  addr: %s
+`, dir, regAddr)), 0o644)
+	if err != nil {
+		return err
+	}
+	regCmd = exec.Command(bin, "serve", conf)
+	logFile, err := os.Create(filepath.Join(dir, "log"))
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	regCmd.Stdout, regCmd.Stderr = logFile, logFile
+	if err := regCmd.Start(); err != nil {
+		return err
+	}
+	for i := 0; ; i++ {
+		resp, err := http.Get("http://" + regAddr + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if i == 100 {
+			return fmt.Errorf("registry does not answer on %s: %w", regAddr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	regConf = filepath.Join(workDir, "registries.conf")
+	err = os.WriteFile(regConf, []byte(fmt.Sprintf(`unqualified-search-registries = ["docker.io"]
+short-name-mode = "permissive"
+
+[[registry]]
+prefix = "docker.io"
+location = "docker.io"
+[[registry.mirror]]
+location = "%[1]s"
+insecure = true
+
+[[registry]]
+location = "%[1]s"
+insecure = true
+`, regAddr)), 0o644)
+	if err != nil {
+		return err
+	}
+	return pushImages()
+}
+
+func stopRegistry() {
+	if regCmd != nil && regCmd.Process != nil {
+		regCmd.Process.Kill()
+		regCmd.Wait()
+	}
+}
+
+// pushImages builds the test images and pushes them.
+func pushImages() error {
+	ctx := context.Background()
+	base, err := baseLayer()
+	if err != nil {
+		return err
+	}
+	l, err := testimage.NewLayout(filepath.Join(workDir, "layout"))
+	if err != nil {
+		return err
+	}
+	regLayout = l
+	release := testimage.Tar(testimage.Entry{Name: "etc/", Type: '5'}, testimage.Entry{Name: "etc/alpine-release", Body: alpineFile})
+	images := map[string]testimage.Image{
+		alpineRef: {
+			Layers: []testimage.Layer{{Tar: base}, {Tar: release}},
+			Config: v1.ImageConfig{Cmd: []string{"/bin/sh"}, Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}},
+		},
+		multiRef: {
+			Layers: []testimage.Layer{{Tar: base}, {Tar: multiLayer2(), Compression: testimage.Zstd}, {Tar: multiLayer3()}},
+			Config: v1.ImageConfig{
+				User: "alice", WorkingDir: "/data", Cmd: []string{"sh"},
+				Env: []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "RLESS_TEST=multilayer"},
+			},
+		},
+		sharedRef: {
+			Layers: []testimage.Layer{{Tar: base}, {Tar: testimage.Tar(testimage.Entry{Name: "shared", Body: "shared\n"}), Compression: testimage.None}},
+			Config: v1.ImageConfig{Cmd: []string{"sh"}},
+		},
+	}
+	for ref, img := range images {
+		d, err := l.Add(img)
+		if err != nil {
+			return err
+		}
+		tag := layoutTag(ref)
+		if err := l.Tag(d, tag); err != nil {
+			return err
+		}
+		if err := l.Copy(ctx, tag, "docker://"+regAddr+"/"+ref); err != nil {
+			return fmt.Errorf("push %s: %w", ref, err)
+		}
+	}
+	// A manifest list: this machine's architecture and arm64, told apart
+	// by /etc/platform.
+	var ds []v1.Descriptor
+	for _, arch := range []string{"amd64", "arm64"} {
+		d, err := l.Add(testimage.Image{
+			Arch:   arch,
+			Layers: []testimage.Layer{{Tar: testimage.Tar(testimage.Entry{Name: "etc/platform", Body: arch + "\n"})}},
+		})
+		if err != nil {
+			return err
+		}
+		ds = append(ds, d)
+	}
+	if err := l.TagList(ds, "multiarch"); err != nil {
+		return err
+	}
+	if err := l.Copy(ctx, "multiarch", "docker://"+regAddr+"/"+multiarchRef); err != nil {
+		return fmt.Errorf("push %s: %w", multiarchRef, err)
+	}
+	return nil
+}
+
+// baseLayer is a busybox root filesystem with users alice (1234) and bob.
+func baseLayer() ([]byte, error) {
+	dir := filepath.Join(workDir, "base-rootfs")
+	err := busybox.Rootfs(dir, map[string]string{
+		"etc/passwd": "root:x:0:0:root:/root:/bin/sh\nalice:x:1234:1234:Alice:/home/alice:/bin/sh\n",
+		"etc/group":  "root:x:0:\nalice:x:1234:\nstaff:x:50:alice\n",
+	})
+	if err != nil {
+		return nil, err
+	}
+	return testimage.TarDir(dir)
+}
+
+// multiLayer2 adds files the third layer deletes, a file of uid 1234, a
+// hardlink and a setuid file.
+func multiLayer2() []byte {
+	return testimage.Tar(
+		testimage.Entry{Name: "data/", Type: '5'},
+		testimage.Entry{Name: "data/keep", Body: "keep\n"},
+		testimage.Entry{Name: "data/gone", Body: "gone\n"},
+		testimage.Entry{Name: "opaque/", Type: '5'},
+		testimage.Entry{Name: "opaque/old1", Body: "old\n"},
+		testimage.Entry{Name: "opaque/old2", Body: "old\n"},
+		testimage.Entry{Name: "home/", Type: '5'},
+		testimage.Entry{Name: "home/alice/", Type: '5', UID: multilayerUID, GID: multilayerUID, Mode: 0o700},
+		testimage.Entry{Name: "home/alice/owned", Body: "alice's\n", UID: multilayerUID, GID: multilayerUID},
+		testimage.Entry{Name: "data/hard1", Body: "linked\n"},
+		testimage.Entry{Name: "data/hard2", Type: '1', Link: "data/hard1"},
+		testimage.Entry{Name: "data/setuid", Body: "#!/bin/sh\n", Mode: 0o4755},
+	)
+}
+
+// multiLayer3 deletes data/gone and bin/vi and makes opaque/ opaque.
+func multiLayer3() []byte {
+	return testimage.Tar(
+		testimage.Entry{Name: "data/", Type: '5'},
+		testimage.Entry{Name: "data/.wh.gone"},
+		testimage.Entry{Name: "bin/", Type: '5'},
+		testimage.Entry{Name: "bin/.wh.vi"},
+		testimage.Entry{Name: "opaque/", Type: '5'},
+		testimage.Entry{Name: "opaque/.wh..wh..opq"},
+		testimage.Entry{Name: "opaque/new", Body: "new\n"},
+	)
+}
+
+// imageStore returns a fresh store directory for a test. Its layers hold
+// files of subordinate ids: it is removed inside the user namespace.
+func imageStore(t *testing.T) string {
+	t.Helper()
+	root := filepath.Join(t.TempDir(), "store")
+	t.Cleanup(func() {
+		if out, err := rlessCmd("unshare", "rm", "-rf", root).CombinedOutput(); err != nil {
+			t.Errorf("remove store %s: %v\n%s", root, err, out)
+		}
+	})
+	return root
+}
+
+// rlessImg runs rless with the test registries.conf and store root.
+func rlessImg(t *testing.T, root string, args ...string) result {
+	t.Helper()
+	cmd := imgCmd(root, args...)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("rless %v: %v", args, err)
+	}
+	return result{stdout.String(), stderr.String(), code}
+}
+
+func imgCmd(root string, args ...string) *exec.Cmd {
+	cmd := rlessCmd(append([]string{"--root", root}, args...)...)
+	cmd.Env = append(os.Environ(), "CONTAINERS_REGISTRIES_CONF="+regConf, "REGISTRY_AUTH_FILE="+filepath.Join(workDir, "auth.json"))
+	return cmd
+}
+
+// mustImg is rlessImg requiring exit status 0.
+func mustImg(t *testing.T, root string, args ...string) result {
+	t.Helper()
+	r := rlessImg(t, root, args...)
+	if r.code != 0 {
+		t.Fatalf("rless %v: exit %d\nstdout: %s\nstderr: %s", args, r.code, r.stdout, r.stderr)
+	}
+	return r
+}
+
+// layoutTag is the tag of image ref in the test OCI layout.
+func layoutTag(ref string) string { return strings.NewReplacer("/", "-", ":", "-").Replace(ref) }
