@@ -246,15 +246,28 @@ func pullRef(ctx context.Context, s *store.Store, ref types.ImageReference, name
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(jobs)
 	sizes := make([]int64, len(infos))
+	added := make([]bool, len(infos))
 	for i, info := range infos {
 		diffID := cfg.RootFS.DiffIDs[i].String()
 		g.Go(func() error {
-			n, err := fetchLayer(gctx, s, src, info, diffID, opts)
-			sizes[i] = n
+			n, fetched, err := fetchLayer(gctx, s, src, info, diffID, opts)
+			sizes[i], added[i] = n, fetched
 			return err
 		})
 	}
+	// A failed pull takes back the layers it added: the store stays as
+	// it was. (A killed one leaves them, complete, for the next pull.)
+	rollback := func() {
+		var ls []string
+		for i, a := range added {
+			if a {
+				ls = append(ls, cfg.RootFS.DiffIDs[i].String())
+			}
+		}
+		_ = s.RemoveUnusedLayers(ls)
+	}
 	if err := g.Wait(); err != nil {
+		rollback()
 		return store.Image{}, err
 	}
 	configDigest := img.ConfigInfo().Digest
@@ -275,33 +288,34 @@ func pullRef(ctx context.Context, s *store.Store, ref types.ImageReference, name
 	}
 	opts.Progress.Writing()
 	if err := s.AddImage(entry, mblob, configBlob); err != nil {
+		rollback()
 		return store.Image{}, err
 	}
 	return s.Lookup(entry.ID)
 }
 
 // fetchLayer fetches, verifies and unpacks one layer unless the store has
-// it, and returns its unpacked size.
-func fetchLayer(ctx context.Context, s *store.Store, src types.ImageSource, info types.BlobInfo, diffID string, opts PullOptions) (int64, error) {
+// it, and returns its unpacked size and whether it added it.
+func fetchLayer(ctx context.Context, s *store.Store, src types.ImageSource, info types.BlobInfo, diffID string, opts PullOptions) (int64, bool, error) {
 	if _, err := digest.Parse(diffID); err != nil {
-		return 0, fmt.Errorf("bad DiffID %q in image config", diffID)
+		return 0, false, fmt.Errorf("bad DiffID %q in image config", diffID)
 	}
 	w, err := s.NewLayer(diffID)
 	if errors.Is(err, store.ErrLayerExists) {
 		opts.Progress.Skipped(info.Digest.String())
 		l, err := s.ReadLayer(diffID)
-		return l.Size, err
+		return l.Size, false, err
 	}
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	n, err := unpackBlob(ctx, w, src, info, diffID, opts)
 	if err != nil {
 		w.Abort()
-		return 0, fmt.Errorf("layer %s: %w", info.Digest, err)
+		return 0, false, fmt.Errorf("layer %s: %w", info.Digest, err)
 	}
 	err = w.Commit(store.Layer{DiffID: diffID, Digest: info.Digest.String(), MediaType: info.MediaType, Size: n, Added: time.Now().UTC()})
-	return n, err
+	return n, err == nil, err
 }
 
 func unpackBlob(ctx context.Context, w *store.LayerWriter, src types.ImageSource, info types.BlobInfo, diffID string, opts PullOptions) (int64, error) {
@@ -337,20 +351,26 @@ func unpackBlob(ctx context.Context, w *store.LayerWriter, src types.ImageSource
 	stats, err := layer.Unpack(ctx, w.Dir(), tee, layer.Options{Warn: warn})
 	if err == nil {
 		// The DiffID covers the padding after the end-of-archive marker.
-		_, err = io.Copy(io.Discard, tee)
-		if err != nil {
+		if _, err = io.Copy(io.Discard, tee); err != nil {
 			err = fmt.Errorf("read layer: %w", err)
 		}
 	}
-	if err == nil {
-		_, err = io.Copy(io.Discard, raw)
-	}
+	// Read the blob to its end: a broken transfer or a wrong blob is the
+	// cause to report, rather than what it did to the layer's content.
+	_, rerr := io.Copy(io.Discard, raw)
 	switch {
-	case err != nil:
+	case info.Size > 0 && fetched < info.Size:
+		err = fmt.Errorf("blob truncated: %d of %d bytes arrived", fetched, info.Size)
+		if rerr != nil && !errors.Is(rerr, io.ErrUnexpectedEOF) {
+			err = fmt.Errorf("%w (%v)", err, rerr)
+		}
 	case info.Size > 0 && fetched != info.Size:
 		err = fmt.Errorf("blob is %d bytes, the manifest says %d", fetched, info.Size)
-	case digester.Digest() != info.Digest:
+	case rerr == nil && digester.Digest() != info.Digest:
 		err = fmt.Errorf("blob digest mismatch: got %s", digester.Digest())
+	case err != nil:
+	case rerr != nil:
+		err = fmt.Errorf("fetch: %w", rerr)
 	case "sha256:"+hex.EncodeToString(diffHash.Sum(nil)) != diffID:
 		err = fmt.Errorf("uncompressed layer does not match the DiffID %s of the image config", diffID)
 	}

@@ -560,6 +560,12 @@ func TestCancel(t *testing.T) {
 // TestReadOnlyDirs: directories whose mode forbids writing (as a Go module
 // cache in an image has) still get their content.
 func TestReadOnlyDirs(t *testing.T) {
+	if os.Geteuid() != 0 {
+		// Unpack applies a directory's mode when it meets the entry and
+		// relies on the CAP_DAC_OVERRIDE of root in the store's user
+		// namespace to fill it afterwards.
+		t.Skip("needs root (in a user namespace, as Unpack runs)")
+	}
 	d := layerDir(t, t.TempDir(), "layer")
 	r := unpack(t, d, mktar(t,
 		dir("ro", 0o555),

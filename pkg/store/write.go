@@ -286,21 +286,41 @@ func (s *Store) collect(deleted []Image) error {
 		}
 	}
 	var errs []error
+	var layers []string
 	for _, img := range deleted {
 		errs = append(errs, s.discard(s.ImageDir(img.ID)))
+		layers = append(layers, img.Layers...)
+	}
+	errs = append(errs, s.RemoveUnusedLayers(layers))
+	return errors.Join(errs...)
+}
+
+// RemoveUnusedLayers removes those of the layers diffIDs that no image
+// of the index has: a failed pull rolls back the layers it added.
+func (s *Store) RemoveUnusedLayers(diffIDs []string) error {
+	ix, err := s.read()
+	if err != nil {
+		return err
+	}
+	used := map[string]bool{}
+	for _, img := range ix.Images {
 		for _, l := range img.Layers {
-			if used[hexOf(l)] {
-				continue
-			}
-			unlock, err := flock(s.LayerDir(l) + ".lock")
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			errs = append(errs, s.discard(s.LayerDir(l)))
-			os.Remove(s.LayerDir(l) + ".lock")
-			unlock()
+			used[hexOf(l)] = true
 		}
+	}
+	var errs []error
+	for _, l := range diffIDs {
+		if used[hexOf(l)] {
+			continue
+		}
+		unlock, err := flock(s.LayerDir(l) + ".lock")
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		errs = append(errs, s.discard(s.LayerDir(l)))
+		os.Remove(s.LayerDir(l) + ".lock")
+		unlock()
 	}
 	return errors.Join(errs...)
 }
