@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"slices"
 	"os"
 	"path/filepath"
 	"strings"
@@ -137,5 +138,66 @@ func TestImageManagement(t *testing.T) {
 	}
 	if out := mustImg(t, root, "images", "-q").stdout; out != "" {
 		t.Errorf("images after removing all: %q", out)
+	}
+}
+
+func TestSaveLoad(t *testing.T) {
+	registry(t)
+	root := imageStore(t)
+	id := strings.TrimSpace(mustImg(t, root, "pull", "-q", regAddr+"/"+multiRef).stdout)
+	mustImg(t, root, "tag", id, "second:v2")
+	shared := strings.TrimSpace(mustImg(t, root, "pull", "-q", regAddr+"/"+sharedRef).stdout)
+	dir := t.TempDir()
+	docker, oci := filepath.Join(dir, "d.tar"), filepath.Join(dir, "o.tar")
+	mustImg(t, root, "save", "-o", docker, regAddr+"/"+multiRef, shared[:12])
+	mustImg(t, root, "save", "--format", "oci-archive", "-o", oci, id[:12])
+	if r := rlessImg(t, root, "save", "--format", "oci-archive", "-o", oci, id, shared); r.code != 125 {
+		t.Errorf("oci-archive of two images: exit %d", r.code)
+	}
+	for _, c := range []struct {
+		file, want string
+		ids        []string
+	}{
+		{docker, "Loaded image: " + regAddr + "/" + multiRef + "\nLoaded image: " + regAddr + "/" + sharedRef + "\n", []string{id, shared}},
+		{oci, "Loaded image: " + regAddr + "/" + multiRef + "\n", []string{id}},
+	} {
+		fresh := imageStore(t)
+		r := mustImg(t, fresh, "load", "-q", "-i", c.file)
+		if r.stdout != c.want {
+			t.Errorf("load %s: %q, want %q", filepath.Base(c.file), r.stdout, c.want)
+		}
+		var ids []string
+		for _, img := range listImages(t, fresh) {
+			ids = append(ids, img.ID)
+		}
+		slices.Sort(ids)
+		slices.Sort(c.ids)
+		if !slices.Equal(ids, c.ids) {
+			t.Fatalf("loaded %v, want %v", ids, c.ids)
+		}
+		checkStoreWhole(t, fresh)
+	}
+	// stdin and stdout
+	fresh := imageStore(t)
+	save := imgCmd(root, "save", "second:v2")
+	load := imgCmd(fresh, "load")
+	pipe, err := save.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	load.Stdin = pipe
+	var out strings.Builder
+	load.Stdout = &out
+	if err := save.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := load.Run(); err != nil {
+		t.Fatalf("load from stdin: %v", err)
+	}
+	if err := save.Wait(); err != nil {
+		t.Fatalf("save to stdout: %v", err)
+	}
+	if out.String() != "Loaded image: localhost/second:v2\n" {
+		t.Errorf("load from a pipe: %q", out.String())
 	}
 }

@@ -251,7 +251,13 @@ func multiLayer3() []byte {
 // files of subordinate ids: it is removed inside the user namespace.
 func imageStore(t *testing.T) string {
 	t.Helper()
-	root := filepath.Join(t.TempDir(), "store")
+	return imageStoreIn(t, t.TempDir())
+}
+
+// imageStoreIn is imageStore at parent/store.
+func imageStoreIn(t *testing.T, parent string) string {
+	t.Helper()
+	root := filepath.Join(parent, "store")
 	t.Cleanup(func() {
 		if out, err := rlessCmd("unshare", "rm", "-rf", root).CombinedOutput(); err != nil {
 			t.Errorf("remove store %s: %v\n%s", root, err, out)

@@ -50,7 +50,18 @@ type loginFlags struct {
 	getLogin       bool
 }
 
-// engineCommands returns pull (and, at the top level, login and logout).
+type saveFlags struct {
+	output string
+	format string
+}
+
+type loadFlags struct {
+	input string
+	quiet bool
+}
+
+// engineCommands returns pull, save and load (and, at the top level,
+// login and logout).
 func engineCommands(g *globals, underImage bool) []*cobra.Command {
 	pf := &pullFlags{}
 	pull := &cobra.Command{
@@ -66,7 +77,29 @@ Progress goes to stderr, the image ID to stdout.`,
 	}
 	addPullFlags(pull, pf)
 
-	cmds := []*cobra.Command{pull}
+	sf := &saveFlags{}
+	save := &cobra.Command{
+		Use:   "save [flags] IMAGE [IMAGE...]",
+		Short: "Save images to an archive",
+		Long: `Save images to a docker-archive (several images) or an oci-archive (one
+image). Layers are written uncompressed and byte for byte as they were
+pulled, so the images keep their IDs when loaded again.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return runSave(cmd, g, sf, args) },
+	}
+	save.Flags().StringVarP(&sf.output, "output", "o", "", "write to `FILE` (default: stdout, which must not be a terminal)")
+	save.Flags().StringVar(&sf.format, "format", "docker-archive", "docker-archive or oci-archive")
+
+	lf := &loadFlags{}
+	load := &cobra.Command{
+		Use:   "load [flags]",
+		Short: "Load images from a docker-archive or an oci-archive",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, args []string) error { return runLoad(cmd, g, lf, args) },
+	}
+	load.Flags().StringVarP(&lf.input, "input", "i", "", "read from `FILE` (default: stdin)")
+	load.Flags().BoolVarP(&lf.quiet, "quiet", "q", false, "print only the names of the loaded images")
+	cmds := []*cobra.Command{pull, save, load}
 	if underImage {
 		return cmds
 	}

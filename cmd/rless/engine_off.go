@@ -19,6 +19,14 @@ func runPull(cmd *cobra.Command, g *globals, _ *pullFlags, _ []string) error {
 	return delegate(cmd, g, true)
 }
 
+func runSave(cmd *cobra.Command, g *globals, _ *saveFlags, _ []string) error {
+	return delegate(cmd, g, true)
+}
+
+func runLoad(cmd *cobra.Command, g *globals, _ *loadFlags, _ []string) error {
+	return delegate(cmd, g, true)
+}
+
 func runLogin(cmd *cobra.Command, g *globals, _ *loginFlags, _ []string) error {
 	return delegate(cmd, g, false)
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/rless/rless/pkg/image"
@@ -64,6 +65,88 @@ func runPull(cmd *cobra.Command, g *globals, f *pullFlags, args []string) error 
 	}
 	fmt.Println(img.ID)
 	return nil
+}
+
+func runSave(cmd *cobra.Command, g *globals, f *saveFlags, args []string) error {
+	if f.output == "" && term.IsTerminal(int(os.Stdout.Fd())) {
+		return errors.New("refusing to write an archive to a terminal: use --output or redirect stdout")
+	}
+	if done, err := inUserNS(cmd, g); done {
+		return err
+	}
+	quietLibraries(g)
+	s, err := openStore(g)
+	if err != nil {
+		return err
+	}
+	out := f.output
+	if out == "" {
+		dir, err := os.MkdirTemp("", "rless-save-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		out = filepath.Join(dir, "archive.tar")
+	}
+	if err := image.Save(cmd.Context(), s, args, f.format, out); err != nil {
+		return err
+	}
+	if f.output == "" {
+		a, err := os.Open(out)
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		if _, err := io.Copy(os.Stdout, a); err != nil {
+			return fmt.Errorf("write archive: %w", err)
+		}
+	}
+	return nil
+}
+
+func runLoad(cmd *cobra.Command, g *globals, f *loadFlags, args []string) error {
+	if f.input == "" && term.IsTerminal(int(os.Stdin.Fd())) {
+		return errors.New("no archive: use --input or redirect stdin")
+	}
+	if done, err := inUserNS(cmd, g); done {
+		return err
+	}
+	quietLibraries(g)
+	s, err := openStore(g)
+	if err != nil {
+		return err
+	}
+	in := f.input
+	if in == "" {
+		tmp, err := os.CreateTemp("", "rless-load-*.tar")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(tmp.Name())
+		_, err = io.Copy(tmp, os.Stdin)
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("read archive: %w", err)
+		}
+		in = tmp.Name()
+	}
+	opts := image.PullOptions{}
+	if !f.quiet {
+		opts.Progress = image.LineProgress(os.Stderr)
+		opts.Warn = func(msg string) { fmt.Fprintf(os.Stderr, "WARN: %s\n", msg) }
+	}
+	imgs, err := image.Load(cmd.Context(), s, in, opts)
+	for _, img := range imgs {
+		if len(img.Names) == 0 {
+			fmt.Printf("Loaded image: sha256:%s\n", img.ID)
+		}
+		for _, n := range img.Names {
+			fmt.Printf("Loaded image: %s\n", n)
+		}
+	}
+	return err
 }
 
 func runLogin(cmd *cobra.Command, g *globals, f *loginFlags, args []string) error {

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/rless/rless/pkg/container"
-	"github.com/rless/rless/pkg/reference"
 	"github.com/rless/rless/pkg/store"
 	"github.com/spf13/cobra"
 )
@@ -323,12 +322,4 @@ func newSystemCmd(g *globals) *cobra.Command {
 	}
 	cmd.AddCommand(df)
 	return cmd
-}
-
-// normalise returns the normalised form of a name for messages.
-func normalise(name string) string {
-	if n, err := reference.Parse(name); err == nil {
-		return n.String()
-	}
-	return name
 }

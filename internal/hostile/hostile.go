@@ -34,8 +34,10 @@ type Case struct {
 	Refused bool
 	// Entry is the name, as in the tar stream, of the entry the case is
 	// about: the entry a refusal names, or for a case that unpacks, an entry
-	// some warning must name. Empty when no particular entry is to be named
-	// (broken streams, entries that are harmless as they are).
+	// some warning must name. Empty when no particular entry is to be named:
+	// for a refused case, a broken stream or an entry hard to name; for a
+	// case that unpacks, entries harmless as they are, which should unpack
+	// without any warning.
 	Entry string
 	// Check inspects the unpacked layer directories (same order as Layers)
 	// after a successful unpack; nil when nothing is to be checked.
@@ -448,6 +450,26 @@ func Cases(canary string) []Case {
 				file("d/.wh.sub", "", 0o644)),
 			Check: all(whiteoutAt("d/old"), whiteoutAt("d/gone"), whiteoutAt("d/sub"),
 				inside("d/keep"), absent("d/.wh.old"), absent("d/.wh.gone"), absent("d/.wh.sub")),
+		},
+		{
+			Name: "whiteout-of-symlink",
+			Layers: layers(tb().symlink("s", "/"+relDir).symlink("c", canary).
+				file(".wh.s", "", 0o644).file(".wh.c", "", 0o644)),
+			Check: all(whiteoutAt("s"), whiteoutAt("c")),
+		},
+		{
+			// removing the directory must not follow the symlink in it
+			Name: "replace-dir-with-symlink-out",
+			Layers: layers(tb().dir("d", 0o755).symlink("d/s", "/"+relDir).symlink("d/c", canary).
+				symlink("d/up", Up).file("d", Content, 0o644)),
+			Entry: "d",
+			Check: inside("d"),
+		},
+		{
+			Name: "whiteout-dir-with-symlink-out",
+			Layers: layers(tb().dir("d", 0o755).symlink("d/s", "/"+relDir).symlink("d/up", Up).
+				file(".wh.d", "", 0o644)),
+			Check: whiteoutAt("d"),
 		},
 		{
 			Name: "opaque",

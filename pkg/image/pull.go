@@ -348,12 +348,22 @@ func unpackBlob(ctx context.Context, w *store.LayerWriter, src types.ImageSource
 			opts.Warn(fmt.Sprintf("layer %s: %s", info.Digest.Encoded()[:12], msg))
 		}
 	}
-	stats, err := layer.Unpack(ctx, w.Dir(), tee, layer.Options{Warn: warn})
+	// tar-split records the tar's headers and padding, so that save can
+	// give back the very bytes of the layer from the unpacked files.
+	split, err := newSplitRecorder(w.TarSplitPath(), tee)
+	if err != nil {
+		bar.Done(err)
+		return 0, err
+	}
+	stats, err := layer.Unpack(ctx, w.Dir(), split, layer.Options{Warn: warn})
 	if err == nil {
 		// The DiffID covers the padding after the end-of-archive marker.
-		if _, err = io.Copy(io.Discard, tee); err != nil {
+		if _, err = io.Copy(io.Discard, split); err != nil {
 			err = fmt.Errorf("read layer: %w", err)
 		}
+	}
+	if serr := split.finish(); err == nil && serr != nil {
+		err = fmt.Errorf("record tar-split: %w", serr)
 	}
 	// Read the blob to its end: a broken transfer or a wrong blob is the
 	// cause to report, rather than what it did to the layer's content.

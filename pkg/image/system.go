@@ -46,17 +46,14 @@ func ParsePlatform(s string) (Platform, error) {
 // SystemContext returns the containers/image settings for o.
 func (o Options) SystemContext() (*types.SystemContext, error) {
 	sys := &types.SystemContext{
-		AuthFilePath:                      o.AuthFile,
-		SystemRegistriesConfPath:          o.RegistriesConf,
-		SignaturePolicyPath:               o.PolicyPath,
-		OSChoice:                          o.Platform.OS,
-		ArchitectureChoice:                o.Platform.Arch,
-		VariantChoice:                     o.Platform.Variant,
-		DockerRegistryUserAgent:           "rless",
-		BigFilesTemporaryDir:              "",
-		DockerDisableV1Ping:               true,
-		OCIInsecureSkipTLSVerify:          o.TLSVerify != nil && !*o.TLSVerify,
-		DockerDaemonInsecureSkipTLSVerify: false,
+		AuthFilePath:             o.AuthFile,
+		SystemRegistriesConfPath: o.RegistriesConf,
+		SignaturePolicyPath:      o.PolicyPath,
+		OSChoice:                 o.Platform.OS,
+		ArchitectureChoice:       o.Platform.Arch,
+		VariantChoice:            o.Platform.Variant,
+		DockerRegistryUserAgent:  "rless",
+		OCIInsecureSkipTLSVerify: o.TLSVerify != nil && !*o.TLSVerify,
 	}
 	if o.TLSVerify != nil {
 		sys.DockerInsecureSkipTLSVerify = types.NewOptionalBool(!*o.TLSVerify)

@@ -96,28 +96,40 @@ func Unpack(ctx context.Context, dir string, r io.Reader, opts Options) (Stats, 
 			return u.stats, &EntryError{Name: hdr.Name, Err: err}
 		}
 	}
-	// Directory times last: creating their children changed them.
-	for _, d := range slices.Backward(u.dirTimes) {
-		u.setTimes(d.path, d.hdr)
+	// Directory modes and times last: their children were created with
+	// the directories writable, and creating them changed the times. The
+	// last entry of a directory wins; a directory since replaced by a
+	// symlink is skipped.
+	done := map[string]bool{}
+	for _, d := range slices.Backward(u.dirs) {
+		if !done[d.path] {
+			done[d.path] = true
+			if err := u.finishDir(d); err != nil {
+				return u.stats, &EntryError{Name: d.hdr.Name, Err: err}
+			}
+		}
 	}
 	return u.stats, nil
 }
 
-type dirTime struct {
+type dirEntry struct {
 	path string
 	hdr  *tar.Header
+	ino  uint64 // the directory made for it
 }
 
 type unpacker struct {
-	root     int
-	opts     Options
-	stats    Stats
-	dirTimes []dirTime
+	root  int
+	opts  Options
+	stats Stats
+	dirs  []dirEntry // directory entries, finished at the end
 	// the last parent directory opened, for runs of entries in one
 	// directory; dropped whenever something is removed.
 	cacheDir string
 	cacheFD  int
-	warnedX  map[string]bool
+	cacheVia bool // cacheDir was reached through a symlink
+	// the last entry warned about a symlinked parent (once per entry)
+	symlinkWarned string
 }
 
 func (u *unpacker) close() {
@@ -209,9 +221,13 @@ func (u *unpacker) entry(hdr *tar.Header, r io.Reader) error {
 				return fmt.Errorf("create directory: %w", err)
 			}
 		}
-		u.dirTimes = append(u.dirTimes, dirTime{p, hdr})
-		return u.finish(parent, base, hdr, mode, false)
-	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
+		if err := unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("stat directory: %w", err)
+		}
+		u.dirs = append(u.dirs, dirEntry{p, hdr, st.Ino})
+		u.chown(parent, base, hdr)
+		return nil
+	case tar.TypeReg, tar.TypeGNUSparse:
 		if isSparse(hdr) && hdr.Size > u.opts.MaxSparseSize {
 			return &EntryError{hdr.Name, fmt.Errorf("sparse file of %d bytes is larger than the limit of %d", hdr.Size, u.opts.MaxSparseSize)}
 		}
@@ -339,36 +355,55 @@ func (u *unpacker) clear(parent int, entry, name string, warn bool) error {
 // resolve opens dir (relative to the root) inside the root. A path that
 // passes through a symlink is resolved inside the root too, with a warning.
 func (u *unpacker) resolve(entry, dir string) (int, error) {
+	fd, _, err := u.resolveVia(entry, dir)
+	return fd, err
+}
+
+// resolveVia is resolve that also reports whether dir was reached through
+// a symlink.
+func (u *unpacker) resolveVia(entry, dir string) (int, bool, error) {
 	how := unix.OpenHow{
 		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_XDEV,
 	}
 	fd, err := unix.Openat2(u.root, dir, &how)
-	if errors.Is(err, unix.ELOOP) {
-		how.Resolve &^= unix.RESOLVE_NO_SYMLINKS
-		fd, err = unix.Openat2(u.root, dir, &how)
-		if err == nil {
-			u.warn(entry, "parent %q is reached through a symlink; resolved inside the layer", dir)
-		}
+	if !errors.Is(err, unix.ELOOP) {
+		return fd, false, err
 	}
-	return fd, err
+	how.Resolve &^= unix.RESOLVE_NO_SYMLINKS
+	fd, err = unix.Openat2(u.root, dir, &how)
+	if err == nil {
+		u.warnSymlink(entry, dir)
+	}
+	return fd, true, err
+}
+
+func (u *unpacker) warnSymlink(entry, dir string) {
+	if u.symlinkWarned != entry {
+		u.symlinkWarned = entry
+		u.warn(entry, "parent %q is reached through a symlink; resolved inside the layer", dir)
+	}
 }
 
 // openDir returns a descriptor of dir, creating missing directories (as
 // tar does, mode 0755) inside the root. The descriptor is cached.
 func (u *unpacker) openDir(entry, dir string) (int, error) {
 	if u.cacheFD >= 0 && u.cacheDir == dir {
+		if u.cacheVia {
+			u.warnSymlink(entry, dir)
+		}
 		return u.cacheFD, nil
 	}
-	fd, err := u.resolve(entry, dir)
+	fd, via, err := u.resolveVia(entry, dir)
 	if errors.Is(err, unix.ENOENT) {
 		fd, err = u.mkdirAll(entry, dir)
+		via = u.symlinkWarned == entry
 	}
 	if err != nil {
 		return -1, fmt.Errorf("open parent directory %q: %w", dir, err)
 	}
 	u.dropCache()
-	u.cacheDir, u.cacheFD = dir, fd
+	u.cacheDir, u.cacheFD, u.cacheVia = dir, fd, via
 	return fd, nil
 }
 
@@ -414,7 +449,7 @@ func (u *unpacker) finish(parent int, name string, hdr *tar.Header, mode uint32,
 				return fmt.Errorf("open for xattrs: %w", err)
 			}
 			defer unix.Close(fd)
-			if err := u.applyXattrs(fd, hdr); err != nil {
+			if err := u.applyXattrs(fd, hdr, false); err != nil {
 				return err
 			}
 		}
@@ -433,7 +468,7 @@ func (u *unpacker) finishFD(fd int, hdr *tar.Header, mode uint32) error {
 	if err := unix.Fchmod(fd, mode); err != nil {
 		return fmt.Errorf("chmod: %w", err)
 	}
-	return u.applyXattrs(fd, hdr)
+	return u.applyXattrs(fd, hdr, true)
 }
 
 func (u *unpacker) chown(parent int, name string, hdr *tar.Header) {
@@ -460,11 +495,14 @@ func xattrs(hdr *tar.Header) map[string]string {
 // (trusted.*, security.* but capabilities) cannot be set in a user
 // namespace, and overlay's own must not come from an image: they are
 // dropped with a warning.
-func (u *unpacker) applyXattrs(fd int, hdr *tar.Header) error {
+func (u *unpacker) applyXattrs(fd int, hdr *tar.Header, userOK bool) error {
 	for name, value := range xattrs(hdr) {
 		switch {
 		case strings.HasPrefix(name, "user.overlay.") || strings.HasPrefix(name, "trusted.overlay."):
 			u.warn(hdr.Name, "xattr %s dropped: it would change how overlayfs reads the layer", name)
+			continue
+		case strings.HasPrefix(name, "user.") && !userOK:
+			u.warn(hdr.Name, "xattr %s dropped: user xattrs exist on files and directories only", name)
 			continue
 		case strings.HasPrefix(name, "user.") || name == "security.capability":
 		default:
@@ -483,17 +521,35 @@ func (u *unpacker) applyXattrs(fd int, hdr *tar.Header) error {
 	return nil
 }
 
-func (u *unpacker) setTimes(p string, hdr *tar.Header) {
-	fd, err := u.resolve(hdr.Name, p)
+// finishDir applies a directory entry's mode, xattrs and times to the
+// directory made for it, unless a later entry replaced or removed it.
+func (u *unpacker) finishDir(d dirEntry) error {
+	hdr := d.hdr
+	how := unix.OpenHow{
+		Flags:   unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV,
+	}
+	fd, err := unix.Openat2(u.root, d.path, &how)
 	if err != nil {
-		return
+		return nil
 	}
 	defer unix.Close(fd)
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Ino != d.ino {
+		return nil // not the directory this entry made
+	}
+	if err := u.applyXattrs(fd, hdr, true); err != nil {
+		return err
+	}
+	if err := unix.Fchmod(fd, uint32(hdr.Mode)&0o7777); err != nil {
+		return fmt.Errorf("chmod: %w", err)
+	}
 	ts := []unix.Timespec{unix.NsecToTimespec(hdr.AccessTime.UnixNano()), unix.NsecToTimespec(hdr.ModTime.UnixNano())}
 	if hdr.AccessTime.IsZero() {
 		ts[0] = ts[1]
 	}
 	_ = unix.UtimesNanoAt(fd, "", ts, unix.AT_EMPTY_PATH)
+	return nil
 }
 
 func (u *unpacker) setTimes2(parent int, name string, hdr *tar.Header) {

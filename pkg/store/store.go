@@ -78,6 +78,10 @@ func (s *Store) LayerDir(diffID string) string {
 	return filepath.Join(s.root, "layers", hexOf(diffID))
 }
 
+// TarSplitFile is the name of a layer's tar-split metadata (gzip'd JSON)
+// in its directory.
+const TarSplitFile = "tar-split.json.gz"
+
 // DiffDir returns the unpacked tree of a layer.
 func (s *Store) DiffDir(diffID string) string { return filepath.Join(s.LayerDir(diffID), "diff") }
 
@@ -167,6 +171,16 @@ func (s *Store) Lookup(ref string) (Image, error) {
 	}
 	img, _, err := lookup(ix, ref)
 	return img, err
+}
+
+// LookupName is Lookup that also returns the name of the image that ref
+// matched ("" when ref was an ID or a digest).
+func (s *Store) LookupName(ref string) (Image, string, error) {
+	ix, err := s.read()
+	if err != nil {
+		return Image{}, "", err
+	}
+	return lookup(ix, ref)
 }
 
 // lookup finds ref in ix and returns the image and, when ref was a name,

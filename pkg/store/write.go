@@ -61,6 +61,11 @@ func (s *Store) NewLayer(diffID string) (*LayerWriter, error) {
 // Dir is the directory to unpack the layer into.
 func (w *LayerWriter) Dir() string { return filepath.Join(w.tmp, "diff") }
 
+// TarSplitPath is where the layer's tar-split metadata goes: what it takes
+// to give back the layer's tar stream, byte for byte, from the unpacked
+// files.
+func (w *LayerWriter) TarSplitPath() string { return filepath.Join(w.tmp, TarSplitFile) }
+
 // Commit records l and moves the layer into place.
 func (w *LayerWriter) Commit(l Layer) error {
 	defer w.unlock()
