@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/rless/rless/pkg/terminal"
 )
 
 var idRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -137,5 +139,21 @@ cat $M/home/alice/owned
 	}
 	if st != wantUID {
 		t.Errorf("owner of %s on the host: %d, want %d", owned, st, wantUID)
+	}
+}
+
+// TestPullProgressBars: on a terminal, pull draws a bar per layer (mpb).
+func TestPullProgressBars(t *testing.T) {
+	registry(t)
+	root := imageStore(t)
+	t.Setenv("CONTAINERS_REGISTRIES_CONF", regConf)
+	p := startPTY(t, terminal.Size{Rows: 24, Cols: 100}, "--root", root, "pull", regAddr+"/"+multiRef)
+	if code := p.wait(t); code != 0 {
+		t.Fatalf("pull on a terminal: exit %d\n%s", code, p.output())
+	}
+	out := p.output()
+	// A bar line ends in "done" once its layer is in; plain lines do not.
+	if strings.Count(out, "done") < 3 || !strings.Contains(out, "Copying blob") {
+		t.Errorf("no progress bars on a terminal:\n%q", out)
 	}
 }

@@ -75,13 +75,15 @@ const imageRepo = "bench/big:latest"
 const seed = 0x7e55_b1c0
 
 type config struct {
-	rless    string // absolute path of rless
-	podman   string // path of podman
-	ref      string // 127.0.0.1:PORT/bench/big:latest
-	work     string // the benchmark's temporary directory
-	runs     string // a short directory for run roots (podman wants < 50 characters)
-	pause    string // fresh or keep
-	detail   bool   // print where each store's space goes
+	rless  string // absolute path of rless
+	podman string // path of podman
+	ref    string // 127.0.0.1:PORT/bench/big:latest
+	work   string // the benchmark's temporary directory
+	runs   string // a short directory for run roots (podman wants < 50 characters)
+	pause  string // fresh or keep
+	detail bool   // print where each store's space goes
+	// removals remove the stores, at the end: see removeStores.
+	removals []func(context.Context) error
 	podEnv   []string
 	podConfs string // directory of the storage.conf files
 }
@@ -156,6 +158,7 @@ type report struct {
 	PodmanDriver  string            `json:"podman_graph_driver"`
 	PodmanOptions string            `json:"podman_graph_options"`
 	PodmanStatus  string            `json:"podman_graph_status"`
+	PodmanOverlay string            `json:"podman_overlay"` // native or fuse-overlayfs
 	Image         imageInfo         `json:"image"`
 	Results       []runResult       `json:"results"`
 	Summaries     []summary         `json:"summaries"`
@@ -182,6 +185,7 @@ func run() error {
 	dir := flag.String("dir", "/var/tmp", "`directory` for the registry, the image and the stores (a disk, not tmpfs)")
 	pause := flag.String("pause", "fresh", "podman's pause process before each timed pull: fresh (stopped with `podman system migrate`) or keep")
 	detail := flag.Bool("detail", false, "print the disk use of each store's directories, two levels down")
+	commit := flag.String("commit", "", "`description` of the rless build (run.sh passes git describe), printed and recorded")
 	jsonOut := flag.String("json", "", "also write the results as JSON to `FILE`")
 	flag.Parse()
 	if flag.NArg() != 0 {
@@ -235,7 +239,7 @@ func run() error {
 	rep.Filesystem = fsType(cfg.work)
 	rep.Kernel = strings.TrimSpace(readFile("/proc/sys/kernel/osrelease"))
 	rep.Versions = map[string]string{
-		"rless":           firstLine(output(cfg.rless, "--version")),
+		"rless":           firstLine(output(cfg.rless, "--version")) + commitSuffix(*commit),
 		"podman":          firstLine(output(cfg.podman, "--version")),
 		"docker-registry": firstLine(output("docker-registry", "--version")),
 	}
@@ -280,6 +284,14 @@ func run() error {
 	}
 
 	printHeader(&rep, &cfg)
+	defer func() {
+		ctx := context.WithoutCancel(ctx)
+		removeStores(ctx, &cfg)
+		if cfg.pause == "fresh" {
+			// Leave no pause process behind.
+			_ = stopPause(ctx, &cfg)
+		}
+	}()
 
 	// The rounds.
 	tools := []string{"rless", "podman"}
@@ -299,6 +311,9 @@ func run() error {
 				r = podmanRun(ctx, &cfg)
 			}
 			r.Round, r.Order = round, i+1
+			if r.Error == "" && r.ImageID != img.ID {
+				r.Error = fmt.Sprintf("printed image ID %q, not the image's %s", r.ImageID, img.ID)
+			}
 			label := fmt.Sprintf("round %d", round)
 			if round <= 0 {
 				label = "warm-up"
@@ -309,11 +324,6 @@ func run() error {
 			}
 		}
 	}
-	if *pause == "fresh" {
-		// Leave no pause process behind.
-		_ = stopPause(ctx, &cfg)
-	}
-
 	fmt.Println()
 	med := map[string]summary{}
 	for _, tool := range tools {
@@ -352,6 +362,18 @@ func run() error {
 		}
 		fmt.Printf("%.3f, %s\n", *t.Ratio, verdict)
 	}
+
+	var paused, podmanRuns int
+	for _, r := range rep.Results {
+		if r.PauseBefore != nil {
+			podmanRuns++
+			if *r.PauseBefore {
+				paused++
+			}
+		}
+	}
+	rep.PauseNote = fmt.Sprintf("-pause %s: podman's pause process was running before %d of %d timed podman pulls", *pause, paused, podmanRuns)
+	fmt.Println(rep.PauseNote)
 
 	failed := 0
 	for _, r := range rep.Results {
@@ -462,6 +484,9 @@ func buildAndPush(ctx context.Context, work, ref string, total int64) (imageInfo
 	if err != nil {
 		return info, err
 	}
+	if base, err = normalizeTar(base); err != nil {
+		return info, err
+	}
 	if err := os.RemoveAll(rootfs); err != nil {
 		return info, err
 	}
@@ -520,6 +545,33 @@ func buildAndPush(ctx context.Context, work, ref string, total int64) (imageInfo
 	}
 	// The registry holds the blobs now: the layout is not needed.
 	return info, os.RemoveAll(l.Dir)
+}
+
+// normalizeTar drops the access and change times (and any other PAX
+// record) that tar.FileInfoHeader took from the files, so that the base
+// layer, and the image, are the same on every run.
+func normalizeTar(t []byte) ([]byte, error) {
+	var out bytes.Buffer
+	tr := tar.NewReader(bytes.NewReader(t))
+	tw := tar.NewWriter(&out)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		h.AccessTime, h.ChangeTime, h.PAXRecords = time.Time{}, time.Time{}, nil
+		if err := tw.WriteHeader(h); err != nil {
+			return nil, err
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			return nil, err
+		}
+	}
+	err := tw.Close()
+	return out.Bytes(), err
 }
 
 // tarStats counts the entries of a layer.
@@ -800,7 +852,22 @@ func parseDu(out string) (int64, int64, error) {
 	return b, n, errors.Join(err1, err2)
 }
 
-// rlessRun pulls into a fresh store, measures and removes it.
+// removeStores removes the stores of the runs. It runs at the end, not
+// after each run: on ext4 without a journal (as on these VMs) the inode
+// allocator skips inodes freed in the last minutes (recently_deleted()),
+// so that creating thousands of files right after removing thousands
+// costs much more system time, which would burden each pull with the
+// removal of the one before.
+func removeStores(ctx context.Context, cfg *config) {
+	for _, remove := range cfg.removals {
+		if err := remove(ctx); err != nil {
+			fmt.Fprintf(os.Stderr, "bench-pull: warning: removing a store: %v\n", err)
+		}
+	}
+	cfg.removals = nil
+}
+
+// rlessRun pulls into a fresh store and measures it.
 func rlessRun(ctx context.Context, cfg *config) (r runResult) {
 	r.Tool = "rless"
 	dir, err := os.MkdirTemp(cfg.work, "rless-")
@@ -812,14 +879,10 @@ func rlessRun(ctx context.Context, cfg *config) (r runResult) {
 	rl := func(args ...string) []string {
 		return append([]string{cfg.rless, "--root", store, "--runroot", runRoot}, args...)
 	}
-	defer func() {
-		if _, err := runCmd(context.WithoutCancel(ctx), nil, rl("unshare", "rm", "-rf", store)...); err != nil && r.Error == "" {
-			r.Error = "remove store: " + err.Error()
-		}
-		if err := errors.Join(os.RemoveAll(dir), os.RemoveAll(runRoot)); err != nil && r.Error == "" {
-			r.Error = err.Error()
-		}
-	}()
+	cfg.removals = append(cfg.removals, func(ctx context.Context) error {
+		_, err := runCmd(ctx, nil, rl("unshare", "rm", "-rf", store)...)
+		return errors.Join(err, os.RemoveAll(dir), os.RemoveAll(runRoot))
+	})
 	syscall.Sync()
 	out, m, err := timedCmd(ctx, nil, rl("pull", "-q", "--tls-verify=false", cfg.ref)...)
 	fill(&r, out, m)
@@ -926,7 +989,7 @@ func stopPause(ctx context.Context, cfg *config) error {
 	return errors.Join(err, os.RemoveAll(s.dir), os.RemoveAll(filepath.Dir(s.runRoot)))
 }
 
-// podmanRun pulls into a fresh store, measures and removes it.
+// podmanRun pulls into a fresh store and measures it.
 func podmanRun(ctx context.Context, cfg *config) (r runResult) {
 	r.Tool = "podman"
 	if cfg.pause == "fresh" {
@@ -942,11 +1005,7 @@ func podmanRun(ctx context.Context, cfg *config) (r runResult) {
 		r.Error = err.Error()
 		return r
 	}
-	defer func() {
-		if err := s.remove(context.WithoutCancel(ctx), cfg); err != nil && r.Error == "" {
-			r.Error = "remove store: " + err.Error()
-		}
-	}()
+	cfg.removals = append(cfg.removals, func(ctx context.Context) error { return s.remove(ctx, cfg) })
 	syscall.Sync()
 	out, m, err := timedCmd(ctx, s.env, s.argv(cfg, "pull", "-q", "--tls-verify=false", cfg.ref)...)
 	fill(&r, out, m)
@@ -987,6 +1046,14 @@ func podmanInfo(ctx context.Context, cfg *config, rep *report) error {
 		lines = append(lines, "")
 	}
 	rep.PodmanDriver, rep.PodmanOptions, rep.PodmanStatus = lines[0], lines[1], lines[2]
+	switch {
+	case rep.PodmanDriver != "overlay":
+		rep.PodmanOverlay = "none"
+	case strings.Contains(rep.PodmanOptions, "mount_program"):
+		rep.PodmanOverlay = "fuse-overlayfs"
+	default:
+		rep.PodmanOverlay = "native"
+	}
 	return nil
 }
 
@@ -994,7 +1061,7 @@ func podmanInfo(ctx context.Context, cfg *config, rep *report) error {
 
 func printHeader(rep *report, cfg *config) {
 	fmt.Printf("rless:    %s (%s)\n", rep.Versions["rless"], cfg.rless)
-	fmt.Printf("podman:   %s, graph driver %s, options %s, status %s\n", rep.Versions["podman"], rep.PodmanDriver, rep.PodmanOptions, rep.PodmanStatus)
+	fmt.Printf("podman:   %s, graph driver %s (%s), options %s, status %s\n", rep.Versions["podman"], rep.PodmanDriver, rep.PodmanOverlay, rep.PodmanOptions, rep.PodmanStatus)
 	fmt.Printf("registry: %s\n", rep.Versions["docker-registry"])
 	fmt.Printf("kernel %s, %d CPUs, stores in %s (%s)\n", rep.Kernel, rep.CPUs, cfg.work, rep.Filesystem)
 	img := rep.Image
@@ -1012,6 +1079,7 @@ func printHeader(rep *report, cfg *config) {
 		fmt.Println("  podman's pause process is kept between runs")
 	}
 	fmt.Println("  disk: du -s -B1 of the store in the tool's user namespace, after the pull")
+	fmt.Println("  stores are removed at the end (each takes about the image's size on disk)")
 	fmt.Println()
 }
 
@@ -1102,6 +1170,13 @@ func output(argv ...string) string {
 		return "unknown (" + err.Error() + ")"
 	}
 	return string(out)
+}
+
+func commitSuffix(c string) string {
+	if c == "" {
+		return ""
+	}
+	return " (" + c + ")"
 }
 
 func firstLine(s string) string {

@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 exec hack/as-user.sh bash -c '
 	set -euo pipefail
-	CGO_ENABLED=0 go build -o bin/rless ./cmd/rless
+	hack/build.sh bin/rless
 	go build -o bin/bench-startup ./bench/startup
 	exec bin/bench-startup -rless bin/rless "$@"
 ' bench-startup "$@"

@@ -114,24 +114,22 @@ func Cases(canary string) []Case {
 			},
 		},
 		{
-			Name:   "symlink-abs-write",
-			Layers: layers(tb().symlink("s", canary).file("s", Content, 0o644)),
-			Entry:  "s",
-			Check:  inside("s"),
+			Name:    "symlink-abs-write",
+			Layers:  layers(tb().symlink("s", canary).file("s", Content, 0o644)),
+			Entry:   "s",
+			Refused: true, // a path named twice (see layer.ErrDuplicate)
 		},
 		{
-			Name:   "symlink-rel-write",
-			Layers: layers(tb().symlink("s", upCanary).file("s", Content, 0o644)),
-			Entry:  "s",
-			Check:  inside("s"),
+			Name:    "symlink-rel-write",
+			Layers:  layers(tb().symlink("s", upCanary).file("s", Content, 0o644)),
+			Entry:   "s",
+			Refused: true, // a path named twice (see layer.ErrDuplicate)
 		},
 		{
-			Name:   "symlink-hardlink-write",
-			Layers: layers(tb().symlink("s", canary).file("f", Content, 0o644).hardlink("s", "f")),
-			Entry:  "s",
-			Check: func(dirs []string) error {
-				return SameFile(filepath.Join(dirs[0], "s"), filepath.Join(dirs[0], "f"))
-			},
+			Name:    "symlink-hardlink-write",
+			Layers:  layers(tb().symlink("s", canary).file("f", Content, 0o644).hardlink("s", "f")),
+			Entry:   "s",
+			Refused: true, // a path named twice (see layer.ErrDuplicate)
 		},
 		{
 			Name:   "symlink-root-dir",
@@ -366,26 +364,24 @@ func Cases(canary string) []Case {
 			Refused: true,
 		},
 		{
-			Name:   "dup-file",
-			Layers: layers(tb().file("f", "first", 0o644).file("f", Content, 0o600)),
-			Entry:  "f",
-			Check: func(dirs []string) error {
-				return all(inside("f"), modeAt("f", unix.S_IFREG|0o600))(dirs)
-			},
+			Name:    "dup-file",
+			Layers:  layers(tb().file("f", "first", 0o644).file("f", Content, 0o600)),
+			Entry:   "f",
+			Refused: true, // a path named twice (see layer.ErrDuplicate)
 		},
 		{
 			Name: "dir-then-symlink",
 			Layers: layers(tb().dir("d", 0o755).file("d/a", "a", 0o644).symlink("d", "/").
 				file("d/"+rel, Content, 0o644)),
-			Entry: "d",
-			Check: all(symlinkAt("d", "/"), inside(rel)),
+			Entry:   "d",
+			Refused: true, // a path named twice (see layer.ErrDuplicate)
 		},
 		{
 			Name: "symlink-then-dir",
 			Layers: layers(tb().symlink("d", "/"+relDir).dir("d", 0o755).
 				file("d/"+base, Content, 0o644)),
-			Entry: "d",
-			Check: all(inside("d/"+base), absent(rel)),
+			Entry:   "d",
+			Refused: true, // a path named twice (see layer.ErrDuplicate)
 		},
 		{
 			Name:   "file-then-dir",
@@ -462,8 +458,8 @@ func Cases(canary string) []Case {
 			Name: "replace-dir-with-symlink-out",
 			Layers: layers(tb().dir("d", 0o755).symlink("d/s", "/"+relDir).symlink("d/c", canary).
 				symlink("d/up", Up).file("d", Content, 0o644)),
-			Entry: "d",
-			Check: inside("d"),
+			Entry:   "d",
+			Refused: true, // a path named twice (see layer.ErrDuplicate)
 		},
 		{
 			Name: "whiteout-dir-with-symlink-out",
@@ -561,8 +557,8 @@ func Cases(canary string) []Case {
 		},
 		{
 			Name: "root-entry",
-			Layers: layers(tb().dir("./", 0o777).dir("/", 0o777).
-				xattrDir(".", map[string]string{"user.overlay.opaque": "y"})),
+			Layers: layers(tb().dir("./", 0o777).
+				xattrDir("/", map[string]string{"user.overlay.opaque": "y"})),
 			Entry: "/",
 			Check: func(dirs []string) error {
 				st, err := os.Lstat(dirs[0])

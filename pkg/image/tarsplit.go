@@ -5,8 +5,10 @@ import (
 	"compress/gzip"
 	"errors"
 	"fmt"
+	"hash/crc64"
 	"io"
 	"os"
+	"sync/atomic"
 
 	"github.com/vbatts/tar-split/tar/asm"
 	"github.com/vbatts/tar-split/tar/storage"
@@ -17,9 +19,10 @@ import (
 // records its metadata into a file.
 type splitRecorder struct {
 	io.ReadCloser
-	done <-chan error
-	zw   *gzip.Writer
-	f    *os.File
+	done  <-chan error
+	zw    *gzip.Writer
+	f     *os.File
+	abort *atomic.Bool
 }
 
 func newSplitRecorder(path string, r io.Reader) (*splitRecorder, error) {
@@ -28,19 +31,50 @@ func newSplitRecorder(path string, r io.Reader) (*splitRecorder, error) {
 		return nil, fmt.Errorf("record tar-split: %w", err)
 	}
 	zw := gzip.NewWriter(f)
-	rc, done, err := asm.NewInputTarStreamWithDone(r, storage.NewJSONPacker(zw), storage.NewDiscardFilePutter())
+	abort := new(atomic.Bool)
+	rc, done, err := asm.NewInputTarStreamWithDone(r, storage.NewJSONPacker(zw), crcPutter{abort})
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("record tar-split: %w", err)
 	}
-	return &splitRecorder{ReadCloser: rc, done: done, zw: zw, f: f}, nil
+	return &splitRecorder{ReadCloser: rc, done: done, zw: zw, f: f, abort: abort}, nil
 }
 
-// finish waits for tar-split and closes the file.
+// finish stops tar-split (when the stream was not read to its end), waits
+// for it and closes the file.
 func (s *splitRecorder) finish() error {
+	s.abort.Store(true)
 	s.ReadCloser.Close()
 	err := <-s.done
 	return errors.Join(err, s.zw.Close(), s.f.Close())
+}
+
+// crcPutter checksums file contents for tar-split, as its discarding
+// putter does, and stops when told to: tar-split reads a sparse file's
+// holes without reading the stream, so a refused entry that claims a huge
+// sparse size would keep it busy long after the unpacker gave up.
+type crcPutter struct{ abort *atomic.Bool }
+
+var errAborted = errors.New("aborted")
+
+func (p crcPutter) Put(_ string, r io.Reader) (int64, []byte, error) {
+	h := crc64.New(storage.CRCTable)
+	buf := make([]byte, 32<<10)
+	var n int64
+	for {
+		if p.abort.Load() {
+			return n, nil, errAborted
+		}
+		m, err := r.Read(buf)
+		h.Write(buf[:m])
+		n += int64(m)
+		if err == io.EOF {
+			return n, h.Sum(nil), nil
+		}
+		if err != nil {
+			return n, nil, err
+		}
+	}
 }
 
 // rootGetter gives tar-split the content of regular files from an unpacked

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -57,6 +58,10 @@ type EntryError struct {
 func (e *EntryError) Error() string { return fmt.Sprintf("layer entry %q: %v", e.Name, e.Err) }
 func (e *EntryError) Unwrap() error { return e.Err }
 
+// ErrDuplicate is wrapped by the error of an entry whose path an earlier
+// entry of the layer named.
+var ErrDuplicate = errors.New("duplicate entry: a layer names each path once")
+
 // ErrEscape is wrapped by the errors of entries naming paths outside the
 // layer.
 var ErrEscape = errors.New("path leads outside the layer")
@@ -73,7 +78,7 @@ func Unpack(ctx context.Context, dir string, r io.Reader, opts Options) (Stats, 
 	if err != nil {
 		return Stats{}, fmt.Errorf("open layer directory %s: %w", dir, &os.PathError{Op: "open", Path: dir, Err: err})
 	}
-	u := &unpacker{root: root, opts: opts, cacheFD: -1}
+	u := &unpacker{root: root, opts: opts, cacheFD: -1, seen: map[string]bool{}}
 	defer u.close()
 	tr := tar.NewReader(r)
 	for {
@@ -122,7 +127,8 @@ type unpacker struct {
 	root  int
 	opts  Options
 	stats Stats
-	dirs  []dirEntry // directory entries, finished at the end
+	dirs  []dirEntry      // directory entries, finished at the end
+	seen  map[string]bool // cleaned names of the entries so far
 	// the last parent directory opened, for runs of entries in one
 	// directory; dropped whenever something is removed.
 	cacheDir string
@@ -172,6 +178,13 @@ func (u *unpacker) clean(entry, name string) (string, error) {
 }
 
 func (u *unpacker) entry(hdr *tar.Header, r io.Reader) error {
+	// A path named twice is refused, as tar-split (and so podman) refuses
+	// it: the layer could not be given back as it came.
+	seen := filepath.Clean(hdr.Name)
+	if u.seen[seen] {
+		return &EntryError{hdr.Name, ErrDuplicate}
+	}
+	u.seen[seen] = true
 	p, err := u.clean(hdr.Name, hdr.Name)
 	if err != nil {
 		return err
@@ -337,7 +350,7 @@ func (u *unpacker) clear(parent int, entry, name string, warn bool) error {
 		return fmt.Errorf("stat existing entry: %w", err)
 	}
 	if warn {
-		u.warn(entry, "duplicate entry replaces the earlier one")
+		u.warn(entry, "replaces what an earlier entry made at the same place")
 	}
 	// The cached descriptor is parent's, which stays valid.
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
