@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+
 	"github.com/spf13/cobra"
 )
 
@@ -37,7 +39,7 @@ func addPullFlags(cmd *cobra.Command, f *pullFlags) {
 }
 
 func addRegistryFlags(cmd *cobra.Command, authFile *string, tlsVerify *bool) {
-	cmd.Flags().StringVar(authFile, "authfile", "", "credentials file (default: ${XDG_RUNTIME_DIR}/containers/auth.json)")
+	cmd.Flags().StringVar(authFile, "authfile", os.Getenv("REGISTRY_AUTH_FILE"), "credentials file (default: $REGISTRY_AUTH_FILE, else ${XDG_RUNTIME_DIR}/containers/auth.json)")
 	cmd.Flags().BoolVar(tlsVerify, "tls-verify", true, "require HTTPS and verify certificates (false also allows plain HTTP)")
 }
 
@@ -130,6 +132,6 @@ pulled, so the images keep their IDs when loaded again.`,
 		RunE: func(cmd *cobra.Command, args []string) error { return runLogout(cmd, g, out, args) },
 	}
 	logout.Flags().BoolVarP(&out.all, "all", "a", false, "remove every stored credential")
-	logout.Flags().StringVar(&out.authFile, "authfile", "", "credentials file (default: ${XDG_RUNTIME_DIR}/containers/auth.json)")
+	logout.Flags().StringVar(&out.authFile, "authfile", os.Getenv("REGISTRY_AUTH_FILE"), "credentials file (default: $REGISTRY_AUTH_FILE, else ${XDG_RUNTIME_DIR}/containers/auth.json)")
 	return append(cmds, login, logout)
 }
