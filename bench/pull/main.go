@@ -13,18 +13,25 @@
 //	podman --root R --runroot RR pull -q --tls-verify=false REF
 //
 // (podman with CONTAINERS_STORAGE_CONF naming a storage.conf with the
-// overlay driver and R, RR). After each pull it measures the store with
-// du -s -B1 inside the user namespace of the tool (`rless unshare`,
-// `podman unshare`: the layers hold files of subordinate ids), and removes
-// it there.
+// overlay driver and R, RR; rootless podman picks native overlay or
+// fuse-overlayfs, which the output says). Each pull runs under a small
+// process of its own (bench-pull __measure) that reports its wall time,
+// CPU time and max RSS. After each pull it measures the store with
+// du -s -B1 (blocks, hardlinks once) inside the user namespace of the tool
+// (`rless unshare`, `podman unshare`: the layers hold files of subordinate
+// ids). The stores are removed there at the end (see removeStores for why
+// not after each pull), so the benchmark needs about 0.35 GB of disk per
+// round in -dir.
 //
 // podman keeps a per-user "pause process" that holds its user namespace:
 // a podman command that finds one joins it instead of creating a user
 // namespace with newuidmap/newgidmap. rless has no such process, so by
 // default (-pause fresh) the pause process is stopped with `podman system
 // migrate` before every timed podman pull, and each pull, like rless's,
-// sets up its user namespace itself; -pause keep leaves it (podman's
-// usual warm state).
+// sets up its user namespace itself; -pause keep leaves the one that the
+// benchmark's first podman command starts (podman's usual warm state). A
+// pause process found at the start is stopped either way, and none is
+// left at the end.
 //
 // It must run as an unprivileged user with a subordinate id range; as root,
 // use bench/pull/run.sh, which runs it as the test user. It is a
@@ -49,7 +56,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -85,7 +91,7 @@ type config struct {
 	// removals remove the stores, at the end: see removeStores.
 	removals []func(context.Context) error
 	podEnv   []string
-	podConfs string // directory of the storage.conf files
+	podConfs string // directory of podman's containers.conf
 }
 
 // runResult is one timed pull.
@@ -260,14 +266,10 @@ func run() error {
 		return err
 	}
 	rep.Image = img
-	// The layers were this process's largest memory: give it back, since
-	// the tools' max RSS (from wait4) starts from this process's, which
-	// they share until they execute.
-	debug.FreeOSMemory()
 	fmt.Printf("image built and pushed in %.1f s\n", time.Since(t0).Seconds())
 
 	// podman's configuration and its graph driver.
-	cfg.podConfs = filepath.Join(cfg.work, "podman-conf")
+	cfg.podConfs = filepath.Join(cfg.runs, "conf") // in /tmp: see stopPause
 	if err := os.MkdirAll(cfg.podConfs, 0o755); err != nil {
 		return err
 	}
@@ -279,6 +281,12 @@ func run() error {
 		return err
 	}
 	cfg.podEnv = append(os.Environ(), "CONTAINERS_CONF="+containersConf)
+	// A pause process left from before (by this user's earlier podman
+	// commands) would be joined, with its mount namespace as it was when
+	// it started: start from none.
+	if err := stopPause(ctx, &cfg); err != nil {
+		return fmt.Errorf("podman system migrate: %w", err)
+	}
 	if err := podmanInfo(ctx, &cfg, &rep); err != nil {
 		return err
 	}
@@ -287,10 +295,8 @@ func run() error {
 	defer func() {
 		ctx := context.WithoutCancel(ctx)
 		removeStores(ctx, &cfg)
-		if cfg.pause == "fresh" {
-			// Leave no pause process behind.
-			_ = stopPause(ctx, &cfg)
-		}
+		// Leave no pause process behind.
+		_ = stopPause(ctx, &cfg)
 	}()
 
 	// The rounds.
@@ -910,8 +916,8 @@ type podmanStore struct {
 	env                []string
 }
 
-func newPodmanStore(cfg *config, prefix string) (*podmanStore, error) {
-	dir, err := os.MkdirTemp(cfg.work, prefix)
+func newPodmanStore(cfg *config, base, prefix string) (*podmanStore, error) {
+	dir, err := os.MkdirTemp(base, prefix)
 	if err != nil {
 		return nil, err
 	}
@@ -978,9 +984,12 @@ func pauseRunning() bool {
 }
 
 // stopPause stops podman's pause process with `podman system migrate`,
-// run on a throwaway store so that the store to measure stays empty.
+// run on a throwaway store so that the store to measure stays empty. The
+// throwaway store is in /tmp: podman runs migrate in the mount namespace of
+// the pause process, which does not see file systems mounted after it
+// started (such as a -dir mounted for the benchmark).
 func stopPause(ctx context.Context, cfg *config) error {
-	s, err := newPodmanStore(cfg, "podman-migrate-")
+	s, err := newPodmanStore(cfg, cfg.runs, "podman-migrate-")
 	if err != nil {
 		return err
 	}
@@ -1000,7 +1009,7 @@ func podmanRun(ctx context.Context, cfg *config) (r runResult) {
 	}
 	p := pauseRunning()
 	r.PauseBefore = &p
-	s, err := newPodmanStore(cfg, "podman-")
+	s, err := newPodmanStore(cfg, cfg.work, "podman-")
 	if err != nil {
 		r.Error = err.Error()
 		return r
@@ -1029,7 +1038,7 @@ func podmanRun(ctx context.Context, cfg *config) (r runResult) {
 // podmanInfo records podman's graph driver as podman picks it for a store
 // like the benchmark's.
 func podmanInfo(ctx context.Context, cfg *config, rep *report) error {
-	s, err := newPodmanStore(cfg, "podman-info-")
+	s, err := newPodmanStore(cfg, cfg.work, "podman-info-")
 	if err != nil {
 		return err
 	}
@@ -1076,7 +1085,7 @@ func printHeader(rep *report, cfg *config) {
 	if cfg.pause == "fresh" {
 		fmt.Println("  podman's pause process is stopped (podman system migrate) before each podman pull")
 	} else {
-		fmt.Println("  podman's pause process is kept between runs")
+		fmt.Println("  podman's pause process (started by the first podman command) is kept between runs")
 	}
 	fmt.Println("  disk: du -s -B1 of the store in the tool's user namespace, after the pull")
 	fmt.Println("  stores are removed at the end (each takes about the image's size on disk)")
