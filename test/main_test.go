@@ -87,7 +87,12 @@ type result struct {
 // run runs rless with args (global flags first) and waits for it.
 func run(t *testing.T, args ...string) result {
 	t.Helper()
-	cmd := rlessCmd(args...)
+	return runCmd(t, rlessCmd(args...))
+}
+
+// runCmd runs cmd, an rless command, and waits for it.
+func runCmd(t *testing.T, cmd *exec.Cmd) result {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -95,7 +100,7 @@ func run(t *testing.T, args ...string) result {
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
-		t.Fatalf("rless %v: %v", args, err)
+		t.Fatalf("%v: %v", cmd.Args, err)
 	}
 	return result{stdout.String(), stderr.String(), code}
 }

@@ -3,15 +3,12 @@ package test
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/rless/rless/internal/busybox"
@@ -26,7 +23,7 @@ var (
 	regOnce    sync.Once
 	regErr     error
 	regAddr    string // host:port of the registry
-	regCmd     *exec.Cmd
+	stopReg    func()
 	regConf    string // the registries.conf the image tests use
 	regLayout  *testimage.Layout
 	alpineFile = "3.20.3\n"
@@ -50,64 +47,11 @@ func registry(t *testing.T) {
 	}
 }
 
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
 func startRegistry() error {
-	bin, err := exec.LookPath("docker-registry")
-	if err != nil {
-		return fmt.Errorf("docker-registry not installed (Debian package docker-registry; `make deps` installs it): %w", err)
-	}
-	dir := filepath.Join(workDir, "registry")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	if regAddr, err = freePort(); err != nil {
-		return err
-	}
-	conf := filepath.Join(dir, "config.yml")
-	err = os.WriteFile(conf, []byte(fmt.Sprintf(`version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: %s/data
-  delete:
-    enabled: true
-http:
-  addr: %s
-`, dir, regAddr)), 0o644)
+	var err error
+	regAddr, stopReg, err = testimage.StartRegistry(filepath.Join(workDir, "registry"))
 	if err != nil {
 		return err
-	}
-	regCmd = exec.Command(bin, "serve", conf)
-	logFile, err := os.Create(filepath.Join(dir, "log"))
-	if err != nil {
-		return err
-	}
-	defer logFile.Close()
-	regCmd.Stdout, regCmd.Stderr = logFile, logFile
-	if err := regCmd.Start(); err != nil {
-		return err
-	}
-	for i := 0; ; i++ {
-		resp, err := http.Get("http://" + regAddr + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			break
-		}
-		if i == 100 {
-			return fmt.Errorf("registry does not answer on %s: %w", regAddr, err)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 	regConf = filepath.Join(workDir, "registries.conf")
 	err = os.WriteFile(regConf, []byte(fmt.Sprintf(`unqualified-search-registries = ["docker.io"]
@@ -131,9 +75,8 @@ insecure = true
 }
 
 func stopRegistry() {
-	if regCmd != nil && regCmd.Process != nil {
-		regCmd.Process.Kill()
-		regCmd.Wait()
+	if stopReg != nil {
+		stopReg()
 	}
 }
 
@@ -269,17 +212,7 @@ func imageStoreIn(t *testing.T, parent string) string {
 // rlessImg runs rless with the test registries.conf and store root.
 func rlessImg(t *testing.T, root string, args ...string) result {
 	t.Helper()
-	cmd := imgCmd(root, args...)
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("rless %v: %v", args, err)
-	}
-	return result{stdout.String(), stderr.String(), code}
+	return runCmd(t, imgCmd(root, args...))
 }
 
 func imgCmd(root string, args ...string) *exec.Cmd {

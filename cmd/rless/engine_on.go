@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/rless/rless/pkg/image"
+	"github.com/rless/rless/pkg/store"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 	"go.podman.io/image/v5/docker"
@@ -20,12 +21,8 @@ import (
 )
 
 func runPull(cmd *cobra.Command, g *globals, f *pullFlags, args []string) error {
-	if done, err := inUserNS(cmd, g); done {
-		return err
-	}
-	quietLibraries(g)
-	s, err := openStore(g)
-	if err != nil {
+	s, done, err := engineStore(cmd, g)
+	if done || err != nil {
 		return err
 	}
 	opts := image.PullOptions{Options: image.Options{AuthFile: f.authFile, Creds: f.creds, PolicyPath: f.policyPath}}
@@ -71,12 +68,8 @@ func runSave(cmd *cobra.Command, g *globals, f *saveFlags, args []string) error 
 	if f.output == "" && term.IsTerminal(int(os.Stdout.Fd())) {
 		return errors.New("refusing to write an archive to a terminal: use --output or redirect stdout")
 	}
-	if done, err := inUserNS(cmd, g); done {
-		return err
-	}
-	quietLibraries(g)
-	s, err := openStore(g)
-	if err != nil {
+	s, done, err := engineStore(cmd, g)
+	if done || err != nil {
 		return err
 	}
 	out := f.output
@@ -108,12 +101,8 @@ func runLoad(cmd *cobra.Command, g *globals, f *loadFlags, args []string) error 
 	if f.input == "" && term.IsTerminal(int(os.Stdin.Fd())) {
 		return errors.New("no archive: use --input or redirect stdin")
 	}
-	if done, err := inUserNS(cmd, g); done {
-		return err
-	}
-	quietLibraries(g)
-	s, err := openStore(g)
-	if err != nil {
+	s, done, err := engineStore(cmd, g)
+	if done || err != nil {
 		return err
 	}
 	in := f.input
@@ -237,6 +226,17 @@ func runLogout(cmd *cobra.Command, g *globals, f *loginFlags, args []string) err
 	}
 	fmt.Printf("Removed login credentials for %s\n", registry)
 	return nil
+}
+
+// engineStore enters the user namespace (done reports that the command
+// ran there and this process has nothing left to do) and opens the store.
+func engineStore(cmd *cobra.Command, g *globals) (s *store.Store, done bool, err error) {
+	if done, err := inUserNS(cmd, g); done {
+		return nil, true, err
+	}
+	quietLibraries(g)
+	s, err = openStore(g)
+	return s, false, err
 }
 
 // quietLibraries keeps containers/image's informational logging (logrus)

@@ -280,16 +280,6 @@ func (s *Store) Remove(refs []string, force bool, inUse InUse) (RemoveResult, er
 // collect removes the files of deleted images and the layers no image in
 // the index still has.
 func (s *Store) collect(deleted []Image) error {
-	ix, err := s.read()
-	if err != nil {
-		return err
-	}
-	used := map[string]bool{}
-	for _, img := range ix.Images {
-		for _, l := range img.Layers {
-			used[hexOf(l)] = true
-		}
-	}
 	var errs []error
 	var layers []string
 	for _, img := range deleted {
