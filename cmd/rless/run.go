@@ -7,9 +7,11 @@ import (
 	"path/filepath"
 	"strings"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/rless/rless/pkg/container"
 	rootfsp "github.com/rless/rless/pkg/rootfs"
 	"github.com/rless/rless/pkg/spec"
+	"github.com/rless/rless/pkg/store"
 	"github.com/rless/rless/pkg/userns"
 	"github.com/spf13/cobra"
 )
@@ -28,19 +30,27 @@ type runFlags struct {
 	rm          bool
 	sigProxy    bool
 	security    securityFlags
+	image       imageFlags
 }
 
 func newRunCmd(g *globals) *cobra.Command {
 	f := &runFlags{}
 	cmd := &cobra.Command{
-		Use:   "run [flags] --rootfs DIR COMMAND [ARG...]",
+		Use:   "run [flags] IMAGE|--rootfs DIR [COMMAND [ARG...]]",
 		Short: "Run a command in a new container",
 		Long: `Run a command in a new container, rootless.
 
-The container's root filesystem is the directory given with --rootfs, or a
-first argument that is a path ("/..." or "./..."); it is bind-mounted
-read-write (read-only with --read-only). Running images by name is not
-available yet. Flags after the command belong to the command.
+The container's root is an image (pulled first when the store lacks it, see
+--pull): an overlay of its layers under a writable layer that goes when the
+container does, with the image's entrypoint, command, environment, working
+directory and user unless flags say otherwise, and /etc/hostname,
+/etc/hosts and /etc/resolv.conf provided as podman provides them. Or it is
+the directory given with --rootfs, or a first argument that is a path
+("/..." or "./..."), bind-mounted read-write (read-only with --read-only).
+Flags after the image or command belong to the command.
+
+There are no detached containers yet: a container's storage is removed when
+it exits, with or without --rm.
 
 rless's own init runs as PID 1 by default (as "podman run --init"): it
 forwards signals to the command and reaps zombies; --init=false makes the
@@ -69,30 +79,37 @@ when it is not found.`,
 	fl.BoolVar(&f.rm, "rm", false, "remove the container when it exits (always done: there are no detached containers yet)")
 	fl.BoolVar(&f.sigProxy, "sig-proxy", true, "forward the signals rless receives to the container")
 	f.security.register(fl)
+	f.image.register(cmd)
 	return cmd
 }
 
 func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
-	dir := f.rootfs
+	dir, imageRef := f.rootfs, ""
 	if dir == "" {
-		if !strings.HasPrefix(args[0], "/") && !strings.HasPrefix(args[0], ".") {
-			return fmt.Errorf("running image %q: images are not supported yet; use --rootfs DIR", args[0])
+		if len(args) == 0 {
+			return errors.New("no image given")
 		}
-		dir, args = args[0], args[1:]
+		if strings.HasPrefix(args[0], "/") || strings.HasPrefix(args[0], ".") {
+			dir = args[0]
+		} else {
+			imageRef = args[0]
+		}
+		args = args[1:]
 	}
-	if len(args) == 0 {
+	var s *store.Store
+	var img store.Image
+	var err error
+	if imageRef != "" {
+		if s, err = openStore(g); err != nil {
+			return err
+		}
+		if img, err = findImage(cmd, g, s, imageRef, f.image.pull); err != nil {
+			return err
+		}
+	} else if len(args) == 0 {
 		return errors.New("no command given")
 	}
-	// Checked here too, to fail before any namespace is made.
-	rootfs, err := rootfsp.CheckRoot(dir)
-	if err != nil {
-		return err
-	}
 	host, mapping, err := detectMapping(g)
-	if err != nil {
-		return err
-	}
-	user, home, err := spec.ResolveUser(rootfs, f.user)
 	if err != nil {
 		return err
 	}
@@ -102,19 +119,53 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 		hostname = id[:12]
 	}
 	opts := spec.Options{
-		Rootfs: rootfs, ReadOnly: f.readOnly, Args: args, Env: hostEnv(f.env),
-		Cwd: f.workdir, User: user, Home: home, Hostname: hostname, Terminal: f.tty,
+		ReadOnly: f.readOnly, Args: args, Env: hostEnv(f.env),
+		Cwd: f.workdir, Hostname: hostname, Terminal: f.tty,
 		Network: f.network, Init: f.init, Mapping: mapping,
+	}
+	var mounts []specs.Mount
+	var ctr *store.Container
+	if imageRef != "" {
+		ctr, mounts, err = imageOptions(cmd, s, img, id, f, args, &opts)
+		if ctr != nil {
+			defer func() {
+				if rerr := removeContainer(cmd, s, ctr, host, mapping); rerr != nil {
+					fmt.Fprintf(os.Stderr, "WARN: %v\n", rerr)
+				}
+			}()
+		}
+		if err != nil {
+			return err
+		}
+	} else {
+		// Checked here too, to fail before any namespace is made.
+		if opts.Rootfs, err = rootfsp.CheckRoot(dir); err != nil {
+			return err
+		}
+		if opts.User, opts.Home, err = spec.ResolveUser(opts.Rootfs, f.user); err != nil {
+			return err
+		}
+		if mounts, err = f.image.userMounts(); err != nil {
+			return err
+		}
 	}
 	if err := f.security.apply(&opts); err != nil {
 		return err
 	}
-	s, err := spec.New(opts)
+	sp, err := spec.New(opts)
 	if err != nil {
 		return err
 	}
+	sp.Mounts = append(sp.Mounts, mounts...)
+	if ctr != nil {
+		if sp.Annotations == nil {
+			sp.Annotations = map[string]string{}
+		}
+		ctr.Layout.Annotate(sp.Annotations)
+		sp.Annotations[container.AnnotationImage] = img.ID
+	}
 	cfg := container.Config{
-		ID: id, Spec: s, Host: host, Mapping: mapping, RunRoot: g.runRoot,
+		ID: id, Spec: sp, Host: host, Mapping: mapping, RunRoot: g.runRoot,
 		Stdout: os.Stdout, Stderr: os.Stderr, ProxySignals: f.sigProxy,
 	}
 	if f.interactive {

@@ -1,6 +1,9 @@
-// Package overlay will assemble a container's root filesystem from image
-// layers: native overlayfs in the user namespace, fuse-overlayfs, or a copy.
+// Package overlay assembles a container's root filesystem from image
+// layers with the kernel's overlayfs, mounted inside the container's user
+// and mount namespaces with the userxattr option (Linux 5.11 and later):
+// the whiteouts and opaque directories pkg/layer writes are what it reads.
 //
-// Nothing is implemented here yet: today the root filesystem is a directory
-// bound as it is (see package rootfs).
+// The layout travels in the container's OCI spec as annotations (see
+// Layout.Annotate), so that the container's init mounts it in its own
+// mount namespace, where it disappears with the container.
 package overlay

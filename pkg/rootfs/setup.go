@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/rless/rless/pkg/overlay"
 	"golang.org/x/sys/unix"
 )
 
@@ -28,6 +29,12 @@ func Setup(spec *specs.Spec) error {
 	// Keep every mount made from here on inside this namespace.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make / private: %w", err)
+	}
+	// An image's root: its layers under the container's writable layer.
+	if l, ok := overlay.FromAnnotations(spec.Annotations); ok {
+		if err := overlay.Mount(l, root); err != nil {
+			return err
+		}
 	}
 	if err := unix.Mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind rootfs %s: %w", root, err)

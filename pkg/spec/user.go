@@ -2,6 +2,7 @@ package spec
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -19,12 +20,22 @@ import (
 // groups are those of /etc/group that list the user, unless a group was
 // given.
 func ResolveUser(rootfs, value string) (specs.User, string, error) {
+	return resolveUser(value, readDB(rootfs, "/etc/passwd"), func() [][]string { return readDB(rootfs, "/etc/group") })
+}
+
+// ResolveUserFrom is ResolveUser with the contents of /etc/passwd and
+// /etc/group given (nil for a missing file), as an image's layers hold
+// them.
+func ResolveUserFrom(passwd, group []byte, value string) (specs.User, string, error) {
+	return resolveUser(value, parseDB(bytes.NewReader(passwd)), func() [][]string { return parseDB(bytes.NewReader(group)) })
+}
+
+func resolveUser(value string, passwd [][]string, readGroups func() [][]string) (specs.User, string, error) {
 	var u specs.User
 	if value == "" {
 		value = "0"
 	}
 	userPart, groupPart, hasGroup := strings.Cut(value, ":")
-	passwd := readDB(rootfs, "/etc/passwd")
 	var name, home string
 	var found bool
 	if id, err := strconv.ParseUint(userPart, 10, 32); err == nil {
@@ -48,7 +59,7 @@ func ResolveUser(rootfs, value string) (specs.User, string, error) {
 			return u, "", fmt.Errorf("unable to find user %s: no matching entries in passwd file", userPart)
 		}
 	}
-	groups := readDB(rootfs, "/etc/group")
+	groups := readGroups()
 	if hasGroup {
 		if id, err := strconv.ParseUint(groupPart, 10, 32); err == nil {
 			u.GID = uint32(id)

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/rless/rless/pkg/container"
+	"github.com/rless/rless/pkg/spec"
+	"github.com/rless/rless/pkg/store"
+	"github.com/rless/rless/pkg/userns"
+	"github.com/spf13/cobra"
+)
+
+// imageFlags are run's flags for containers made from images.
+type imageFlags struct {
+	pull       string
+	entrypoint string
+	volumes    []string
+	tmpfs      []string
+	mounts     []string
+}
+
+func (f *imageFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.pull, "pull", "missing", "pull the image: missing (when not in the store), always, newer (as always: present layers are not fetched again) or never")
+	fl.StringVar(&f.entrypoint, "entrypoint", "", "override the image's entrypoint (\"\" clears it); the image's command goes with it")
+	fl.StringArrayVarP(&f.volumes, "volume", "v", nil, "bind mount HOST-PATH:CONTAINER-PATH[:ro|rw|z|Z] (the host path must exist)")
+	fl.StringArrayVar(&f.tmpfs, "tmpfs", nil, "mount a tmpfs at CONTAINER-PATH[:OPTIONS]")
+	fl.StringArrayVar(&f.mounts, "mount", nil, "mount type=bind,source=HOST,destination=PATH[,ro] or type=tmpfs,destination=PATH[,tmpfs-size=N]")
+}
+
+// userMounts returns the mounts of -v, --tmpfs and --mount.
+func (f *imageFlags) userMounts() ([]specs.Mount, error) {
+	var out []specs.Mount
+	for _, set := range []struct {
+		vals  []string
+		parse func(string) (specs.Mount, error)
+	}{{f.volumes, spec.ParseVolume}, {f.tmpfs, spec.ParseTmpfs}, {f.mounts, spec.ParseMount}} {
+		for _, v := range set.vals {
+			m, err := set.parse(v)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// findImage returns the image ref names, pulling it as --pull says.
+func findImage(cmd *cobra.Command, g *globals, s *store.Store, ref, policy string) (store.Image, error) {
+	img, err := s.Lookup(ref)
+	switch policy {
+	case "missing":
+		if err == nil || !errors.Is(err, store.ErrNotFound) {
+			return img, err
+		}
+	case "never":
+		return img, err
+	case "always", "newer":
+	default:
+		return img, fmt.Errorf("--pull %q: want missing, always, newer or never", policy)
+	}
+	// The pull runs as its own rless command: it executes the image
+	// engine, which this process does not load.
+	args := []string{"--root", g.root, "--runroot", g.runRoot, "--log-level", g.logLevel, "pull", ref}
+	pull := exec.CommandContext(cmd.Context(), "/proc/self/exe", args...)
+	var out bytes.Buffer
+	pull.Stdin, pull.Stdout, pull.Stderr = nil, &out, os.Stderr
+	if err := pull.Run(); err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			return img, exitError{ee.ExitCode()} // pull said why
+		}
+		return img, fmt.Errorf("pull %s: %w", ref, err)
+	}
+	return s.Lookup(strings.TrimSpace(out.String()))
+}
+
+// imageOptions fills in opts (the flags' options) from image img: the root
+// is an overlay of its layers under a writable layer in the store, and the
+// command, environment, working directory and user come from its config
+// where the flags leave them. It returns the container's storage, to be
+// removed when the container is gone.
+func imageOptions(cmd *cobra.Command, s *store.Store, img store.Image, id string, f *runFlags, args []string, opts *spec.Options) (*store.Container, []specs.Mount, error) {
+	cfg, err := s.ImageConfig(img.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	ic := cfg.Config
+	entrypoint := ic.Entrypoint
+	command := ic.Cmd
+	if cmd.Flags().Changed("entrypoint") {
+		entrypoint, command = nil, nil
+		if f.image.entrypoint != "" {
+			entrypoint = []string{f.image.entrypoint}
+		}
+	}
+	if len(args) > 0 {
+		command = args
+	}
+	opts.Args = append(append([]string{}, entrypoint...), command...)
+	if len(opts.Args) == 0 {
+		return nil, nil, fmt.Errorf("image %s has no command: give one", img.ShortID())
+	}
+	opts.Env = append(append([]string{}, ic.Env...), opts.Env...)
+	if opts.Cwd == "" {
+		opts.Cwd = ic.WorkingDir
+	}
+	user := f.user
+	if user == "" {
+		user = ic.User
+	}
+	passwd, err := s.ReadImageFile(img, "/etc/passwd")
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, err
+	}
+	group, err := s.ReadImageFile(img, "/etc/group")
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, err
+	}
+	if opts.User, opts.Home, err = spec.ResolveUserFrom(passwd, group, user); err != nil {
+		return nil, nil, err
+	}
+	c, err := s.CreateContainer(id, img)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts.Rootfs = c.Rootfs
+	etc, err := container.EtcFiles(c.Dir, opts.Hostname, opts.Network == spec.NetworkHost)
+	if err != nil {
+		return c, nil, err
+	}
+	mounts := etc
+	if f.readOnly {
+		// Writable scratch space, as podman's --read-only-tmpfs.
+		for _, d := range []string{"/tmp", "/var/tmp", "/run"} {
+			m, _ := spec.ParseTmpfs(d + ":mode=1777")
+			mounts = append(mounts, m)
+		}
+	}
+	user2, err := f.image.userMounts()
+	return c, append(mounts, user2...), err
+}
+
+// removeContainer removes a container's storage; files of subordinate ids
+// in it are removed inside the user namespace.
+func removeContainer(cmd *cobra.Command, s *store.Store, c *store.Container, host *userns.Host, mapping userns.Mapping) error {
+	err := s.RemoveContainer(c.ID)
+	if err == nil || !errors.Is(err, fs.ErrPermission) {
+		return err
+	}
+	code, uerr := userns.Unshare(cmd.Context(), host, mapping, []string{"rm", "-rf", c.Dir}, os.Environ())
+	if uerr == nil && code != 0 {
+		uerr = fmt.Errorf("rm -rf %s: exit %d", c.Dir, code)
+	}
+	return uerr
+}

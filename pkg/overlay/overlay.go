@@ -1,0 +1,102 @@
+package overlay
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Annotations of the spec that carry a Layout.
+const (
+	AnnotationLower = "io.rless.overlay.lowerdir" // lower directories, top first, one a line
+	AnnotationUpper = "io.rless.overlay.upperdir"
+	AnnotationWork  = "io.rless.overlay.workdir"
+)
+
+// Layout is an overlay root filesystem.
+type Layout struct {
+	Lower []string // read-only layers, the top one first
+	Upper string   // the container's writable layer
+	Work  string   // overlayfs's work directory, on Upper's file system
+}
+
+// Annotate records l in a spec's annotations.
+func (l Layout) Annotate(a map[string]string) {
+	a[AnnotationLower] = strings.Join(l.Lower, "\n")
+	a[AnnotationUpper] = l.Upper
+	a[AnnotationWork] = l.Work
+}
+
+// FromAnnotations returns the Layout a spec's annotations carry, if any.
+func FromAnnotations(a map[string]string) (Layout, bool) {
+	lower := a[AnnotationLower]
+	if lower == "" {
+		return Layout{}, false
+	}
+	return Layout{Lower: strings.Split(lower, "\n"), Upper: a[AnnotationUpper], Work: a[AnnotationWork]}, true
+}
+
+// Mount mounts l on target. It must run in a mount namespace owned by the
+// user namespace that owns the layers' files' ids (as root there). Any
+// number of layers works: each is added with fsconfig's "lowerdir+"
+// (Linux 6.8); older kernels get one mount option string, which holds as
+// many layers as fit in a page.
+func Mount(l Layout, target string) error {
+	if len(l.Lower) == 0 || l.Upper == "" || l.Work == "" {
+		return errors.New("overlay: lower, upper and work directories are all needed")
+	}
+	err := mountNew(l, target)
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
+		err = mountOld(l, target)
+	}
+	if err != nil {
+		return fmt.Errorf("mount overlay on %s: %w", target, err)
+	}
+	return nil
+}
+
+func mountNew(l Layout, target string) error {
+	fd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if err := unix.FsconfigSetFlag(fd, "userxattr"); err != nil {
+		return err
+	}
+	for _, d := range l.Lower {
+		if err := unix.FsconfigSetString(fd, "lowerdir+", d); err != nil {
+			return fmt.Errorf("layer %s: %w", d, err)
+		}
+	}
+	if err := unix.FsconfigSetString(fd, "upperdir", l.Upper); err != nil {
+		return err
+	}
+	if err := unix.FsconfigSetString(fd, "workdir", l.Work); err != nil {
+		return err
+	}
+	if err := unix.FsconfigCreate(fd); err != nil {
+		return err
+	}
+	mfd, err := unix.Fsmount(fd, unix.FSMOUNT_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(mfd)
+	return unix.MoveMount(mfd, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH)
+}
+
+func mountOld(l Layout, target string) error {
+	for _, d := range append(l.Lower, l.Upper, l.Work) {
+		if strings.ContainsAny(d, ":,") {
+			return fmt.Errorf("directory %q has a ':' or ',', which overlay's mount options cannot carry", d)
+		}
+	}
+	data := "userxattr,lowerdir=" + strings.Join(l.Lower, ":") + ",upperdir=" + l.Upper + ",workdir=" + l.Work
+	if len(data) >= unix.Getpagesize() {
+		return fmt.Errorf("%d layers do not fit in overlay's mount options on this kernel (before Linux 6.8)", len(l.Lower))
+	}
+	return unix.Mount("overlay", target, "overlay", 0, data)
+}

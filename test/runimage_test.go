@@ -1,0 +1,126 @@
+package test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rless/rless/pkg/terminal"
+)
+
+// containersLeft lists the container storage directories of a store.
+func containersLeft(root string) []string {
+	entries, _ := os.ReadDir(filepath.Join(root, "containers"))
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+func TestRunImage(t *testing.T) {
+	registry(t)
+	root := imageStore(t)
+	before := takeSnapshot(t)
+	// The image is pulled first, then run.
+	r := mustImg(t, root, "run", "--rm", "alpine", "cat", "/etc/alpine-release")
+	if r.stdout != alpineFile || !strings.Contains(r.stderr, "Trying to pull docker.io/library/alpine:latest") {
+		t.Errorf("run alpine: %q\n%s", r.stdout, r.stderr)
+	}
+	assertClean(t, before)
+	r = mustImg(t, root, "run", "--rm", "alpine", "sh", "-c", "echo made > /made; cat /made; cat /etc/hostname; hostname")
+	lines := strings.Split(r.stdout, "\n")
+	if len(lines) < 3 || lines[0] != "made" || lines[1] != lines[2] || r.stderr != "" {
+		t.Errorf("run: %q %q", r.stdout, r.stderr)
+	}
+	// Nothing the container wrote reached the image's layers, and its
+	// writable layer is gone.
+	for _, img := range listImages(t, root) {
+		for _, l := range img.Layers {
+			if _, err := os.Stat(filepath.Join(diffDir(root, l), "made")); err == nil {
+				t.Errorf("a file the container made is in layer %s", l)
+			}
+		}
+	}
+	if left := containersLeft(root); len(left) > 0 {
+		t.Errorf("container storage left: %v", left)
+	}
+	if r := rlessImg(t, root, "run", "--pull=never", "rless/nosuch", "true"); r.code != 125 || !strings.Contains(r.stderr, "image not known") {
+		t.Errorf("--pull=never of a missing image: exit %d %s", r.code, r.stderr)
+	}
+	if r := rlessImg(t, root, "run", "alpine", "sh", "-c", "exit 7"); r.code != 7 {
+		t.Errorf("exit status: %d", r.code)
+	}
+	if r := rlessImg(t, root, "run", "--entrypoint", "echo", "alpine", "from", "entrypoint"); r.stdout != "from entrypoint\n" {
+		t.Errorf("--entrypoint: %q %s", r.stdout, r.stderr)
+	}
+	if r := rlessImg(t, root, "run", "--read-only", "alpine", "sh", "-c", "touch /tmp/ok && ! touch /nope 2>/dev/null && echo ro"); r.stdout != "ro\n" {
+		t.Errorf("--read-only: %q %s", r.stdout, r.stderr)
+	}
+}
+
+func TestRunImageConfig(t *testing.T) {
+	registry(t)
+	root := imageStore(t)
+	ref := regAddr + "/" + multiRef
+	script := `id -u; id -g; id -G; pwd; echo $RLESS_TEST; ls /data; test -e /bin/vi || echo no vi`
+	rest := "/data\nmultilayer\nhard1\nhard2\nkeep\nsetuid\nno vi\n"
+	if len(subUIDs) == 0 {
+		// The image's USER (1234) needs a subordinate range.
+		mustImg(t, root, "pull", "-q", ref)
+		if r := rlessImg(t, root, "run", "--rm", ref, "true"); r.code != 125 || !strings.Contains(r.stderr, "user 1234 is not mapped") {
+			t.Errorf("USER without a range: exit %d %s", r.code, r.stderr)
+		}
+		if r := mustImg(t, root, "run", "--rm", "-u", "0", ref, "sh", "-c", script); r.stdout != "0\n0\n0\n"+rest {
+			t.Errorf("image config as root: got\n%s", r.stdout)
+		}
+		return
+	}
+	if r := mustImg(t, root, "run", "--rm", ref, "sh", "-c", script); r.stdout != "1234\n1234\n1234 50\n"+rest {
+		t.Errorf("image config: got\n%s\nwant USER 1234 with group 50, then\n%s", r.stdout, rest)
+	}
+}
+
+func TestRunImageVolumes(t *testing.T) {
+	registry(t)
+	root := imageStore(t)
+	mustImg(t, root, "pull", "-q", "alpine")
+	src := t.TempDir()
+	mustImg(t, root, "run", "--rm", "-v", src+":/src", "alpine", "sh", "-c", "echo x > /src/new")
+	if uid := statOwner(t, filepath.Join(src, "new")); uid != uint32(os.Getuid()) {
+		t.Errorf("a file root made in a volume belongs to %d on the host, want %d", uid, os.Getuid())
+	}
+	r := rlessImg(t, root, "run", "--rm", "-v", "/etc/shadow:/shadow:ro", "alpine", "cat", "/shadow")
+	if r.code == 0 || !strings.Contains(r.stderr, "ermission denied") {
+		t.Errorf("a host file the user cannot read was read in the container: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if r := rlessImg(t, root, "run", "--rm", "-v", "/nonexistent/dir:/x", "alpine", "true"); r.code != 125 {
+		t.Errorf("volume of a missing host path: exit %d %s", r.code, r.stderr)
+	}
+	if _, err := os.Stat("/nonexistent/dir"); err == nil {
+		t.Error("a missing volume source was created")
+	}
+	r = mustImg(t, root, "run", "--rm", "--tmpfs", "/scratch:size=1m", "--mount", "type=bind,src="+src+",dst=/m,ro", "alpine", "sh", "-c", "cat /m/new; touch /scratch/a && echo tmpfs; touch /m/b 2>/dev/null || echo ro")
+	if r.stdout != "x\ntmpfs\nro\n" {
+		t.Errorf("--tmpfs and --mount: %q %s", r.stdout, r.stderr)
+	}
+}
+
+// TestRunImageTTY: an interactive shell in an image, through a pty.
+func TestRunImageTTY(t *testing.T) {
+	registry(t)
+	root := imageStore(t)
+	mustImg(t, root, "pull", "-q", "alpine")
+	t.Setenv("CONTAINERS_REGISTRIES_CONF", regConf)
+	p := startPTY(t, terminal.Size{Rows: 24, Cols: 80}, "--root", root, "run", "-it", "--rm", "alpine", "sh")
+	p.write(t, "cat /etc/alpine-release; echo $((6*7))\n")
+	p.waitFor(t, "42")
+	p.write(t, "exit 3\n")
+	if code := p.wait(t); code != 3 {
+		t.Errorf("shell exit: %d\n%s", code, p.output())
+	}
+	if !strings.Contains(p.output(), strings.TrimSpace(alpineFile)) {
+		t.Errorf("no release in the shell's output:\n%s", p.output())
+	}
+}
