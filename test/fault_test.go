@@ -223,10 +223,11 @@ func checkStoreWhole(t *testing.T, root string) {
 				t.Errorf("image %s: %v", img.ID[:12], err)
 			}
 		}
-		if len(img.Layers) == 3 {
-			out := overlayView(t, root, img.Layers, `cat $M/data/keep $M/opaque/new; $M/bin/busybox true && echo ok`)
-			if out != "keep\nnew\nok\n" {
-				t.Errorf("image %s: merged tree says %q", img.ID[:12], out)
+		// It runs (the multi-layer image is checked through its files).
+		if len(img.Layers) >= 2 {
+			r := mustImg(t, root, "run", "--rm", "--pull=never", "-u", "0", img.ID, "sh", "-c", "test ! -e /data/keep || cat /data/keep /opaque/new; echo ok")
+			if want := "ok\n"; len(img.Layers) == 3 && r.stdout != "keep\nnew\n"+want || len(img.Layers) != 3 && r.stdout != want {
+				t.Errorf("image %s runs and says %q", img.ID[:12], r.stdout)
 			}
 		}
 	}

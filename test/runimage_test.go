@@ -4,7 +4,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rless/rless/pkg/terminal"
 )
@@ -54,6 +56,24 @@ func TestRunImage(t *testing.T) {
 	}
 	if r := rlessImg(t, root, "run", "--entrypoint", "echo", "alpine", "from", "entrypoint"); r.stdout != "from entrypoint\n" {
 		t.Errorf("--entrypoint: %q %s", r.stdout, r.stderr)
+	}
+	// An image a container uses is not removed.
+	sleeper := imgCmd(root, "run", "alpine", "sleep", "60")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		sleeper.Process.Signal(syscall.SIGTERM)
+		sleeper.Wait()
+	}()
+	for i := 0; i < 500; i++ { // until its config.json is written
+		if m, _ := filepath.Glob(filepath.Join(runRoot, "*", "config.json")); len(m) > 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if r := rlessImg(t, root, "rmi", "alpine"); r.code != 2 || !strings.Contains(r.stderr, "in use") {
+		t.Errorf("rmi of an image in use: exit %d %s", r.code, r.stderr)
 	}
 	if r := rlessImg(t, root, "run", "--read-only", "alpine", "sh", "-c", "touch /tmp/ok && ! touch /nope 2>/dev/null && echo ro"); r.stdout != "ro\n" {
 		t.Errorf("--read-only: %q %s", r.stdout, r.stderr)
