@@ -6,7 +6,7 @@ export GOFLAGS := -tags=containers_image_openpgp
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build test check deps bench-startup clean install
+.PHONY: all build test check deps bench-startup demo clean install
 
 all: build
 
@@ -33,6 +33,15 @@ check:
 # Debian packages the tests need (as root).
 deps:
 	hack/deps.sh
+
+# An image built from this repository's sources (examples/hello, static),
+# written as an OCI layout and run as any pulled image is: no registry needed.
+demo: build
+	rm -rf bin/demo-image
+	$(GO) build -trimpath -ldflags '-s -w' -o bin/demo-hello ./examples/hello
+	$(GO) run ./hack/mkimage -o bin/demo-image -tag demo -entrypoint /hello \
+		/hello=bin/demo-hello /etc/demo-release=@"rless $(VERSION)"
+	bin/rless run --rm oci:bin/demo-image:demo
 
 bench-startup:
 	bench/startup/run.sh

@@ -4,9 +4,10 @@
 # for multi-id mappings; the tests need busybox-static for their root
 # filesystems, bubblewrap as the startup baseline and keyutils (keyctl) for
 # the keyring test, and docker-registry (the distribution registry) as the
-# registry the image tests pull from.
+# registry the image tests pull from, and fuse-overlayfs for the FUSE
+# fallback of image roots.
 set -euo pipefail
-pkgs=(uidmap busybox-static bubblewrap procps keyutils docker-registry)
+pkgs=(uidmap busybox-static bubblewrap procps keyutils docker-registry fuse-overlayfs)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -15,3 +16,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+# Unprivileged FUSE and tap devices need /dev/fuse and /dev/net/tun open to
+# all, as udev makes them on a desktop; machines without udev leave them to
+# root.
+for dev in /dev/fuse /dev/net/tun; do
+	if [ -c "$dev" ]; then
+		chmod 0666 "$dev"
+	fi
+done

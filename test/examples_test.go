@@ -31,3 +31,28 @@ func TestExamples(t *testing.T) {
 	}
 	assertClean(t, before)
 }
+
+// TestDemoImage does what `make demo` does: an image of examples/hello,
+// written as an OCI layout by hack/mkimage, run by reference.
+func TestDemoImage(t *testing.T) {
+	dir := t.TempDir()
+	hello := filepath.Join(dir, "hello")
+	layout := filepath.Join(dir, "demo-image")
+	for _, args := range [][]string{
+		{"build", "-o", hello, "../examples/hello"},
+		{"run", "../hack/mkimage", "-o", layout, "-tag", "demo", "-entrypoint", "/hello", "/hello=" + hello, "/etc/demo-release=@rless test"},
+	} {
+		cmd := exec.Command("go", args...)
+		cmd.Env = append(cmd.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go %v: %v\n%s", args, err, out)
+		}
+	}
+	root := imageStore(t)
+	before := takeSnapshot(t)
+	r := run(t, "--root", root, "run", "--rm", "oci:"+layout+":demo")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "Hello from rless! I am PID 1, uid 0") || !strings.Contains(r.stdout, "own sources: rless test") {
+		t.Errorf("demo: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	assertClean(t, before)
+}

@@ -2,6 +2,7 @@ package test
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -142,5 +143,50 @@ func TestRunImageTTY(t *testing.T) {
 	}
 	if !strings.Contains(p.output(), strings.TrimSpace(alpineFile)) {
 		t.Errorf("no release in the shell's output:\n%s", p.output())
+	}
+}
+
+// TestRunImageDrivers runs images with each way of making their root:
+// the kernel's overlayfs, fuse-overlayfs, and a copy (--storage-driver vfs).
+func TestRunImageDrivers(t *testing.T) {
+	registry(t)
+	for _, d := range []struct {
+		name  string
+		flags []string
+	}{
+		{"overlay", nil},
+		{"fuse-overlayfs", []string{"--storage-opt", "overlay.mount_program=fuse-overlayfs"}},
+		{"vfs", []string{"--storage-driver", "vfs"}},
+	} {
+		t.Run(d.name, func(t *testing.T) {
+			if d.name == "fuse-overlayfs" {
+				if _, err := exec.LookPath("fuse-overlayfs"); err != nil {
+					t.Skip("fuse-overlayfs is not installed")
+				}
+				if f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0); err != nil {
+					t.Skipf("no FUSE for this user: %v", err)
+				} else {
+					f.Close()
+				}
+			}
+			root := imageStore(t)
+			before := takeSnapshot(t)
+			run := func(args ...string) result {
+				return mustImg(t, root, append(append(append([]string{}, d.flags...), "run", "--rm", "-u", "0"), args...)...)
+			}
+			script := `cat /etc/alpine-release 2>/dev/null; ls /data | tr '\n' ' '; ls /opaque; test -e /bin/vi || echo no vi; echo new > /data/new; cat /data/new /data/hard2; stat -c %a /data/setuid`
+			r := run(regAddr+"/"+multiRef, "sh", "-c", script)
+			want := "hard1 hard2 keep setuid new\nno vi\nnew\nlinked\n4755\n"
+			if r.stdout != want {
+				t.Errorf("%s: got\n%s\nwant\n%s%s", d.name, r.stdout, want, r.stderr)
+			}
+			if r := run("alpine", "cat", "/etc/alpine-release"); r.stdout != alpineFile {
+				t.Errorf("%s: alpine: %q", d.name, r.stdout)
+			}
+			if left := containersLeft(root); len(left) > 0 {
+				t.Errorf("container storage left: %v", left)
+			}
+			assertClean(t, before)
+		})
 	}
 }

@@ -30,6 +30,8 @@ import (
 type config struct {
 	rless  string // absolute path of the rless binary
 	rootfs string // absolute path of the root filesystem
+	// the image cases' stores (see setupImages)
+	store, podmanRoot, podmanRunRoot string
 }
 
 // benchCase is one way of starting a container running "true".
@@ -221,6 +223,22 @@ func run() error {
 		cfg.rootfs = filepath.Join(tmp, "rootfs")
 		if err := busybox.Rootfs(cfg.rootfs, nil); err != nil {
 			return fmt.Errorf("building the busybox root filesystem: %w", err)
+		}
+	}
+
+	if slices.ContainsFunc(selected, func(c benchCase) bool { return strings.Contains(c.name, "image") }) {
+		dir, err := os.MkdirTemp("/var/tmp", "bench-startup-images-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		_, perr := exec.LookPath("podman")
+		cleanup, err := setupImages(&cfg, dir, perr == nil)
+		if cleanup != nil {
+			defer cleanup()
+		}
+		if err != nil {
+			return fmt.Errorf("setting up the image cases: %w", err)
 		}
 	}
 

@@ -19,9 +19,11 @@ var version = "0.1.0-dev"
 
 // globals are the flags every command shares.
 type globals struct {
-	logLevel string
-	root     string
-	runRoot  string
+	logLevel      string
+	root          string
+	runRoot       string
+	storageDriver string
+	storageOpts   []string
 }
 
 // exitError carries a command's exit status out of cobra.
@@ -69,6 +71,8 @@ func execute(args []string) int {
 	pf.StringVar(&g.logLevel, "log-level", "warn", "log messages at or above this level: debug, info, warn, error")
 	pf.StringVar(&g.root, "root", defaultRoot(), "storage root directory")
 	pf.StringVar(&g.runRoot, "runroot", container.DefaultRunRoot(), "directory for the state of running containers")
+	pf.StringVar(&g.storageDriver, "storage-driver", "overlay", "how an image's layers become a container's root: overlay (kernel overlayfs, else fuse-overlayfs, else a copy) or vfs (a copy)")
+	pf.StringArrayVar(&g.storageOpts, "storage-opt", nil, "storage option: overlay.mount_program=PATH (a FUSE overlay program such as fuse-overlayfs, instead of the kernel's)")
 	root.AddCommand(newRunCmd(g), newUnshareCmd(g), newInfoCmd(g),
 		newImagesCmd(g, "images"), newRmiCmd(g, "rmi"), newTagCmd(g), newImageCmd(g), newSystemCmd(g))
 	root.AddCommand(engineCommands(g, false)...)

@@ -126,7 +126,7 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	var mounts []specs.Mount
 	var ctr *store.Container
 	if imageRef != "" {
-		ctr, mounts, err = imageOptions(cmd, s, img, id, f, args, &opts)
+		ctr, mounts, err = imageOptions(cmd, g, s, img, id, f, args, &opts)
 		if ctr != nil {
 			defer func() {
 				if rerr := removeContainer(cmd, s, ctr, host, mapping); rerr != nil {

@@ -11,6 +11,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/rless/rless/pkg/container"
+	"github.com/rless/rless/pkg/overlay"
 	"github.com/rless/rless/pkg/spec"
 	"github.com/rless/rless/pkg/store"
 	"github.com/rless/rless/pkg/userns"
@@ -87,7 +88,7 @@ func findImage(cmd *cobra.Command, g *globals, s *store.Store, ref, policy strin
 // command, environment, working directory and user come from its config
 // where the flags leave them. It returns the container's storage, to be
 // removed when the container is gone.
-func imageOptions(cmd *cobra.Command, s *store.Store, img store.Image, id string, f *runFlags, args []string, opts *spec.Options) (*store.Container, []specs.Mount, error) {
+func imageOptions(cmd *cobra.Command, g *globals, s *store.Store, img store.Image, id string, f *runFlags, args []string, opts *spec.Options) (*store.Container, []specs.Mount, error) {
 	cfg, err := s.ImageConfig(img.ID)
 	if err != nil {
 		return nil, nil, err
@@ -131,6 +132,9 @@ func imageOptions(cmd *cobra.Command, s *store.Store, img store.Image, id string
 	if err != nil {
 		return nil, nil, err
 	}
+	if c.Layout.Driver, c.Layout.Program, err = storageDriver(g); err != nil {
+		return c, nil, err
+	}
 	opts.Rootfs = c.Rootfs
 	etc, err := container.EtcFiles(c.Dir, opts.Hostname, opts.Network == spec.NetworkHost)
 	if err != nil {
@@ -146,6 +150,33 @@ func imageOptions(cmd *cobra.Command, s *store.Store, img store.Image, id string
 	}
 	user2, err := f.image.userMounts()
 	return c, append(mounts, user2...), err
+}
+
+// storageDriver returns the overlay driver and mount program that
+// --storage-driver and --storage-opt ask for.
+func storageDriver(g *globals) (driver, program string, err error) {
+	switch g.storageDriver {
+	case "overlay", "":
+	case "vfs":
+		driver = overlay.Copy
+	default:
+		return "", "", fmt.Errorf("--storage-driver %q: want overlay or vfs", g.storageDriver)
+	}
+	for _, o := range g.storageOpts {
+		k, v, _ := strings.Cut(o, "=")
+		switch k {
+		case "overlay.mount_program", "mount_program":
+			if v == "" {
+				return "", "", errors.New("--storage-opt overlay.mount_program: no program given")
+			}
+			if driver == "" {
+				driver, program = overlay.Fuse, v
+			}
+		default:
+			return "", "", fmt.Errorf("--storage-opt %q: unknown option", o)
+		}
+	}
+	return driver, program, nil
 }
 
 // removeContainer removes a container's storage; files of subordinate ids

@@ -3,6 +3,8 @@ package overlay
 import (
 	"errors"
 	"fmt"
+	"log/slog"
+	"os/exec"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -10,16 +12,32 @@ import (
 
 // Annotations of the spec that carry a Layout.
 const (
-	AnnotationLower = "io.rless.overlay.lowerdir" // lower directories, top first, one a line
-	AnnotationUpper = "io.rless.overlay.upperdir"
-	AnnotationWork  = "io.rless.overlay.workdir"
+	AnnotationLower   = "io.rless.overlay.lowerdir" // lower directories, top first, one a line
+	AnnotationUpper   = "io.rless.overlay.upperdir"
+	AnnotationWork    = "io.rless.overlay.workdir"
+	AnnotationDriver  = "io.rless.overlay.driver"
+	AnnotationProgram = "io.rless.overlay.mount_program"
+)
+
+// Drivers: how a Layout becomes a root filesystem.
+const (
+	// Native is the kernel's overlayfs (the default).
+	Native = "overlay"
+	// Fuse is a FUSE overlay program (fuse-overlayfs), for kernels or
+	// file systems that refuse overlayfs in a user namespace.
+	Fuse = "fuse"
+	// Copy copies the layers into the writable layer and binds that: the
+	// last resort, slow for big images.
+	Copy = "copy"
 )
 
 // Layout is an overlay root filesystem.
 type Layout struct {
-	Lower []string // read-only layers, the top one first
-	Upper string   // the container's writable layer
-	Work  string   // overlayfs's work directory, on Upper's file system
+	Lower   []string // read-only layers, the top one first
+	Upper   string   // the container's writable layer
+	Work    string   // overlayfs's work directory, on Upper's file system
+	Driver  string   // Native, Fuse or Copy; "" tries them in this order
+	Program string   // the FUSE program of Fuse (default fuse-overlayfs)
 }
 
 // Annotate records l in a spec's annotations.
@@ -27,6 +45,12 @@ func (l Layout) Annotate(a map[string]string) {
 	a[AnnotationLower] = strings.Join(l.Lower, "\n")
 	a[AnnotationUpper] = l.Upper
 	a[AnnotationWork] = l.Work
+	if l.Driver != "" {
+		a[AnnotationDriver] = l.Driver
+	}
+	if l.Program != "" {
+		a[AnnotationProgram] = l.Program
+	}
 }
 
 // FromAnnotations returns the Layout a spec's annotations carry, if any.
@@ -35,18 +59,49 @@ func FromAnnotations(a map[string]string) (Layout, bool) {
 	if lower == "" {
 		return Layout{}, false
 	}
-	return Layout{Lower: strings.Split(lower, "\n"), Upper: a[AnnotationUpper], Work: a[AnnotationWork]}, true
+	return Layout{
+		Lower: strings.Split(lower, "\n"), Upper: a[AnnotationUpper], Work: a[AnnotationWork],
+		Driver: a[AnnotationDriver], Program: a[AnnotationProgram],
+	}, true
 }
 
-// Mount mounts l on target. It must run in a mount namespace owned by the
-// user namespace that owns the layers' files' ids (as root there). Any
-// number of layers works: each is added with fsconfig's "lowerdir+"
-// (Linux 6.8); older kernels get one mount option string, which holds as
-// many layers as fit in a page.
+// Mount mounts l on target with l's driver. It must run in a mount
+// namespace owned by the user namespace that owns the layers' files' ids
+// (as root there). With Native, any number of layers works: each is added
+// with fsconfig's "lowerdir+" (Linux 6.8); older kernels get one mount
+// option string, which holds as many layers as fit in a page.
 func Mount(l Layout, target string) error {
 	if len(l.Lower) == 0 || l.Upper == "" || l.Work == "" {
 		return errors.New("overlay: lower, upper and work directories are all needed")
 	}
+	switch l.Driver {
+	case "":
+		// Automatic: the kernel's overlayfs, else the FUSE program when
+		// there is one, else a copy.
+		err := mountNative(l, target)
+		if err == nil {
+			return nil
+		}
+		slog.Debug("native overlay refused, falling back", "err", err)
+		if _, ferr := exec.LookPath("fuse-overlayfs"); ferr == nil {
+			if ferr = mountFuse(l, target); ferr == nil {
+				return nil
+			}
+			slog.Debug("fuse-overlayfs failed, copying", "err", ferr)
+		}
+		return mountCopy(l, target)
+	case Native:
+		return mountNative(l, target)
+	case Fuse:
+		return mountFuse(l, target)
+	case Copy:
+		return mountCopy(l, target)
+	default:
+		return fmt.Errorf("overlay: unknown driver %q", l.Driver)
+	}
+}
+
+func mountNative(l Layout, target string) error {
 	err := mountNew(l, target)
 	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
 		err = mountOld(l, target)
