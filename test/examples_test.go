@@ -51,7 +51,7 @@ func TestDemoImage(t *testing.T) {
 	root := imageStore(t)
 	before := takeSnapshot(t)
 	r := run(t, "--root", root, "run", "--rm", "oci:"+layout+":demo")
-	if r.code != 0 || !strings.HasPrefix(r.stdout, "Hello from rless! I am PID 1, uid 0") || !strings.Contains(r.stdout, "own sources: rless test") {
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "Hello from rless! I am PID ") || !strings.Contains(r.stdout, ", uid 0, on host ") || !strings.Contains(r.stdout, "own sources: rless test") {
 		t.Errorf("demo: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	assertClean(t, before)

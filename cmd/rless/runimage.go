@@ -170,7 +170,11 @@ func storageDriver(g *globals) (driver, program string, err error) {
 				return "", "", errors.New("--storage-opt overlay.mount_program: no program given")
 			}
 			if driver == "" {
-				driver, program = overlay.Fuse, v
+				// Found here: the container's stage has no PATH of ours.
+				if program, err = exec.LookPath(v); err != nil {
+					return "", "", fmt.Errorf("--storage-opt overlay.mount_program: %w", err)
+				}
+				driver = overlay.Fuse
 			}
 		default:
 			return "", "", fmt.Errorf("--storage-opt %q: unknown option", o)

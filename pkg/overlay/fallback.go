@@ -18,7 +18,10 @@ import (
 func mountFuse(l Layout, target string) error {
 	prog := l.Program
 	if prog == "" {
-		prog = "fuse-overlayfs"
+		var err error
+		if prog, err = findFuse(); err != nil {
+			return fmt.Errorf("overlay: %w", err)
+		}
 	}
 	path, err := exec.LookPath(prog)
 	if err != nil {

@@ -83,7 +83,8 @@ func Mount(l Layout, target string) error {
 			return nil
 		}
 		slog.Debug("native overlay refused, falling back", "err", err)
-		if _, ferr := exec.LookPath("fuse-overlayfs"); ferr == nil {
+		if prog, ferr := findFuse(); ferr == nil {
+			l.Program = prog
 			if ferr = mountFuse(l, target); ferr == nil {
 				return nil
 			}
@@ -99,6 +100,20 @@ func Mount(l Layout, target string) error {
 	default:
 		return fmt.Errorf("overlay: unknown driver %q", l.Driver)
 	}
+}
+
+// findFuse looks for fuse-overlayfs on PATH and where distributions put
+// it (a container's stage may have no PATH).
+func findFuse() (string, error) {
+	if p, err := exec.LookPath("fuse-overlayfs"); err == nil {
+		return p, nil
+	}
+	for _, p := range []string{"/usr/bin/fuse-overlayfs", "/usr/local/bin/fuse-overlayfs", "/bin/fuse-overlayfs"} {
+		if _, err := exec.LookPath(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", errors.New("fuse-overlayfs not found")
 }
 
 func mountNative(l Layout, target string) error {
