@@ -31,7 +31,7 @@ func main() {
 
 func run(out, tag, entrypoint string, files []string) error {
 	if out == "" || len(files) == 0 {
-		return fmt.Errorf("usage: mkimage -o DIR [-tag TAG] [-entrypoint PATH] PATH=FILE...")
+		return fmt.Errorf("usage: mkimage -o DIR [-tag TAG] [-entrypoint PATH] PATH=FILE [PATH=FILE]")
 	}
 	var entries []testimage.Entry
 	dirs := map[string]bool{}
