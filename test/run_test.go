@@ -2,6 +2,7 @@ package test
 
 import (
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -174,7 +175,7 @@ func TestRlessErrors(t *testing.T) {
 		{"unknown flag", []string{"run", "--no-such-flag", "--rootfs", "/", "true"}, "unknown flag: --no-such-flag"},
 		{"no command", []string{"run", "--rootfs", "/"}, "no command"},
 		{"unknown network", []string{"run", "--network", "bogus", "--rootfs", "/", "true"}, "unknown network mode"},
-		{"image", []string{"run", "alpine", "true"}, "images are not supported yet"},
+		{"missing image", []string{"--root", filepath.Join(workDir, "empty-store"), "run", "--pull=never", "alpine", "true"}, "alpine: image not known"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
