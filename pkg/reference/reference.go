@@ -152,6 +152,10 @@ func parse(s string) (Named, error) {
 	if n.Domain == DefaultDomain && !strings.Contains(n.Path, "/") {
 		n.Path = "library/" + n.Path
 	}
+	// The limit holds for the normalised name, as in containers/image.
+	if len(n.Name()) > maxNameLength {
+		return bad("repository name longer than 255 characters")
+	}
 	return n, nil
 }
 
