@@ -1,7 +1,6 @@
 package test
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -189,34 +188,5 @@ func TestRunImageDrivers(t *testing.T) {
 			}
 			assertClean(t, before)
 		})
-	}
-}
-
-// TestRunKeepID: with --userns=keep-id the user's ids are the container's,
-// so what the container writes to a volume is the user's on the host, and
-// the image's files keep their owners (through fuse-overlayfs).
-func TestRunKeepID(t *testing.T) {
-	registry(t)
-	root := imageStore(t)
-	mustImg(t, root, "pull", "-q", "alpine")
-	src := t.TempDir()
-	args := []string{"run", "--rm", "--userns=keep-id", "-v", src + ":/src", "alpine", "sh", "-c", "id -u; id -g; touch /src/f; stat -c %u /bin/busybox"}
-	if len(subUIDs) == 0 {
-		if r := rlessImg(t, root, args...); r.code != 125 || !strings.Contains(r.stderr, "keep-id needs a subordinate id range") {
-			t.Errorf("keep-id without a range: exit %d %s", r.code, r.stderr)
-		}
-		return
-	}
-	r := mustImg(t, root, args...)
-	want := fmt.Sprintf("%d\n%d\n0\n", os.Getuid(), os.Getgid())
-	if r.stdout != want {
-		t.Errorf("keep-id: got %q, want %q (uid, gid, owner of /bin/busybox)\n%s", r.stdout, want, r.stderr)
-	}
-	if uid := statOwner(t, filepath.Join(src, "f")); uid != uint32(os.Getuid()) {
-		t.Errorf("a file written with keep-id belongs to %d on the host, want %d", uid, os.Getuid())
-	}
-	r = mustImg(t, root, "run", "--rm", "--userns=keep-id:uid=0,gid=0", "alpine", "id", "-u")
-	if r.stdout != "0\n" {
-		t.Errorf("keep-id:uid=0: %q", r.stdout)
 	}
 }

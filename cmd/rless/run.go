@@ -31,7 +31,6 @@ type runFlags struct {
 	sigProxy    bool
 	security    securityFlags
 	image       imageFlags
-	userns      string
 }
 
 func newRunCmd(g *globals) *cobra.Command {
@@ -81,7 +80,6 @@ when it is not found.`,
 	fl.BoolVar(&f.sigProxy, "sig-proxy", true, "forward the signals rless receives to the container")
 	f.security.register(fl)
 	f.image.register(cmd)
-	fl.StringVar(&f.userns, "userns", "", "user namespace layout: \"\" (you are root in the container) or keep-id[:uid=N,gid=N] (you keep your ids; files written to volumes are yours)")
 	return cmd
 }
 
@@ -115,10 +113,6 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	keep, err := keepID(f.userns, &mapping)
-	if err != nil {
-		return err
-	}
 	id := container.NewID()
 	hostname := f.hostname
 	if hostname == "" {
@@ -132,7 +126,7 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	var mounts []specs.Mount
 	var ctr *store.Container
 	if imageRef != "" {
-		ctr, mounts, err = imageOptions(cmd, g, s, img, id, f, args, &opts, keep)
+		ctr, mounts, err = imageOptions(cmd, g, s, img, id, f, args, &opts)
 		if ctr != nil {
 			defer func() {
 				if rerr := removeContainer(cmd, s, ctr, host, mapping); rerr != nil {
@@ -148,11 +142,7 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 		if opts.Rootfs, err = rootfsp.CheckRoot(dir); err != nil {
 			return err
 		}
-		user := f.user
-		if user == "" && keep != nil {
-			user = fmt.Sprintf("%d:%d", keep.uid, keep.gid)
-		}
-		if opts.User, opts.Home, err = spec.ResolveUser(opts.Rootfs, user); err != nil {
+		if opts.User, opts.Home, err = spec.ResolveUser(opts.Rootfs, f.user); err != nil {
 			return err
 		}
 		if mounts, err = f.image.userMounts(); err != nil {

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -89,7 +88,7 @@ func findImage(cmd *cobra.Command, g *globals, s *store.Store, ref, policy strin
 // command, environment, working directory and user come from its config
 // where the flags leave them. It returns the container's storage, to be
 // removed when the container is gone.
-func imageOptions(cmd *cobra.Command, g *globals, s *store.Store, img store.Image, id string, f *runFlags, args []string, opts *spec.Options, keep *keptIDs) (*store.Container, []specs.Mount, error) {
+func imageOptions(cmd *cobra.Command, g *globals, s *store.Store, img store.Image, id string, f *runFlags, args []string, opts *spec.Options) (*store.Container, []specs.Mount, error) {
 	cfg, err := s.ImageConfig(img.ID)
 	if err != nil {
 		return nil, nil, err
@@ -115,11 +114,7 @@ func imageOptions(cmd *cobra.Command, g *globals, s *store.Store, img store.Imag
 		opts.Cwd = ic.WorkingDir
 	}
 	user := f.user
-	switch {
-	case user != "":
-	case keep != nil:
-		user = fmt.Sprintf("%d:%d", keep.uid, keep.gid)
-	default:
+	if user == "" {
 		user = ic.User
 	}
 	passwd, err := s.ReadImageFile(img, "/etc/passwd")
@@ -139,9 +134,6 @@ func imageOptions(cmd *cobra.Command, g *globals, s *store.Store, img store.Imag
 	}
 	if c.Layout.Driver, c.Layout.Program, err = storageDriver(g); err != nil {
 		return c, nil, err
-	}
-	if keep != nil {
-		keepIDLayout(c, keep, opts.Mapping)
 	}
 	opts.Rootfs = c.Rootfs
 	etc, err := container.EtcFiles(c.Dir, opts.Hostname, opts.Network == spec.NetworkHost)
@@ -189,77 +181,6 @@ func storageDriver(g *globals) (driver, program string, err error) {
 		}
 	}
 	return driver, program, nil
-}
-
-// keptIDs are the ids --userns=keep-id keeps.
-type keptIDs struct{ uid, gid uint32 }
-
-// keepID applies --userns to mapping and returns the kept ids (nil for
-// the default layout).
-func keepID(value string, mapping *userns.Mapping) (*keptIDs, error) {
-	mode, params, _ := strings.Cut(value, ":")
-	switch mode {
-	case "", "host":
-		if params != "" {
-			return nil, fmt.Errorf("--userns %q: no options here", value)
-		}
-		return nil, nil
-	case "keep-id":
-	default:
-		return nil, fmt.Errorf("--userns %q: want keep-id[:uid=N,gid=N] (or nothing)", value)
-	}
-	if !mapping.Helpers {
-		return nil, errors.New("--userns=keep-id needs a subordinate id range and newuidmap/newgidmap")
-	}
-	k := &keptIDs{uid: uint32(os.Getuid()), gid: uint32(os.Getgid())}
-	if params != "" {
-		for _, p := range strings.Split(params, ",") {
-			key, v, _ := strings.Cut(p, "=")
-			n, err := strconv.ParseUint(v, 10, 32)
-			if err != nil || (key != "uid" && key != "gid") {
-				return nil, fmt.Errorf("--userns %q: bad option %q", value, p)
-			}
-			if key == "uid" {
-				k.uid = uint32(n)
-			} else {
-				k.gid = uint32(n)
-			}
-		}
-	}
-	var err error
-	if mapping.UIDs, err = userns.KeepID(mapping.UIDs, k.uid); err != nil {
-		return nil, err
-	}
-	if mapping.GIDs, err = userns.KeepID(mapping.GIDs, k.gid); err != nil {
-		return nil, err
-	}
-	return k, nil
-}
-
-// keepIDLayout shows the image's files with their own owners in a
-// keep-id container, through fuse-overlayfs's id mapping. Without
-// fuse-overlayfs (or with another driver asked for) the files the image
-// gives root are seen as the kept id's, and a warning says so.
-func keepIDLayout(c *store.Container, k *keptIDs, m userns.Mapping) {
-	total := func(ms []specs.LinuxIDMapping) uint32 {
-		var t uint32
-		for _, x := range ms {
-			t = max(t, x.ContainerID+x.Size)
-		}
-		return t
-	}
-	if c.Layout.Driver == "" || c.Layout.Driver == overlay.Fuse {
-		prog := c.Layout.Program
-		if prog == "" {
-			prog, _ = overlay.FindFuse()
-		}
-		if prog != "" {
-			c.Layout.Driver, c.Layout.Program = overlay.Fuse, prog
-			c.Layout.FuseOptions = overlay.KeepIDOptions(k.uid, k.gid, total(m.UIDs), total(m.GIDs))
-			return
-		}
-	}
-	fmt.Fprintln(os.Stderr, "WARN: --userns=keep-id without fuse-overlayfs: the image's files of root are seen as yours in the container")
 }
 
 // removeContainer removes a container's storage; files of subordinate ids

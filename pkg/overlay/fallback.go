@@ -28,9 +28,6 @@ func mountFuse(l Layout, target string) error {
 		return fmt.Errorf("overlay: mount program: %w", err)
 	}
 	opts := "lowerdir=" + strings.Join(l.Lower, ":") + ",upperdir=" + l.Upper + ",workdir=" + l.Work
-	if l.FuseOptions != "" {
-		opts += "," + l.FuseOptions
-	}
 	out, err := exec.Command(path, "-o", opts, target).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("overlay: %s: %w: %s", prog, err, strings.TrimSpace(string(out)))

@@ -17,7 +17,6 @@ const (
 	AnnotationWork    = "io.rless.overlay.workdir"
 	AnnotationDriver  = "io.rless.overlay.driver"
 	AnnotationProgram = "io.rless.overlay.mount_program"
-	AnnotationOptions = "io.rless.overlay.fuse_options"
 )
 
 // Drivers: how a Layout becomes a root filesystem.
@@ -39,9 +38,6 @@ type Layout struct {
 	Work    string   // overlayfs's work directory, on Upper's file system
 	Driver  string   // Native, Fuse or Copy; "" tries them in this order
 	Program string   // the FUSE program of Fuse (default fuse-overlayfs)
-	// FuseOptions are more mount options for the FUSE program, such as
-	// fuse-overlayfs's uidmapping= and gidmapping= (see KeepIDOptions).
-	FuseOptions string
 }
 
 // Annotate records l in a spec's annotations.
@@ -55,9 +51,6 @@ func (l Layout) Annotate(a map[string]string) {
 	if l.Program != "" {
 		a[AnnotationProgram] = l.Program
 	}
-	if l.FuseOptions != "" {
-		a[AnnotationOptions] = l.FuseOptions
-	}
 }
 
 // FromAnnotations returns the Layout a spec's annotations carry, if any.
@@ -68,7 +61,7 @@ func FromAnnotations(a map[string]string) (Layout, bool) {
 	}
 	return Layout{
 		Lower: strings.Split(lower, "\n"), Upper: a[AnnotationUpper], Work: a[AnnotationWork],
-		Driver: a[AnnotationDriver], Program: a[AnnotationProgram], FuseOptions: a[AnnotationOptions],
+		Driver: a[AnnotationDriver], Program: a[AnnotationProgram],
 	}, true
 }
 
@@ -107,26 +100,6 @@ func Mount(l Layout, target string) error {
 	default:
 		return fmt.Errorf("overlay: unknown driver %q", l.Driver)
 	}
-}
-
-// FindFuse returns the fuse-overlayfs program, looked up on PATH and where
-// distributions put it, or an error when there is none.
-func FindFuse() (string, error) { return findFuse() }
-
-// KeepIDOptions are the fuse-overlayfs options that show a container in
-// the --userns=keep-id layout (see userns.KeepID) with inside as its kept
-// id and total ids the image's files with the owners the image gives them,
-// as the default layout shows them: file owner 0 is seen as inside there,
-// and 1..inside as 0..inside-1.
-func KeepIDOptions(uid, gid, totalUIDs, totalGIDs uint32) string {
-	m := func(inside, total uint32) string {
-		s := fmt.Sprintf("0:%d:1:1:0:%d", inside, inside)
-		if total > inside+1 {
-			s += fmt.Sprintf(":%d:%d:%d", inside+1, inside+1, total-inside-1)
-		}
-		return s
-	}
-	return "uidmapping=" + m(uid, totalUIDs) + ",gidmapping=" + m(gid, totalGIDs)
 }
 
 // findFuse looks for fuse-overlayfs on PATH and where distributions put
