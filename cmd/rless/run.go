@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -132,6 +133,7 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 				if rerr := removeContainer(cmd, s, ctr, host, mapping); rerr != nil {
 					fmt.Fprintf(os.Stderr, "WARN: %v\n", rerr)
 				}
+				slog.Debug("container storage removed")
 			}()
 		}
 		if err != nil {

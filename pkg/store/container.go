@@ -56,9 +56,11 @@ func (s *Store) CreateContainer(id string, img Image) (*Container, error) {
 // the caller does it again inside.
 func (s *Store) RemoveContainer(id string) error {
 	dir := filepath.Join(s.root, "containers", id)
+	// overlayfs leaves work/work without permissions.
+	_ = os.Chmod(filepath.Join(dir, "work", "work"), 0o700)
 	if err := os.RemoveAll(dir); err != nil {
-		// overlayfs leaves work/work without permissions: give the owner
-		// back its rights and try once more.
+		// Directories the container made without write permission:
+		// give the owner back its rights and try once more.
 		_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 			if err == nil && d.IsDir() {
 				_ = os.Chmod(p, 0o700)
