@@ -1,6 +1,7 @@
 package test
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -188,5 +189,57 @@ func TestRunImageDrivers(t *testing.T) {
 			}
 			assertClean(t, before)
 		})
+	}
+}
+
+// TestVolumes: named volumes outlive containers, are made on first use,
+// and are listed, inspected and removed; one in use is not removed.
+func TestVolumes(t *testing.T) {
+	registry(t)
+	root := imageStore(t)
+	mustImg(t, root, "pull", "-q", "alpine")
+	if out := mustImg(t, root, "volume", "create", "data").stdout; out != "data\n" {
+		t.Errorf("volume create: %q", out)
+	}
+	if r := rlessImg(t, root, "volume", "create", "data"); r.code != 125 || !strings.Contains(r.stderr, "already exists") {
+		t.Errorf("second create: exit %d %s", r.code, r.stderr)
+	}
+	mustImg(t, root, "run", "--rm", "-v", "data:/data", "alpine", "sh", "-c", "echo kept > /data/f; chown 1234 /data/f 2>/dev/null; true")
+	if r := mustImg(t, root, "run", "--rm", "--mount", "type=volume,src=data,dst=/v,ro", "alpine", "sh", "-c", "cat /v/f; touch /v/x 2>/dev/null || echo ro"); r.stdout != "kept\nro\n" {
+		t.Errorf("the volume's content in a second container: %q %s", r.stdout, r.stderr)
+	}
+	mustImg(t, root, "run", "--rm", "-v", "auto:/a", "alpine", "true") // made on first use
+	if out := mustImg(t, root, "volume", "ls", "-q").stdout; out != "auto\ndata\n" {
+		t.Errorf("volume ls -q: %q", out)
+	}
+	var vs []map[string]any
+	if err := json.Unmarshal([]byte(mustImg(t, root, "volume", "inspect", "data").stdout), &vs); err != nil || len(vs) != 1 || vs[0]["Mountpoint"] == "" {
+		t.Errorf("volume inspect: %v %v", vs, err)
+	}
+	// In use: refused (2); then removed with its content, inside the
+	// user namespace for files of other owners.
+	sleeper := imgCmd(root, "run", "-v", "data:/data", "alpine", "sleep", "60")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 500; i++ {
+		if m, _ := filepath.Glob(filepath.Join(runRoot, "*", "config.json")); len(m) > 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if r := rlessImg(t, root, "volume", "rm", "data"); r.code != 2 || !strings.Contains(r.stderr, "in use") {
+		t.Errorf("volume rm of a volume in use: exit %d %s", r.code, r.stderr)
+	}
+	sleeper.Process.Signal(syscall.SIGTERM)
+	sleeper.Wait()
+	if out := mustImg(t, root, "volume", "rm", "data").stdout; out != "data\n" {
+		t.Errorf("volume rm: %q", out)
+	}
+	if out := mustImg(t, root, "volume", "prune").stdout; out != "auto\n" {
+		t.Errorf("volume prune: %q", out)
+	}
+	if r := rlessImg(t, root, "volume", "rm", "data"); r.code != 1 {
+		t.Errorf("rm of a missing volume: exit %d %s", r.code, r.stderr)
 	}
 }

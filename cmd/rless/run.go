@@ -151,6 +151,9 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 			return err
 		}
 	}
+	if mounts, err = resolveVolumes(g, s, mounts); err != nil {
+		return err
+	}
 	if err := f.security.apply(&opts); err != nil {
 		return err
 	}

@@ -173,6 +173,25 @@ const AnnotationImage = "io.rless.image.id"
 // UsesImage reports whether a container in runRoot whose rless is alive
 // runs image id (see AnnotationImage).
 func UsesImage(runRoot, id string) bool {
+	return anyLive(runRoot, func(s *specs.Spec) bool { return s.Annotations[AnnotationImage] == id })
+}
+
+// MountsPath reports whether a container in runRoot whose rless is alive
+// has a mount of the host path p (a volume's directory, say).
+func MountsPath(runRoot, p string) bool {
+	return anyLive(runRoot, func(s *specs.Spec) bool {
+		for _, m := range s.Mounts {
+			if m.Source == p {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// anyLive reports whether match holds for the spec of a container of
+// runRoot that is being created or whose rless is alive.
+func anyLive(runRoot string, match func(*specs.Spec) bool) bool {
 	entries, err := os.ReadDir(runRoot)
 	if err != nil {
 		return false
@@ -183,7 +202,7 @@ func UsesImage(runRoot, id string) bool {
 		}
 		var spec specs.Spec
 		data, err := os.ReadFile(filepath.Join(runRoot, e.Name(), "config.json"))
-		if err != nil || json.Unmarshal(data, &spec) != nil || spec.Annotations[AnnotationImage] != id {
+		if err != nil || json.Unmarshal(data, &spec) != nil || !match(&spec) {
 			continue
 		}
 		var st specs.State

@@ -10,17 +10,20 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// ParseVolume parses podman's -v HOST:CONTAINER[:OPTIONS] into a bind
-// mount. HOST must exist (a missing one is an error, never a directory
-// made for it); OPTIONS are ro, rw, z and Z (accepted, without SELinux
-// there is nothing to relabel), separated by commas.
+// VolumeMount is the Type of the mounts ParseVolume and ParseMount return
+// for named volumes: their Source is the volume's name, which the caller
+// turns into a bind mount of the volume's directory.
+const VolumeMount = "volume"
+
+// ParseVolume parses podman's -v SOURCE:CONTAINER[:OPTIONS]. A SOURCE that
+// is a path (/… or .…) gives a bind mount and must exist (a missing one is
+// an error, never a directory made for it); any other SOURCE names a
+// volume (see VolumeMount). OPTIONS are ro, rw, z and Z (accepted: without
+// SELinux there is nothing to relabel), separated by commas.
 func ParseVolume(v string) (specs.Mount, error) {
 	parts := strings.Split(v, ":")
 	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
 		return specs.Mount{}, fmt.Errorf("volume %q: want HOST-PATH:CONTAINER-PATH[:OPTIONS]", v)
-	}
-	if !strings.HasPrefix(parts[0], "/") && !strings.HasPrefix(parts[0], ".") {
-		return specs.Mount{}, fmt.Errorf("volume %q: named volumes are not supported yet: give a host path", v)
 	}
 	var opts []string
 	if len(parts) == 3 {
@@ -34,7 +37,17 @@ func ParseVolume(v string) (specs.Mount, error) {
 			}
 		}
 	}
+	if !strings.HasPrefix(parts[0], "/") && !strings.HasPrefix(parts[0], ".") {
+		return volumeMount(parts[0], parts[1], opts)
+	}
 	return bindMount(parts[0], parts[1], opts)
+}
+
+func volumeMount(name, dst string, opts []string) (specs.Mount, error) {
+	if !strings.HasPrefix(dst, "/") {
+		return specs.Mount{}, fmt.Errorf("mount destination %q is not an absolute path", dst)
+	}
+	return specs.Mount{Destination: filepath.Clean(dst), Type: VolumeMount, Source: name, Options: append([]string{"rbind"}, opts...)}, nil
 }
 
 func bindMount(src, dst string, opts []string) (specs.Mount, error) {
@@ -65,9 +78,9 @@ func ParseTmpfs(v string) (specs.Mount, error) {
 	return m, nil
 }
 
-// ParseMount parses podman's --mount type=bind|tmpfs,... : for bind,
-// source (src) and destination (dst, target) and ro/readonly; for tmpfs,
-// destination, tmpfs-size and tmpfs-mode.
+// ParseMount parses podman's --mount type=bind|volume|tmpfs,... : for bind
+// and volume, source (src) and destination (dst, target) and ro/readonly;
+// for tmpfs, destination, tmpfs-size and tmpfs-mode.
 func ParseMount(v string) (specs.Mount, error) {
 	kv := map[string]string{}
 	for _, f := range strings.Split(v, ",") {
@@ -99,6 +112,15 @@ func ParseMount(v string) (specs.Mount, error) {
 			return specs.Mount{}, fmt.Errorf("mount %q: no source", v)
 		}
 		return bindMount(kv["source"], dst, opts)
+	case "volume":
+		var opts []string
+		if kv["ro"] == "true" || kv["ro"] == "1" {
+			opts = append(opts, "ro")
+		}
+		if kv["source"] == "" {
+			return specs.Mount{}, fmt.Errorf("mount %q: no source (the volume's name)", v)
+		}
+		return volumeMount(kv["source"], dst, opts)
 	case "tmpfs":
 		var opts []string
 		if s := kv["tmpfs-size"]; s != "" {
@@ -111,6 +133,6 @@ func ParseMount(v string) (specs.Mount, error) {
 	case "":
 		return specs.Mount{}, errors.New("mount " + v + ": no type")
 	default:
-		return specs.Mount{}, fmt.Errorf("mount %q: type %q is not supported yet (bind, tmpfs)", v, kv["type"])
+		return specs.Mount{}, fmt.Errorf("mount %q: unknown type %q (bind, volume, tmpfs)", v, kv["type"])
 	}
 }

@@ -165,3 +165,36 @@ func TestNewLayerConcurrent(t *testing.T) {
 		t.Errorf("layer record %+v", got)
 	}
 }
+
+func TestVolumes(t *testing.T) {
+	s, _ := Open(t.TempDir())
+	v, err := s.CreateVolume("data")
+	if err != nil || v.Name != "data" || filepath.Base(v.Mountpoint) != "_data" {
+		t.Fatalf("CreateVolume: %+v, %v", v, err)
+	}
+	if _, err := s.CreateVolume("data"); !errors.Is(err, ErrVolumeExists) {
+		t.Errorf("second create: %v", err)
+	}
+	for _, bad := range []string{"../x", ".hidden", "a/b", "-a"} {
+		if _, err := s.CreateVolume(bad); err == nil {
+			t.Errorf("CreateVolume(%q): no error", bad)
+		}
+		if _, err := s.Volume(bad); !errors.Is(err, ErrNoVolume) {
+			t.Errorf("Volume(%q): %v", bad, err)
+		}
+	}
+	anon, err := s.CreateVolume("")
+	if err != nil || len(anon.Name) != 64 {
+		t.Errorf("anonymous volume: %+v %v", anon, err)
+	}
+	if vs, _ := s.Volumes(); len(vs) != 2 {
+		t.Errorf("Volumes: %+v", vs)
+	}
+	os.WriteFile(filepath.Join(v.Mountpoint, "f"), []byte("x"), 0o644)
+	if err := s.RemoveVolume("data"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Volume("data"); !errors.Is(err, ErrNoVolume) {
+		t.Errorf("after removal: %v", err)
+	}
+}
