@@ -243,3 +243,28 @@ func TestVolumes(t *testing.T) {
 		t.Errorf("rm of a missing volume: exit %d %s", r.code, r.stderr)
 	}
 }
+
+// TestVolumeChown: -v …:U gives the source to the container's user.
+func TestVolumeChown(t *testing.T) {
+	registry(t)
+	root := imageStore(t)
+	src := t.TempDir()
+	os.WriteFile(filepath.Join(src, "old"), []byte("x"), 0o600)
+	ref, uid := regAddr+"/"+multiRef, uint32(os.Getuid())
+	if len(subUIDs) > 0 {
+		uid = subUIDs[0].Start + multilayerUID - 1 // the image's USER, 1234
+	} else {
+		ref = "alpine" // root: the only id there is
+	}
+	r := mustImg(t, root, "run", "--rm", "-v", src+":/u:U", ref, "sh", "-c", "touch /u/new && cat /u/old && echo ok")
+	if r.stdout != "xok\n" {
+		t.Errorf("-v :U: %q %s", r.stdout, r.stderr)
+	}
+	if got := statOwner(t, src); got != uid {
+		t.Errorf("owner of the volume on the host: %d, want %d", got, uid)
+	}
+	// Give it back, for the test's clean-up.
+	if out, err := rlessCmd("unshare", "chown", "-R", "0:0", src).CombinedOutput(); err != nil {
+		t.Fatalf("chown back: %v %s", err, out)
+	}
+}

@@ -154,6 +154,9 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	if mounts, err = resolveVolumes(g, s, mounts); err != nil {
 		return err
 	}
+	if mounts, err = chownMounts(cmd, host, mapping, opts.User, mounts); err != nil {
+		return err
+	}
 	if err := f.security.apply(&opts); err != nil {
 		return err
 	}

@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"text/tabwriter"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/rless/rless/pkg/container"
 	"github.com/rless/rless/pkg/spec"
 	"github.com/rless/rless/pkg/store"
+	"github.com/rless/rless/pkg/userns"
 	"github.com/spf13/cobra"
 )
 
@@ -38,6 +40,27 @@ func resolveVolumes(g *globals, s *store.Store, mounts []specs.Mount) ([]specs.M
 			return nil, err
 		}
 		mounts[i].Type, mounts[i].Source = "bind", v.Mountpoint
+	}
+	return mounts, nil
+}
+
+// chownMounts gives the sources of the mounts with the U option to the
+// container's user (inside the user namespace, where its ids exist) and
+// drops the option.
+func chownMounts(cmd *cobra.Command, host *userns.Host, mapping userns.Mapping, user specs.User, mounts []specs.Mount) ([]specs.Mount, error) {
+	for i, m := range mounts {
+		if !slices.Contains(m.Options, spec.ChownOption) {
+			continue
+		}
+		mounts[i].Options = slices.DeleteFunc(slices.Clone(m.Options), func(o string) bool { return o == spec.ChownOption })
+		owner := fmt.Sprintf("%d:%d", user.UID, user.GID)
+		code, err := userns.Unshare(cmd.Context(), host, mapping, []string{"chown", "-R", owner, m.Source}, os.Environ())
+		if err == nil && code != 0 {
+			err = fmt.Errorf("chown -R %s %s: exit %d", owner, m.Source, code)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("volume %s with U: %w", m.Source, err)
+		}
 	}
 	return mounts, nil
 }

@@ -15,11 +15,17 @@ import (
 // turns into a bind mount of the volume's directory.
 const VolumeMount = "volume"
 
+// ChownOption, among a mount's options, asks for its source to be given
+// (recursively) to the container's user before the container starts, as
+// podman's -v …:U; the caller does it and drops the option.
+const ChownOption = "U"
+
 // ParseVolume parses podman's -v SOURCE:CONTAINER[:OPTIONS]. A SOURCE that
 // is a path (/… or .…) gives a bind mount and must exist (a missing one is
 // an error, never a directory made for it); any other SOURCE names a
-// volume (see VolumeMount). OPTIONS are ro, rw, z and Z (accepted: without
-// SELinux there is nothing to relabel), separated by commas.
+// volume (see VolumeMount). OPTIONS are ro, rw, U (see ChownOption), z and Z
+// (accepted: without SELinux there is nothing to relabel), separated by
+// commas.
 func ParseVolume(v string) (specs.Mount, error) {
 	parts := strings.Split(v, ":")
 	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
@@ -29,7 +35,7 @@ func ParseVolume(v string) (specs.Mount, error) {
 	if len(parts) == 3 {
 		for _, o := range strings.Split(parts[2], ",") {
 			switch o {
-			case "ro", "rw":
+			case "ro", "rw", ChownOption:
 				opts = append(opts, o)
 			case "z", "Z":
 			default:
