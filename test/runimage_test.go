@@ -268,3 +268,35 @@ func TestVolumeChown(t *testing.T) {
 		t.Fatalf("chown back: %v %s", err, out)
 	}
 }
+
+// TestRunImageKilled: the storage of a container whose rless was killed
+// goes with the next run, and no mount of it remains.
+func TestRunImageKilled(t *testing.T) {
+	registry(t)
+	root := imageStore(t)
+	mustImg(t, root, "pull", "-q", "alpine")
+	before := takeSnapshot(t)
+	cmd := imgCmd(root, "run", "alpine", "sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 500; i++ {
+		if m, _ := filepath.Glob(filepath.Join(runRoot, "*", "config.json")); len(m) > 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	if after := waitProcessesGone(t, before); len(newPids(before, after)) > 0 || after.mounts != before.mounts {
+		t.Errorf("left after SIGKILL: processes %v, mounts changed: %v", newPids(before, after), after.mounts != before.mounts)
+	}
+	if len(containersLeft(root)) != 1 {
+		t.Fatalf("container storage after the kill: %v", containersLeft(root))
+	}
+	mustImg(t, root, "run", "--rm", "alpine", "true")
+	if left := containersLeft(root); len(left) > 0 {
+		t.Errorf("a killed container's storage is still there: %v", left)
+	}
+	assertClean(t, before)
+}

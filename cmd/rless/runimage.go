@@ -128,6 +128,7 @@ func imageOptions(cmd *cobra.Command, g *globals, s *store.Store, img store.Imag
 	if opts.User, opts.Home, err = spec.ResolveUserFrom(passwd, group, user); err != nil {
 		return nil, nil, err
 	}
+	s.RemoveStaleContainers()
 	c, err := s.CreateContainer(id, img)
 	if err != nil {
 		return nil, nil, err

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -47,7 +48,50 @@ func (s *Store) CreateContainer(id string, img Image) (*Container, error) {
 			return nil, fmt.Errorf("create container storage: %w", err)
 		}
 	}
+	// Whose it is: a killed rless leaves storage that RemoveStaleContainers
+	// finds by this.
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+		return nil, fmt.Errorf("create container storage: %w", err)
+	}
 	return c, nil
+}
+
+// ownerFile, in a container's storage, holds the pid of the rless process
+// that runs the container and removes the storage when it ends.
+const ownerFile = "owner.pid"
+
+// RemoveStaleContainers removes the storage of containers whose rless
+// process is gone (it was killed before it could remove it). Storage that
+// cannot be removed outside the user namespace is left for later.
+func (s *Store) RemoveStaleContainers() {
+	entries, err := os.ReadDir(filepath.Join(s.root, "containers"))
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(s.root, "containers", e.Name(), ownerFile))
+		if err != nil {
+			continue // being created
+		}
+		pid, err := strconv.Atoi(string(data))
+		if err != nil || pid <= 0 || pid == os.Getpid() || processAlive(pid) {
+			continue
+		}
+		_ = s.RemoveContainer(e.Name())
+	}
+}
+
+// processAlive reports whether process pid exists and is not a zombie.
+func processAlive(pid int) bool {
+	if err := unix.Kill(pid, 0); errors.Is(err, unix.ESRCH) {
+		return false
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(stat), ')')
+	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }
 
 // RemoveContainer removes the storage of container id. Files the container
