@@ -267,8 +267,11 @@ func TestForkBomb(t *testing.T) {
 			if !strings.Contains(errOut.String(), "can't fork") {
 				t.Errorf("the bomb never hit the limit: %q", errOut.String())
 			}
-			if slowest > time.Second {
-				t.Errorf("a host `true` took %v during the bomb", slowest)
+			// Not a performance figure: a bomb the limit failed to stop
+			// freezes the host for good; on 2 busy cores a bounded one
+			// has been seen to slow a host `true` to 1.2 s.
+			if slowest > 5*time.Second {
+				t.Errorf("a host `true` took %v during the bomb: the host froze", slowest)
 			}
 			t.Logf("limit %d: at most %d processes seen, slowest host true %v", c.limit, maxProcs, slowest)
 			assertClean(t, before)
