@@ -91,7 +91,14 @@ func podmanCase(name string, network ...string) benchCase {
 			argv := []string{"podman", "--root", c.podmanRoot, "--runroot", c.podmanRunRoot, "--runtime", "runc", "--cgroup-manager", "cgroupfs", "run", "--rm"}
 			return append(append(argv, network...), imageName, "true")
 		},
-		available: onPath("podman"),
+		available: func(c config) (bool, string) {
+			for _, p := range []string{"podman", "runc"} {
+				if ok, note := onPath(p)(c); !ok {
+					return false, note
+				}
+			}
+			return true, ""
+		},
 	}
 }
 

@@ -233,7 +233,8 @@ func run() error {
 		}
 		defer os.RemoveAll(dir)
 		_, perr := exec.LookPath("podman")
-		cleanup, err := setupImages(&cfg, dir, perr == nil)
+		_, rerr := exec.LookPath("runc")
+		cleanup, err := setupImages(&cfg, dir, perr == nil && rerr == nil)
 		if cleanup != nil {
 			defer cleanup()
 		}
