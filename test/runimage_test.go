@@ -13,6 +13,18 @@ import (
 	"github.com/rless/rless/pkg/terminal"
 )
 
+// waitForConfig waits (up to 5 s) until a container of the test run root
+// has its config.json: rless has written its state and the container is
+// being set up or runs.
+func waitForConfig() {
+	for i := 0; i < 500; i++ {
+		if m, _ := filepath.Glob(filepath.Join(runRoot, "*", "config.json")); len(m) > 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // containersLeft lists the container storage directories of a store.
 func containersLeft(root string) []string {
 	entries, _ := os.ReadDir(filepath.Join(root, "containers"))
@@ -68,12 +80,7 @@ func TestRunImage(t *testing.T) {
 		sleeper.Process.Signal(syscall.SIGTERM)
 		sleeper.Wait()
 	}()
-	for i := 0; i < 500; i++ { // until its config.json is written
-		if m, _ := filepath.Glob(filepath.Join(runRoot, "*", "config.json")); len(m) > 0 {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitForConfig()
 	if r := rlessImg(t, root, "rmi", "alpine"); r.code != 2 || !strings.Contains(r.stderr, "in use") {
 		t.Errorf("rmi of an image in use: exit %d %s", r.code, r.stderr)
 	}
@@ -222,12 +229,7 @@ func TestVolumes(t *testing.T) {
 	if err := sleeper.Start(); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 500; i++ {
-		if m, _ := filepath.Glob(filepath.Join(runRoot, "*", "config.json")); len(m) > 0 {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitForConfig()
 	if r := rlessImg(t, root, "volume", "rm", "data"); r.code != 2 || !strings.Contains(r.stderr, "in use") {
 		t.Errorf("volume rm of a volume in use: exit %d %s", r.code, r.stderr)
 	}
@@ -280,12 +282,7 @@ func TestRunImageKilled(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 500; i++ {
-		if m, _ := filepath.Glob(filepath.Join(runRoot, "*", "config.json")); len(m) > 0 {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitForConfig()
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 	if after := waitProcessesGone(t, before); len(newPids(before, after)) > 0 || after.mounts != before.mounts {

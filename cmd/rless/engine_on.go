@@ -230,13 +230,12 @@ func runLogout(cmd *cobra.Command, g *globals, f *loginFlags, args []string) err
 
 // engineStore enters the user namespace (done reports that the command
 // ran there and this process has nothing left to do) and opens the store.
-func engineStore(cmd *cobra.Command, g *globals) (s *store.Store, done bool, err error) {
-	if done, err := inUserNS(cmd, g); done {
-		return nil, true, err
+func engineStore(cmd *cobra.Command, g *globals) (*store.Store, bool, error) {
+	s, done, err := storeInUserNS(cmd, g)
+	if !done {
+		quietLibraries(g)
 	}
-	quietLibraries(g)
-	s, err = openStore(g)
-	return s, false, err
+	return s, done, err
 }
 
 // quietLibraries keeps containers/image's informational logging (logrus)

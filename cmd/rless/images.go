@@ -212,11 +212,8 @@ func newRmiCmd(g *globals, use string) *cobra.Command {
 		Short: "Remove images from local storage",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if done, err := inUserNS(cmd, g); done {
-				return err
-			}
-			s, err := openStore(g)
-			if err != nil {
+			s, done, err := storeInUserNS(cmd, g)
+			if done || err != nil {
 				return err
 			}
 			res, err := s.Remove(args, force, imageInUse(g))
@@ -272,11 +269,8 @@ func newPruneCmd(g *globals) *cobra.Command {
 		Short: "Remove images without names (all unused ones with --all)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if done, err := inUserNS(cmd, g); done {
-				return err
-			}
-			s, err := openStore(g)
-			if err != nil {
+			s, done, err := storeInUserNS(cmd, g)
+			if done || err != nil {
 				return err
 			}
 			ids, err := s.Prune(all, imageInUse(g))

@@ -4,6 +4,7 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/rless/rless/pkg/store"
 	"github.com/rless/rless/pkg/userns"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -44,4 +45,15 @@ func inUserNS(cmd *cobra.Command, g *globals) (bool, error) {
 		return true, exitError{code}
 	}
 	return true, nil
+}
+
+// storeInUserNS is inUserNS followed, inside, by opening the store: for
+// the commands that remove or read files of subordinate ids. done reports
+// that the command ran in the re-executed copy and nothing is left to do.
+func storeInUserNS(cmd *cobra.Command, g *globals) (s *store.Store, done bool, err error) {
+	if done, err := inUserNS(cmd, g); done {
+		return nil, true, err
+	}
+	s, err = openStore(g)
+	return s, false, err
 }

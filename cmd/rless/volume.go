@@ -152,11 +152,8 @@ func newVolumeCmd(g *globals) *cobra.Command {
 		Short: "Remove volumes and their content",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if done, err := inUserNS(cmd, g); done {
-				return err
-			}
-			s, err := openStore(g)
-			if err != nil {
+			s, done, err := storeInUserNS(cmd, g)
+			if done || err != nil {
 				return err
 			}
 			for _, a := range args {
@@ -181,11 +178,8 @@ func newVolumeCmd(g *globals) *cobra.Command {
 		Short: "Remove the volumes no container uses",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if done, err := inUserNS(cmd, g); done {
-				return err
-			}
-			s, err := openStore(g)
-			if err != nil {
+			s, done, err := storeInUserNS(cmd, g)
+			if done || err != nil {
 				return err
 			}
 			vs, err := s.Volumes()

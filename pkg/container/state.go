@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -14,6 +13,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/rless/rless/internal/atomicfile"
+	"github.com/rless/rless/internal/proc"
 	"github.com/rless/rless/pkg/cgroups"
 	"golang.org/x/sys/unix"
 )
@@ -117,6 +117,20 @@ func readInitSpec(dir string) (initSpec, error) {
 // runs the container and removes its state directory when it ends.
 const annotationMonitor = "io.rless.monitor.pid"
 
+// monitorOf returns the pid of the rless process that runs the container
+// of state directory dir, from its state.json.
+func monitorOf(dir string) (int, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "state.json"))
+	if err != nil {
+		return 0, err
+	}
+	var st specs.State
+	if err := json.Unmarshal(data, &st); err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(st.Annotations[annotationMonitor])
+}
+
 // removeStale removes the state directories in runRoot whose rless process
 // is gone: it was killed before it could clean up (its container died with
 // it). A directory without state.json is left alone: it is being created.
@@ -130,19 +144,11 @@ func removeStale(runRoot string) {
 			continue
 		}
 		dir := filepath.Join(runRoot, e.Name())
-		data, err := os.ReadFile(filepath.Join(dir, "state.json"))
-		if err != nil {
-			continue
-		}
-		var st specs.State
-		if json.Unmarshal(data, &st) != nil {
-			continue
-		}
-		monitor, err := strconv.Atoi(st.Annotations[annotationMonitor])
+		monitor, err := monitorOf(dir)
 		if err != nil || monitor <= 0 || monitor == os.Getpid() {
 			continue
 		}
-		if !alive(monitor) {
+		if !proc.Alive(monitor) {
 			slog.Debug("removing stale state", "dir", dir, "monitor", monitor)
 			os.RemoveAll(dir)
 			if d := cgroups.Detect(); d.Dir != "" {
@@ -150,20 +156,6 @@ func removeStale(runRoot string) {
 			}
 		}
 	}
-}
-
-// alive reports whether process pid exists and is not a zombie.
-func alive(pid int) bool {
-	if err := unix.Kill(pid, 0); errors.Is(err, unix.ESRCH) {
-		return false
-	}
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	// The state follows the command name, which is in parentheses.
-	i := strings.LastIndexByte(string(stat), ')')
-	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }
 
 // AnnotationImage, in a container's config.json, is the ID of the image the
@@ -205,12 +197,8 @@ func anyLive(runRoot string, match func(*specs.Spec) bool) bool {
 		if err != nil || json.Unmarshal(data, &spec) != nil || !match(&spec) {
 			continue
 		}
-		var st specs.State
-		data, err = os.ReadFile(filepath.Join(runRoot, e.Name(), "state.json"))
-		if err != nil || json.Unmarshal(data, &st) != nil {
-			return true // being created
-		}
-		if pid, err := strconv.Atoi(st.Annotations[annotationMonitor]); err != nil || alive(pid) {
+		// Without a monitor yet, the container is being created.
+		if pid, err := monitorOf(filepath.Join(runRoot, e.Name())); err != nil || proc.Alive(pid) {
 			return true
 		}
 	}

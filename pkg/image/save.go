@@ -111,7 +111,7 @@ func writeImage(ctx context.Context, s *store.Store, img store.Image, ref types.
 		return err
 	}
 	defer dest.Close()
-	_, config, err := s.ReadImage(img.ID)
+	config, err := s.ReadConfig(img.ID)
 	if err != nil {
 		return err
 	}

@@ -261,7 +261,7 @@ func (u *unpacker) entry(hdr *tar.Header, r io.Reader) error {
 			err = cerr
 		}
 		if err == nil {
-			u.setTimes2(parent, base, hdr)
+			u.setTimes(parent, base, hdr)
 		}
 		return err
 	case tar.TypeSymlink:
@@ -468,7 +468,7 @@ func (u *unpacker) finish(parent int, name string, hdr *tar.Header, mode uint32,
 		}
 	}
 	if hdr.Typeflag != tar.TypeDir {
-		u.setTimes2(parent, name, hdr)
+		u.setTimes(parent, name, hdr)
 	}
 	return nil
 }
@@ -565,7 +565,7 @@ func (u *unpacker) finishDir(d dirEntry) error {
 	return nil
 }
 
-func (u *unpacker) setTimes2(parent int, name string, hdr *tar.Header) {
+func (u *unpacker) setTimes(parent int, name string, hdr *tar.Header) {
 	ts := []unix.Timespec{unix.NsecToTimespec(hdr.AccessTime.UnixNano()), unix.NsecToTimespec(hdr.ModTime.UnixNano())}
 	if hdr.AccessTime.IsZero() {
 		ts[0] = ts[1]

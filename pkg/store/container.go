@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/rless/rless/internal/proc"
 	"github.com/rless/rless/pkg/overlay"
 	"golang.org/x/sys/unix"
 )
@@ -74,24 +75,11 @@ func (s *Store) RemoveStaleContainers() {
 			continue // being created
 		}
 		pid, err := strconv.Atoi(string(data))
-		if err != nil || pid <= 0 || pid == os.Getpid() || processAlive(pid) {
+		if err != nil || pid <= 0 || pid == os.Getpid() || proc.Alive(pid) {
 			continue
 		}
 		_ = s.RemoveContainer(e.Name())
 	}
-}
-
-// processAlive reports whether process pid exists and is not a zombie.
-func processAlive(pid int) bool {
-	if err := unix.Kill(pid, 0); errors.Is(err, unix.ESRCH) {
-		return false
-	}
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	i := strings.LastIndexByte(string(stat), ')')
-	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }
 
 // RemoveContainer removes the storage of container id. Files the container
@@ -120,7 +108,7 @@ func (s *Store) RemoveContainer(id string) error {
 
 // ImageConfig returns the configuration of image id.
 func (s *Store) ImageConfig(id string) (*v1.Image, error) {
-	_, blob, err := s.ReadImage(id)
+	blob, err := s.ReadConfig(id)
 	if err != nil {
 		return nil, err
 	}

@@ -276,14 +276,23 @@ func (s *Store) ReadLayer(diffID string) (Layer, error) {
 	return l, err
 }
 
+// ReadConfig returns the configuration of image id, as pulled.
+func (s *Store) ReadConfig(id string) ([]byte, error) {
+	config, err := os.ReadFile(filepath.Join(s.ImageDir(id), "config.json"))
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", id, err)
+	}
+	return config, nil
+}
+
 // ReadImage returns the manifest and config of image id, as pulled.
 func (s *Store) ReadImage(id string) (manifest, config []byte, err error) {
 	dir := s.ImageDir(id)
 	if manifest, err = os.ReadFile(filepath.Join(dir, "manifest.json")); err != nil {
 		return nil, nil, fmt.Errorf("image %s: %w", id, err)
 	}
-	if config, err = os.ReadFile(filepath.Join(dir, "config.json")); err != nil {
-		return nil, nil, fmt.Errorf("image %s: %w", id, err)
+	if config, err = s.ReadConfig(id); err != nil {
+		return nil, nil, err
 	}
 	return manifest, config, nil
 }
