@@ -1,10 +1,14 @@
 package test
 
 import (
+	"bufio"
+	"io"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestExamples builds the library examples and runs them as the test user.
@@ -28,6 +32,40 @@ func TestExamples(t *testing.T) {
 	}
 	if len(lines) != 2 || !strings.HasPrefix(lines[0], "hello from ") || strings.TrimSpace(lines[1]) != want {
 		t.Errorf("output %q", out)
+	}
+	assertClean(t, before)
+
+	// A SIGTERM to the program stops the container: the stop signal
+	// first, then SIGKILL when the command ignores it.
+	stop := func(timeout, script string) (string, int) {
+		cmd := exec.Command(bin, "-stop-signal", "USR1", "-stop-timeout", timeout, rootfs, "sh", "-c", script)
+		cmd.Env = append(cmd.Environ(), "XDG_RUNTIME_DIR="+filepath.Dir(runRoot))
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		r := bufio.NewReader(out)
+		if line, err := r.ReadString('\n'); line != "ready\n" {
+			t.Fatalf("stop: %q %v", line, err)
+		}
+		cmd.Process.Signal(syscall.SIGTERM)
+		rest, _ := io.ReadAll(r)
+		cmd.Wait()
+		return string(rest), cmd.ProcessState.ExitCode()
+	}
+	loop := "echo ready; while :; do sleep 0.05; done"
+	if out, code := stop("60s", `trap 'echo stopped by USR1; exit 3' USR1; `+loop); code != 3 || out != "stopped by USR1\n" {
+		t.Errorf("stop signal: exit %d, output %q", code, out)
+	}
+	start := time.Now()
+	if out, code := stop("1s", `trap '' USR1; `+loop); code != 137 || out != "" {
+		t.Errorf("stop of a command that ignores its stop signal: exit %d, output %q", code, out)
+	}
+	if d := time.Since(start); d < time.Second {
+		t.Errorf("killed %v after the stop signal, before the timeout", d)
 	}
 	assertClean(t, before)
 }

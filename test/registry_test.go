@@ -101,7 +101,7 @@ func pushImages() error {
 		multiRef: {
 			Layers: []testimage.Layer{{Tar: base}, {Tar: multiLayer2(), Compression: testimage.Zstd}, {Tar: multiLayer3()}},
 			Config: v1.ImageConfig{
-				User: "alice", WorkingDir: "/data", Cmd: []string{"sh"},
+				User: "alice", WorkingDir: "/data", Cmd: []string{"sh"}, StopSignal: "SIGUSR2",
 				Env: []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "RLESS_TEST=multilayer"},
 			},
 		},

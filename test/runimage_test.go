@@ -2,8 +2,10 @@ package test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -109,6 +111,32 @@ func TestRunImageConfig(t *testing.T) {
 	if r := mustImg(t, root, "run", "--rm", ref, "sh", "-c", script); r.stdout != "1234\n1234\n1234 50\n"+rest {
 		t.Errorf("image config: got\n%s\nwant USER 1234 with group 50, then\n%s", r.stdout, rest)
 	}
+	// The image's StopSignal is the container's, for whatever stops it.
+	for _, tc := range []struct {
+		flags []string
+		want  string
+	}{{nil, "SIGUSR2"}, {[]string{"--stop-signal", "RTMIN+3"}, "SIGRTMIN+3"}} {
+		args := append(append([]string{"run"}, tc.flags...), ref, "sleep", "30")
+		sleeper := imgCmd(root, args...)
+		if err := sleeper.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitForConfig()
+		configs, _ := filepath.Glob(filepath.Join(runRoot, "*", "config.json"))
+		var cfg struct{ Annotations map[string]string }
+		if len(configs) == 1 {
+			data, _ := os.ReadFile(configs[0])
+			json.Unmarshal(data, &cfg)
+		}
+		if got := cfg.Annotations["org.opencontainers.image.stopSignal"]; got != tc.want {
+			t.Errorf("stop signal %v: %q in %v, want %s", tc.flags, got, configs, tc.want)
+		}
+		sleeper.Process.Signal(syscall.SIGTERM)
+		sleeper.Wait()
+	}
+	if r := rlessImg(t, root, "run", "--rm", "--stop-signal", "NOPE", ref, "true"); r.code != 125 || !strings.Contains(r.stderr, `invalid signal "NOPE"`) {
+		t.Errorf("--stop-signal NOPE: exit %d %s", r.code, r.stderr)
+	}
 }
 
 func TestRunImageVolumes(t *testing.T) {
@@ -190,6 +218,18 @@ func TestRunImageDrivers(t *testing.T) {
 			}
 			if r := run("alpine", "cat", "/etc/alpine-release"); r.stdout != alpineFile {
 				t.Errorf("%s: alpine: %q", d.name, r.stdout)
+			}
+			if len(subUIDs) > 0 {
+				src := t.TempDir()
+				args := append(append([]string{}, d.flags...), "run", "--rm", "--userns=keep-id", "-v", src+":/src", regAddr+"/"+multiRef,
+					"sh", "-c", "id -u; stat -c %u:%g / /home/alice; ls /data | tr '\\n' ' '; touch /src/f")
+				want := fmt.Sprintf("%d\n0:0\n1234:1234\nhard1 hard2 keep setuid ", os.Getuid())
+				if r := mustImg(t, root, args...); r.stdout != want {
+					t.Errorf("%s: keep-id: got\n%s\nwant\n%s%s", d.name, r.stdout, want, r.stderr)
+				}
+				if owner := statOwner(t, filepath.Join(src, "f")); owner != uint32(os.Getuid()) {
+					t.Errorf("%s: keep-id: a file made in a volume belongs to %d", d.name, owner)
+				}
 			}
 			if left := containersLeft(root); len(left) > 0 {
 				t.Errorf("container storage left: %v", left)
@@ -296,4 +336,112 @@ func TestRunImageKilled(t *testing.T) {
 		t.Errorf("a killed container's storage is still there: %v", left)
 	}
 	assertClean(t, before)
+}
+
+// TestRunImageKeepID: with --userns=keep-id the user's ids are the same
+// inside, files written to a bind mount belong to the user, and the image's
+// files keep their owners (root's stay root's).
+func TestRunImageKeepID(t *testing.T) {
+	registry(t)
+	root := imageStore(t)
+	mustImg(t, root, "pull", "-q", "alpine")
+	src := t.TempDir()
+	if len(subUIDs) == 0 {
+		r := rlessImg(t, root, "run", "--rm", "--userns=keep-id", "alpine", "true")
+		if r.code != 125 || !strings.Contains(r.stderr, "keep-id needs") || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("keep-id without a range: exit %d %q", r.code, r.stderr)
+		}
+		return
+	}
+	before := takeSnapshot(t)
+	uid, gid := os.Getuid(), os.Getgid()
+	script := `id -u; id -g; whoami; echo $HOME; stat -c '%u:%g' / /etc/passwd /bin/busybox; touch /src/new; touch /etc/x 2>/dev/null || echo ro-etc`
+	r := mustImg(t, root, "run", "--rm", "--userns=keep-id", "-v", src+":/src", "alpine", "sh", "-c", script)
+	me := currentUser(t)
+	want := fmt.Sprintf("%d\n%d\n%s\n%s\n0:0\n0:0\n0:0\nro-etc\n", uid, gid, me.Username, me.HomeDir)
+	if r.stdout != want {
+		t.Errorf("keep-id: got\n%s\nwant\n%s%s", r.stdout, want, r.stderr)
+	}
+	if owner := statOwner(t, filepath.Join(src, "new")); owner != uint32(uid) {
+		t.Errorf("a file made with keep-id belongs to %d on the host, want %d", owner, uid)
+	}
+	if r := rlessImg(t, root, "run", "--rm", "--userns=keep-id", "alpine", "sh", "-c", "exit 7"); r.code != 7 {
+		t.Errorf("keep-id: exit status %d, want 7 (%s)", r.code, r.stderr)
+	}
+	if r := rlessImg(t, root, "run", "--rm", "--userns=keep-id", "alpine", "sh", "-c", "kill -TERM $$"); r.code != 143 {
+		t.Errorf("keep-id: killed by SIGTERM: exit %d, want 143 (%s)", r.code, r.stderr)
+	}
+	// Other ids, other images: the image's USER keeps its files, and
+	// uid= and gid= place the user elsewhere.
+	ref := regAddr + "/" + multiRef
+	mustImg(t, root, "pull", "-q", ref)
+	r = mustImg(t, root, "run", "--rm", "--userns=keep-id:uid=1234,gid=50", "-v", src+":/src", ref,
+		"sh", "-c", "id -u; id -g; stat -c '%u:%g %a' /home/alice/owned /data/setuid; cat /home/alice/owned; touch /src/alice")
+	if want := "1234\n50\n1234:1234 644\n0:0 4755\nalice's\n"; r.stdout != want {
+		t.Errorf("keep-id:uid=1234: got\n%s\nwant\n%s%s", r.stdout, want, r.stderr)
+	}
+	if owner := statOwner(t, filepath.Join(src, "alice")); owner != uint32(uid) {
+		t.Errorf("a file made as keep-id's uid 1234 belongs to %d on the host, want %d", owner, uid)
+	}
+	// The default layout is unchanged by it.
+	if r := mustImg(t, root, "run", "--rm", "-u", "0", ref, "stat", "-c", "%u", "/home/alice/owned"); r.stdout != "1234\n" {
+		t.Errorf("after keep-id, the default layout sees %q", r.stdout)
+	}
+	for _, bad := range []string{"keep-id:uid=x", "keep-id:size=3", "auto", "host:x"} {
+		if r := rlessImg(t, root, "run", "--rm", "--userns="+bad, "alpine", "true"); r.code != 125 || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("--userns=%s: exit %d %q", bad, r.code, r.stderr)
+		}
+	}
+	if left := containersLeft(root); len(left) > 0 {
+		t.Errorf("container storage left: %v", left)
+	}
+	// rmi takes the image's keep-id copy with it.
+	mustImg(t, root, "rmi", ref)
+	assertClean(t, before)
+}
+
+func currentUser(t *testing.T) *user.User {
+	t.Helper()
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// TestOverlayDetection: the driver that works is found once, reported by
+// info and cached; a cached answer is what runs use.
+func TestOverlayDetection(t *testing.T) {
+	registry(t)
+	root := imageStore(t)
+	mustImg(t, root, "pull", "-q", "alpine")
+	r := mustImg(t, root, "info", "--format", "{{.Store.Overlay.Driver}}")
+	if r.stdout != "overlay\n" {
+		t.Fatalf("info: overlay driver %q, want overlay (kernel %s)", r.stdout, r.stderr)
+	}
+	cache := filepath.Join(root, "overlay.json")
+	data, err := os.ReadFile(cache)
+	if err != nil {
+		t.Fatalf("no cached answer: %v", err)
+	}
+	rootFS := `sed -n 's/^[^ ]* [^ ]* [^ ]* [^ ]* \/ .* - \([^ ]*\) .*/\1/p' /proc/self/mountinfo | head -1`
+	if r := mustImg(t, root, "run", "--rm", "alpine", "sh", "-c", rootFS); r.stdout != "overlay\n" {
+		t.Errorf("root file system %q, want overlay", r.stdout)
+	}
+	// A store where the probe found only the copy fallback copies.
+	var d map[string]string
+	if err := json.Unmarshal(data, &d); err != nil {
+		t.Fatal(err)
+	}
+	d["driver"] = "copy"
+	data, _ = json.Marshal(d)
+	if err := os.WriteFile(cache, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := mustImg(t, root, "run", "--rm", "alpine", "sh", "-c", rootFS+"; cat /etc/alpine-release"); r.stdout == "overlay\n" || !strings.HasSuffix(r.stdout, alpineFile) {
+		t.Errorf("with copy cached: %q", r.stdout)
+	}
+	if r := mustImg(t, root, "info"); !strings.Contains(r.stdout, "overlay driver: copy") {
+		t.Errorf("info with copy cached:\n%s", r.stdout)
+	}
 }

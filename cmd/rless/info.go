@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sort"
 	"strings"
 	"text/template"
 
 	"github.com/rless/rless/pkg/hostinfo"
+	"github.com/rless/rless/pkg/overlay"
 	"github.com/rless/rless/pkg/userns"
 	"github.com/spf13/cobra"
 )
@@ -30,6 +32,11 @@ same structure (for example --format '{{.Host.Kernel}}').`,
 			info, err := hostinfo.Collect(g.root, g.runRoot)
 			if err != nil {
 				return err
+			}
+			if d, err := overlayDetection(cmd, g); err == nil {
+				info.Store.Overlay = &d
+			} else {
+				slog.Debug("overlay probe failed", "err", err)
 			}
 			switch format {
 			case "":
@@ -112,6 +119,18 @@ func printInfo(w io.Writer, i *hostinfo.Info) error {
 	p("store:")
 	p("  root: %s", i.Store.Root)
 	p("  runroot: %s", i.Store.RunRoot)
+	if d := i.Store.Overlay; d != nil {
+		switch d.Driver {
+		case overlay.Native:
+			p("  overlay driver: native (kernel overlayfs in the user namespace)")
+		case overlay.Fuse:
+			p("  overlay driver: fuse (%s; native overlay refused: %s)", d.Program, strings.TrimSuffix(d.Reason, "; "))
+		default:
+			p("  overlay driver: copy (native overlay and FUSE refused: %s)", strings.TrimSuffix(d.Reason, "; "))
+		}
+	} else {
+		p("  overlay driver: unknown (the probe failed)")
+	}
 	return nil
 }
 

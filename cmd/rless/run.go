@@ -28,6 +28,8 @@ type runFlags struct {
 	tty         bool
 	init        bool
 	network     string
+	userns      string
+	stopSignal  string
 	rm          bool
 	sigProxy    bool
 	security    securityFlags
@@ -77,6 +79,8 @@ when it is not found.`,
 	fl.StringVar(&f.network, "network", spec.NetworkNone, "network mode: none (loopback only) or host")
 	fl.StringVar(&f.network, "net", spec.NetworkNone, "alias of --network")
 	_ = fl.MarkHidden("net")
+	fl.StringVar(&f.userns, "userns", "", "user namespace layout: host (default: container root is your user) or keep-id[:uid=N,gid=N] (your uid and gid are the same inside, and the command runs as them)")
+	fl.StringVar(&f.stopSignal, "stop-signal", "", "signal that stops the container (default: the image's StopSignal, else SIGTERM); rless's init passes it on to the command")
 	fl.BoolVar(&f.rm, "rm", false, "remove the container when it exits (always done: there are no detached containers yet)")
 	fl.BoolVar(&f.sigProxy, "sig-proxy", true, "forward the signals rless receives to the container")
 	f.security.register(fl)
@@ -110,9 +114,20 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	} else if len(args) == 0 {
 		return errors.New("no command given")
 	}
+	keep, err := parseUserns(f.userns)
+	if err != nil {
+		return err
+	}
 	host, mapping, err := detectMapping(g)
 	if err != nil {
 		return err
+	}
+	// The container's layout: the default, or keep-id's.
+	ctrMapping := mapping
+	if keep != nil {
+		if ctrMapping, err = keep.mapping(host); err != nil {
+			return err
+		}
 	}
 	id := container.NewID()
 	hostname := f.hostname
@@ -122,12 +137,13 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	opts := spec.Options{
 		ReadOnly: f.readOnly, Args: args, Env: hostEnv(f.env),
 		Cwd: f.workdir, Hostname: hostname, Terminal: f.tty,
-		Network: f.network, Init: f.init, Mapping: mapping,
+		Network: f.network, Init: f.init, Mapping: ctrMapping,
+		StopSignal: f.stopSignal,
 	}
 	var mounts []specs.Mount
 	var ctr *store.Container
 	if imageRef != "" {
-		ctr, mounts, err = imageOptions(cmd, g, s, img, id, f, args, &opts)
+		ctr, mounts, err = imageOptions(cmd, g, s, img, id, f, keep, host, args, &opts)
 		if ctr != nil {
 			defer func() {
 				if rerr := removeContainer(cmd, s, ctr, host, mapping); rerr != nil {
@@ -147,6 +163,9 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 		if opts.User, opts.Home, err = spec.ResolveUser(opts.Rootfs, f.user); err != nil {
 			return err
 		}
+		if keep != nil && f.user == "" {
+			opts.User, opts.Home = keep.user(host, nil)
+		}
 		if mounts, err = f.image.userMounts(); err != nil {
 			return err
 		}
@@ -154,7 +173,7 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	if mounts, err = resolveVolumes(g, s, mounts); err != nil {
 		return err
 	}
-	if mounts, err = chownMounts(cmd, host, mapping, opts.User, mounts); err != nil {
+	if mounts, err = chownMounts(cmd, host, ctrMapping, opts.User, mounts); err != nil {
 		return err
 	}
 	if err := f.security.apply(&opts); err != nil {
@@ -173,7 +192,7 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 		sp.Annotations[container.AnnotationImage] = img.ID
 	}
 	cfg := container.Config{
-		ID: id, Spec: sp, Host: host, Mapping: mapping, RunRoot: g.runRoot,
+		ID: id, Spec: sp, Host: host, Mapping: ctrMapping, RunRoot: g.runRoot,
 		Stdout: os.Stdout, Stderr: os.Stderr, ProxySignals: f.sigProxy,
 	}
 	if f.interactive {

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -88,7 +89,11 @@ func findImage(cmd *cobra.Command, g *globals, s *store.Store, ref, policy strin
 // command, environment, working directory and user come from its config
 // where the flags leave them. It returns the container's storage, to be
 // removed when the container is gone.
-func imageOptions(cmd *cobra.Command, g *globals, s *store.Store, img store.Image, id string, f *runFlags, args []string, opts *spec.Options) (*store.Container, []specs.Mount, error) {
+//
+// With keep (--userns=keep-id) the layers are the image's copy for that
+// layout, and the command runs as the user's ids unless --user says
+// otherwise.
+func imageOptions(cmd *cobra.Command, g *globals, s *store.Store, img store.Image, id string, f *runFlags, keep *keepID, host *userns.Host, args []string, opts *spec.Options) (*store.Container, []specs.Mount, error) {
 	cfg, err := s.ImageConfig(img.ID)
 	if err != nil {
 		return nil, nil, err
@@ -113,6 +118,9 @@ func imageOptions(cmd *cobra.Command, g *globals, s *store.Store, img store.Imag
 	if opts.Cwd == "" {
 		opts.Cwd = ic.WorkingDir
 	}
+	if opts.StopSignal == "" {
+		opts.StopSignal = ic.StopSignal
+	}
 	user := f.user
 	if user == "" {
 		user = ic.User
@@ -128,13 +136,35 @@ func imageOptions(cmd *cobra.Command, g *globals, s *store.Store, img store.Imag
 	if opts.User, opts.Home, err = spec.ResolveUserFrom(passwd, group, user); err != nil {
 		return nil, nil, err
 	}
+	var lower, addUser string
+	if keep != nil {
+		if lower, err = mappedLower(cmd, g, s, img, opts.Mapping); err != nil {
+			return nil, nil, err
+		}
+		if f.user == "" {
+			opts.User, opts.Home = keep.user(host, passwd)
+			if passwd != nil {
+				addUser = keep.passwdEntry(host, passwd, opts.Home)
+			}
+		}
+	}
 	s.RemoveStaleContainers()
 	c, err := s.CreateContainer(id, img)
 	if err != nil {
 		return nil, nil, err
 	}
+	if lower != "" {
+		c.Layout.Lower = []string{lower}
+	}
 	if c.Layout.Driver, c.Layout.Program, err = storageDriver(g); err != nil {
 		return c, nil, err
+	}
+	if c.Layout.Driver == "" {
+		d, err := overlayDetection(cmd, g)
+		if err != nil {
+			return c, nil, err
+		}
+		d.Apply(&c.Layout)
 	}
 	opts.Rootfs = c.Rootfs
 	etc, err := container.EtcFiles(c.Dir, opts.Hostname, opts.Network == spec.NetworkHost)
@@ -142,6 +172,16 @@ func imageOptions(cmd *cobra.Command, g *globals, s *store.Store, img store.Imag
 		return c, nil, err
 	}
 	mounts := etc
+	if addUser != "" {
+		p := filepath.Join(c.Dir, "passwd")
+		if len(passwd) > 0 && passwd[len(passwd)-1] != '\n' {
+			addUser = "\n" + addUser
+		}
+		if err := os.WriteFile(p, append(passwd, addUser...), 0o644); err != nil {
+			return c, nil, fmt.Errorf("write /etc/passwd: %w", err)
+		}
+		mounts = append(mounts, specs.Mount{Destination: "/etc/passwd", Type: "bind", Source: p, Options: []string{"bind", "rprivate"}})
+	}
 	if f.readOnly {
 		// Writable scratch space, as podman's --read-only-tmpfs.
 		for _, d := range []string{"/tmp", "/var/tmp", "/run"} {

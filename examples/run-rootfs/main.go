@@ -1,15 +1,22 @@
 // Command run-rootfs shows rless used as a library: it runs a command in a
 // rootless container whose root filesystem is a directory.
 //
-//	run-rootfs /path/to/rootfs echo hello
+//	run-rootfs [-stop-signal SIG] [-stop-timeout DURATION] /path/to/rootfs echo hello
 //
-// It is what `rless run --rootfs DIR CMD...` does, without the flags.
+// It is what `rless run --rootfs DIR CMD...` does, without most flags. A
+// SIGINT or SIGTERM it receives stops the container gracefully: the
+// container gets its stop signal (SIGTERM unless -stop-signal says
+// otherwise), and is killed if it is still there -stop-timeout later.
 package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
+	"time"
 
 	"github.com/rless/rless/pkg/container"
 	"github.com/rless/rless/pkg/spec"
@@ -21,11 +28,17 @@ func main() {
 	// re-executed, and Init runs it.
 	container.Init()
 
-	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: run-rootfs ROOTFS COMMAND [ARG...]")
+	stopSignal := flag.String("stop-signal", "", "signal that stops the container (default SIGTERM)")
+	stopTimeout := flag.Duration("stop-timeout", container.DefaultStopTimeout, "time the container has to stop before it is killed")
+	flag.Parse()
+	if flag.NArg() < 2 {
+		fmt.Fprintln(os.Stderr, "usage: run-rootfs [-stop-signal SIG] [-stop-timeout D] ROOTFS COMMAND [ARG...]")
 		os.Exit(2)
 	}
-	code, err := run(os.Args[1], os.Args[2:])
+	// SIGINT and SIGTERM end ctx, which stops the container.
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer cancel()
+	code, err := run(ctx, flag.Arg(0), flag.Args()[1:], *stopSignal, *stopTimeout)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		os.Exit(container.ExitCodeOf(err))
@@ -33,7 +46,7 @@ func main() {
 	os.Exit(code)
 }
 
-func run(rootfs string, args []string) (int, error) {
+func run(ctx context.Context, rootfs string, args []string, stopSignal string, stopTimeout time.Duration) (int, error) {
 	// What this host offers: the user's subordinate ids and newuidmap.
 	host, err := userns.DetectHost()
 	if err != nil {
@@ -46,19 +59,20 @@ func run(rootfs string, args []string) (int, error) {
 	// The OCI spec of the container: podman's defaults.
 	id := container.NewID()
 	s, err := spec.New(spec.Options{
-		Rootfs:   rootfs,
-		Args:     args,
-		Hostname: id[:12],
-		Init:     true,
-		Mapping:  mapping,
+		Rootfs:     rootfs,
+		Args:       args,
+		Hostname:   id[:12],
+		Init:       true,
+		Mapping:    mapping,
+		StopSignal: stopSignal,
 	})
 	if err != nil {
 		return 0, err
 	}
 	// Run it to the end, with this program's standard streams.
-	return container.Run(context.Background(), container.Config{
+	return container.Run(ctx, container.Config{
 		ID: id, Spec: s, Host: host, Mapping: mapping,
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		ProxySignals: true,
+		StopTimeout: stopTimeout,
 	})
 }

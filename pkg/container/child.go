@@ -104,7 +104,11 @@ func prepare(conn *syncmsg.Conn, r specResult) (*process, error) {
 	if spec.InitEnabled(s) {
 		// Installing the handlers takes a while: do it alongside the mounts.
 		p.sigs = make(chan os.Signal, 64)
-		go signal.Notify(p.sigs, forwarded...)
+		sigs := forwarded
+		if stop := spec.StopSignal(s); !slices.Contains(sigs, os.Signal(stop)) {
+			sigs = append(slices.Clip(sigs), stop)
+		}
+		go signal.Notify(p.sigs, sigs...)
 	}
 	if s.Hostname != "" {
 		if err := unix.Sethostname([]byte(s.Hostname)); err != nil {

@@ -31,6 +31,12 @@ func Init() {
 	switch stage {
 	case InitStage:
 		os.Exit(containerInit())
+	case userns.NestStage:
+		code, err := userns.RunNestStage()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "Error: %v\n", err)
+		}
+		os.Exit(code)
 	case userns.UnshareStage:
 		code, err := userns.RunUnshareStage()
 		fmt.Fprintf(os.Stderr, "Error: %v\n", err)

@@ -18,12 +18,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"syscall"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/rless/rless/internal/logging"
 	"github.com/rless/rless/internal/syncmsg"
 	"github.com/rless/rless/pkg/cgroups"
 	"github.com/rless/rless/pkg/seccomp"
+	"github.com/rless/rless/pkg/spec"
 	"github.com/rless/rless/pkg/terminal"
 	"github.com/rless/rless/pkg/userns"
 	"golang.org/x/term"
@@ -54,7 +56,14 @@ type Config struct {
 	// ProxySignals forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1,
 	// SIGUSR2 and SIGWINCH received by this process to the container.
 	ProxySignals bool
+	// StopTimeout is how long a container has to end after its stop
+	// signal (spec.StopSignal) before it is killed, when the context is
+	// done; 0 is DefaultStopTimeout.
+	StopTimeout time.Duration
 }
+
+// DefaultStopTimeout is podman's: 10 seconds.
+const DefaultStopTimeout = 10 * time.Second
 
 // proxied are the signals Run forwards when Config.ProxySignals is set.
 var proxied = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH}
@@ -63,7 +72,8 @@ var proxied = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, sysca
 // returns the command's exit status (128+N when signal N killed it). An
 // error means the container could not be created or its command not started;
 // it is an *Error carrying the exit status to use. When ctx is done the
-// container is killed. Nothing of the container is left when Run returns.
+// container is stopped: it gets its stop signal, and is killed if it has not
+// ended StopTimeout later. Nothing of the container is left when Run returns.
 func Run(ctx context.Context, cfg Config) (int, error) {
 	code, err := run(ctx, cfg)
 	return code, failed(err)
@@ -211,7 +221,9 @@ func run(ctx context.Context, cfg Config) (int, error) {
 		}
 		return true
 	}
-	waitErr := child.Wait(ctx, sigs, resize)
+	waitCtx, release := stopping(ctx, child, s, cfg.StopTimeout)
+	waitErr := child.Wait(waitCtx, sigs, resize)
+	release()
 	outputDone()
 	if child.Cmd.ProcessState == nil {
 		return 0, fmt.Errorf("wait for container: %w", waitErr)
@@ -219,6 +231,33 @@ func run(ctx context.Context, cfg Config) (int, error) {
 	code := userns.ExitCode(child.Cmd.ProcessState)
 	slog.Debug("container exited", "id", id, "status", code)
 	return code, nil
+}
+
+// stopping returns a context that is done timeout after ctx is, when the
+// container, sent its stop signal as ctx ended, is to be killed; release
+// frees what it holds once the container has ended.
+func stopping(ctx context.Context, child *userns.Child, s *specs.Spec, timeout time.Duration) (kill context.Context, release func()) {
+	if ctx.Done() == nil {
+		return ctx, func() {}
+	}
+	if timeout <= 0 {
+		timeout = DefaultStopTimeout
+	}
+	kill, cancel := context.WithCancel(context.Background())
+	timers := make(chan *time.Timer, 1)
+	stop := context.AfterFunc(ctx, func() {
+		sig := spec.StopSignal(s)
+		slog.Debug("stopping container", "signal", sig, "timeout", timeout)
+		_ = child.Cmd.Process.Signal(sig)
+		timers <- time.AfterFunc(timeout, cancel)
+	})
+	return kill, func() {
+		if !stop() {
+			// The stop began: wait for its timer, to stop it.
+			(<-timers).Stop()
+		}
+		cancel()
+	}
 }
 
 // createCgroup makes the container's cgroup when r asks for limits a

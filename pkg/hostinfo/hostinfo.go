@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/rless/rless/pkg/cgroups"
+	"github.com/rless/rless/pkg/overlay"
 	"github.com/rless/rless/pkg/userns"
 	"golang.org/x/sys/unix"
 )
@@ -55,6 +56,10 @@ type Kernel struct {
 type Store struct {
 	Root    string `json:"root"`
 	RunRoot string `json:"runRoot"`
+	// Overlay is how image layers become a container's root on this
+	// store, as overlay.Probe found (filled in by the caller, which can
+	// run the probe in a user namespace); nil when unknown.
+	Overlay *overlay.Detection `json:"overlay,omitempty"`
 }
 
 // HelperNames are the optional external programs rless looks for.

@@ -41,10 +41,8 @@ func mountFuse(l Layout, target string) error {
 func mountCopy(l Layout, target string) error {
 	done := filepath.Join(l.Work, "copied")
 	if _, err := os.Stat(done); err != nil {
-		for i := len(l.Lower) - 1; i >= 0; i-- {
-			if err := copyLayer(l.Lower[i], l.Upper); err != nil {
-				return fmt.Errorf("overlay: copy layer %s: %w", l.Lower[i], err)
-			}
+		if err := Flatten(l.Upper, l.Lower, nil); err != nil {
+			return fmt.Errorf("overlay: %w", err)
 		}
 		if err := os.WriteFile(done, nil, 0o600); err != nil {
 			return err
@@ -56,10 +54,43 @@ func mountCopy(l Layout, target string) error {
 	return nil
 }
 
+// IDMap gives the owner a copied file gets from the owner it has; ok false
+// refuses the file.
+type IDMap func(uid, gid uint32) (newUID, newGID uint32, ok bool)
+
+// Flatten copies the merged tree of the layers lower (top first, as in a
+// Layout) into the directory dst, bottom layer first: whiteouts remove,
+// opaque directories empty, and files keep their mode, xattrs, times and
+// hardlinks within a layer. Owners go through idmap, or stay as they are
+// when it is nil. The caller must be able to give files those owners (root
+// of the user namespace that owns them).
+func Flatten(dst string, lower []string, idmap IDMap) error {
+	for i := len(lower) - 1; i >= 0; i-- {
+		if err := copyLayer(lower[i], dst, idmap); err != nil {
+			return fmt.Errorf("copy layer %s: %w", lower[i], err)
+		}
+	}
+	// The root takes the top layer's owner and mode.
+	var st unix.Stat_t
+	if err := unix.Stat(lower[0], &st); err != nil {
+		return err
+	}
+	if idmap != nil {
+		var ok bool
+		if st.Uid, st.Gid, ok = idmap(st.Uid, st.Gid); !ok {
+			return fmt.Errorf("layer %s: owner of / cannot be mapped", lower[0])
+		}
+	}
+	if err := unix.Chown(dst, int(st.Uid), int(st.Gid)); err != nil {
+		return fmt.Errorf("chown %s: %w", dst, err)
+	}
+	return unix.Chmod(dst, st.Mode&0o7777)
+}
+
 // copyLayer applies the layer tree src to dst: whiteouts (0/0 devices)
 // remove, opaque directories empty, everything else is copied with owner,
 // mode, xattrs, times and hardlinks within the layer.
-func copyLayer(src, dst string) error {
+func copyLayer(src, dst string, idmap IDMap) error {
 	links := map[uint64]string{}
 	var dirs []string
 	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
@@ -74,6 +105,13 @@ func copyLayer(src, dst string) error {
 		var st unix.Stat_t
 		if err := unix.Lstat(p, &st); err != nil {
 			return err
+		}
+		if idmap != nil {
+			uid, gid, ok := idmap(st.Uid, st.Gid)
+			if !ok {
+				return fmt.Errorf("%s: owner %d:%d cannot be mapped", rel, st.Uid, st.Gid)
+			}
+			st.Uid, st.Gid = uid, gid
 		}
 		mode := st.Mode & unix.S_IFMT
 		if mode == unix.S_IFCHR && st.Rdev == 0 { // whiteout

@@ -74,6 +74,11 @@ func Mount(l Layout, target string) error {
 	if len(l.Lower) == 0 || l.Upper == "" || l.Work == "" {
 		return errors.New("overlay: lower, upper and work directories are all needed")
 	}
+	if l.Driver != Copy {
+		if err := matchRoot(l); err != nil {
+			return err
+		}
+	}
 	switch l.Driver {
 	case "":
 		// Automatic: the kernel's overlayfs, else the FUSE program when
@@ -100,6 +105,30 @@ func Mount(l Layout, target string) error {
 	default:
 		return fmt.Errorf("overlay: unknown driver %q", l.Driver)
 	}
+}
+
+// matchRoot gives the writable layer's root, which is the merged root's,
+// the owner and mode of the top layer's root (they differ when the store
+// made the writable layer for a namespace of another layout).
+func matchRoot(l Layout) error {
+	var lower, upper unix.Stat_t
+	if err := unix.Stat(l.Lower[0], &lower); err != nil {
+		return fmt.Errorf("overlay: %w", err)
+	}
+	if err := unix.Stat(l.Upper, &upper); err != nil {
+		return fmt.Errorf("overlay: %w", err)
+	}
+	if lower.Uid != upper.Uid || lower.Gid != upper.Gid {
+		if err := unix.Chown(l.Upper, int(lower.Uid), int(lower.Gid)); err != nil {
+			return fmt.Errorf("overlay: chown %s: %w", l.Upper, err)
+		}
+	}
+	if lower.Mode&0o7777 != upper.Mode&0o7777 {
+		if err := unix.Chmod(l.Upper, lower.Mode&0o7777); err != nil {
+			return fmt.Errorf("overlay: chmod %s: %w", l.Upper, err)
+		}
+	}
+	return nil
 }
 
 // findFuse looks for fuse-overlayfs on PATH and where distributions put

@@ -13,6 +13,26 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// ownFiles gives the container's root the files rless wrote for the
+// container in its storage directory dir (/etc/hosts and the like, bound
+// in by mounts): they belong to the user, who is not the container's root
+// in every layout.
+func ownFiles(dir string, mounts []specs.Mount) error {
+	for _, m := range mounts {
+		if m.Type != "bind" || filepath.Dir(m.Source) != dir {
+			continue
+		}
+		var st unix.Stat_t
+		if err := unix.Lstat(m.Source, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Uid == 0 && st.Gid == 0 {
+			continue
+		}
+		if err := unix.Lchown(m.Source, 0, 0); err != nil {
+			return fmt.Errorf("chown %s: %w", m.Source, err)
+		}
+	}
+	return nil
+}
+
 // Setup builds the container's root filesystem described by spec and makes
 // it the root of the calling process. The caller must be alone in a new
 // mount namespace (and, for /proc, /sys and /dev/mqueue, in the PID, network
@@ -33,6 +53,9 @@ func Setup(spec *specs.Spec) error {
 	// An image's root: its layers under the container's writable layer.
 	if l, ok := overlay.FromAnnotations(spec.Annotations); ok {
 		if err := overlay.Mount(l, root); err != nil {
+			return err
+		}
+		if err := ownFiles(filepath.Dir(l.Upper), spec.Mounts); err != nil {
 			return err
 		}
 	}

@@ -54,6 +54,9 @@ type Options struct {
 	Network  string         // NetworkNone (default) or NetworkHost
 	Init     bool           // run rless's init as PID 1
 	Mapping  userns.Mapping // the user namespace's id mappings
+	// StopSignal is the signal that stops the container (see
+	// ParseSignal); "" is SIGTERM.
+	StopSignal string
 
 	// Capabilities is the process's capability set (see Capabilities);
 	// nil means DefaultCapabilities.
@@ -140,6 +143,13 @@ func New(o Options) (*specs.Spec, error) {
 		g.AddDevice(d)
 	}
 	g.AddAnnotation(AnnotationInit, fmt.Sprint(o.Init))
+	if o.StopSignal != "" {
+		sig, err := ParseSignal(o.StopSignal)
+		if err != nil {
+			return nil, fmt.Errorf("stop signal: %w", err)
+		}
+		g.AddAnnotation(AnnotationStopSignal, SignalName(sig))
+	}
 	s := g.Config
 	s.Linux.Resources = o.Resources
 	s.Linux.Seccomp = nil

@@ -53,6 +53,9 @@ type SpawnOptions struct {
 	Host       *Host   // the helpers to map with (see DetectHost)
 	Mapping    Mapping // the mapping to write (see Host.Mapping)
 	Cgroup     string  // a cgroup v2 directory to clone the child into, or ""
+	// nested is the layout the stage runs in when Mapping's container root
+	// is not the caller (see NestStage); Mapping is then Host's default.
+	nested *Mapping
 }
 
 // Child is a started child stage.
@@ -82,6 +85,9 @@ func Spawn(ctx context.Context, opts SpawnOptions) (*Child, error) {
 }
 
 // Start starts the running binary again as opts.Stage in new namespaces.
+// When opts.Mapping's container root is not the caller (podman's keep-id),
+// the namespaces are made inside a user namespace of the host's default
+// layout (see NestStage).
 // The child waits (in WaitMapped) until Map has written its id mapping and
 // Release has told it so; the caller may do other work meanwhile.
 //
@@ -110,17 +116,36 @@ func Start(opts SpawnOptions) (*Child, error) {
 		defer unix.Close(fd)
 		cgroupFD = fd
 	}
+	stage, flags := opts.Stage, opts.Cloneflags
+	if root, ok := HostID(opts.Mapping.UIDs, 0); !ok || root != uint32(os.Getuid()) {
+		def, fallback := opts.Host.Mapping()
+		if fallback != "" {
+			parent.Close()
+			return nil, fmt.Errorf("a layout whose root is not your user needs a multi-id mapping: %s", fallback)
+		}
+		nested := opts.Mapping
+		opts.Mapping, opts.nested = def, &nested
+	}
+	if opts.nested != nil {
+		nest, err := nestedEnv(opts)
+		if err != nil {
+			parent.Close()
+			return nil, err
+		}
+		env = append(slices.Clip(env), nest...)
+		stage, flags = NestStage, 0
+	}
 	reexec := func() *exec.Cmd {
 		return &exec.Cmd{
 			Path:       "/proc/self/exe",
-			Args:       append([]string{"rless-" + opts.Stage}, opts.Args...),
-			Env:        append(slices.Clip(env), StageEnv+"="+opts.Stage),
+			Args:       append([]string{"rless-" + stage}, opts.Args...),
+			Env:        append(slices.Clip(env), StageEnv+"="+stage),
 			Stdin:      opts.Stdin,
 			Stdout:     opts.Stdout,
 			Stderr:     opts.Stderr,
 			ExtraFiles: []*os.File{child.File()},
 			SysProcAttr: &syscall.SysProcAttr{
-				Cloneflags:  opts.Cloneflags | syscall.CLONE_NEWUSER,
+				Cloneflags:  flags | syscall.CLONE_NEWUSER,
 				Pdeathsig:   syscall.SIGKILL,
 				Setsid:      opts.Setsid,
 				UseCgroupFD: opts.Cgroup != "", // CLONE_INTO_CGROUP: never outside its limits

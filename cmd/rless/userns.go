@@ -1,0 +1,185 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/rless/rless/pkg/spec"
+	"github.com/rless/rless/pkg/store"
+	"github.com/rless/rless/pkg/userns"
+	"github.com/spf13/cobra"
+)
+
+// keepID is a parsed --userns=keep-id[:uid=N,gid=N]; nil for the default.
+type keepID struct{ uid, gid int }
+
+// parseUserns parses --userns: "" and host (podman's rootless default:
+// container root is the user), or keep-id with its options.
+func parseUserns(v string) (*keepID, error) {
+	mode, opts, _ := strings.Cut(v, ":")
+	switch mode {
+	case "", "host":
+		if opts != "" {
+			return nil, fmt.Errorf("--userns %q: %s takes no options", v, mode)
+		}
+		return nil, nil
+	case "keep-id":
+	default:
+		return nil, fmt.Errorf("--userns %q: want host or keep-id[:uid=N,gid=N]", v)
+	}
+	k := &keepID{uid: -1, gid: -1}
+	if opts == "" {
+		return k, nil
+	}
+	for _, o := range strings.Split(opts, ",") {
+		key, val, _ := strings.Cut(o, "=")
+		n, err := strconv.ParseUint(val, 10, 31)
+		if err != nil {
+			return nil, fmt.Errorf("--userns %q: %s wants a number", v, key)
+		}
+		switch key {
+		case "uid":
+			k.uid = int(n)
+		case "gid":
+			k.gid = int(n)
+		default:
+			return nil, fmt.Errorf("--userns %q: unknown option %q (want uid or gid)", v, key)
+		}
+	}
+	return k, nil
+}
+
+// mapping returns the layout keep-id asks for.
+func (k *keepID) mapping(host *userns.Host) (userns.Mapping, error) {
+	return host.KeepID(k.uid, k.gid)
+}
+
+// ids returns the container uid and gid that are the user's.
+func (k *keepID) ids(host *userns.Host) (uid, gid uint32) {
+	uid, gid = uint32(host.UID), uint32(host.GID)
+	if k.uid >= 0 {
+		uid = uint32(k.uid)
+	}
+	if k.gid >= 0 {
+		gid = uint32(k.gid)
+	}
+	return uid, gid
+}
+
+// user returns the user keep-id runs the command as when --user does not
+// say, and the home directory: the image's entry of that uid, else the
+// user's own name and home, which passwdEntry adds to the image's
+// /etc/passwd as podman does.
+func (k *keepID) user(host *userns.Host, passwd []byte) (specs.User, string) {
+	uid, gid := k.ids(host)
+	u := specs.User{UID: uid, GID: gid}
+	if _, home, err := spec.ResolveUserFrom(passwd, nil, strconv.Itoa(int(uid))); err == nil && home != "" {
+		return u, home
+	}
+	if hu, err := user.LookupId(strconv.Itoa(host.UID)); err == nil && hu.HomeDir != "" {
+		return u, hu.HomeDir
+	}
+	return u, "/"
+}
+
+// passwdEntry returns the line keep-id adds to the image's /etc/passwd when
+// it has no entry of the user's container uid, or "".
+func (k *keepID) passwdEntry(host *userns.Host, passwd []byte, home string) string {
+	uid, gid := k.ids(host)
+	for _, line := range strings.Split(string(passwd), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) > 2 && f[2] == strconv.Itoa(int(uid)) {
+			return ""
+		}
+	}
+	name := host.User
+	if name == "" {
+		name = "user"
+	}
+	return fmt.Sprintf("%s:*:%d:%d:%s:%s:/bin/sh\n", name, uid, gid, name, home)
+}
+
+// mappedLower returns the image's copy for layout m (see
+// store.MakeMapped), making it first, inside the user's default mapping,
+// when the store lacks it.
+func mappedLower(cmd *cobra.Command, g *globals, s *store.Store, img store.Image, m userns.Mapping) (string, error) {
+	if dir, ok := s.MappedDir(img, m.Key()); ok {
+		return dir, nil
+	}
+	_, def, err := detectMapping(g)
+	if err != nil {
+		return "", err
+	}
+	// Inside, the user is root: the layouts go with the command.
+	layouts, err := json.Marshal([]userns.Mapping{def, m})
+	if err != nil {
+		return "", err
+	}
+	if err := runHidden(cmd, g, mapCommand, img.ID, string(layouts)); err != nil {
+		return "", err
+	}
+	dir, ok := s.MappedDir(img, m.Key())
+	if !ok {
+		return "", errors.New("the image's copy for --userns=keep-id was not made")
+	}
+	return dir, nil
+}
+
+// runHidden runs the hidden rless command args inside the user's default
+// mapping, in a mount namespace of its own.
+func runHidden(cmd *cobra.Command, g *globals, args ...string) error {
+	host, def, err := detectMapping(g)
+	if err != nil {
+		return err
+	}
+	argv := append([]string{"/proc/self/exe", "--root", g.root, "--runroot", g.runRoot, "--log-level", g.logLevel}, args...)
+	env := append(os.Environ(), inUserNSEnv+"=1")
+	code, err := userns.Unshare(cmd.Context(), host, def, argv, env)
+	if err == nil && code != 0 {
+		err = exitError{code} // it said why
+	}
+	return err
+}
+
+// mapCommand is the hidden command that makes an image's copy for
+// keep-id, run inside the user's default mapping.
+const mapCommand = "__map-image"
+
+func newMapImageCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:    mapCommand + " IMAGE-ID LAYOUTS-JSON",
+		Hidden: true,
+		Args:   cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if os.Getenv(inUserNSEnv) != "1" {
+				return errors.New("internal command: not inside the user namespace")
+			}
+			var layouts []userns.Mapping
+			if err := json.Unmarshal([]byte(args[1]), &layouts); err != nil || len(layouts) != 2 {
+				return fmt.Errorf("layouts %q: %v", args[1], err)
+			}
+			def, m := layouts[0], layouts[1]
+			s, err := openStore(g)
+			if err != nil {
+				return err
+			}
+			img, err := s.Lookup(args[0])
+			if err != nil {
+				return err
+			}
+			ru, rg := userns.Remap(def.UIDs, m.UIDs), userns.Remap(def.GIDs, m.GIDs)
+			_, err = s.MakeMapped(img, m.Key(), func(uid, gid uint32) (uint32, uint32, bool) {
+				u, ok1 := ru(uid)
+				g, ok2 := rg(gid)
+				return u, g, ok1 && ok2
+			})
+			return err
+		},
+	}
+}
