@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # build.sh [OUT]: builds rless (default bin/rless): the program that runs
 # containers, with the image engine (the same program built with the
-# rless_engine tag, which links containers/image) appended to it. See
+# rless_engine tag, which links containers/image) and the network stack
+# (cmd/rless-netstack, which links gVisor's netstack) appended to it. See
 # cmd/rless/engine.go for why.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,4 +14,5 @@ trap 'rm -rf "$tmp"' EXIT
 go build -trimpath -ldflags "$ldflags" -o "$tmp/lean" ./cmd/rless
 go build -trimpath -ldflags "$ldflags" -tags rless_engine,containers_image_openpgp -o "$tmp/engine" ./cmd/rless
 mkdir -p "$(dirname "$out")"
-go run ./hack/payload "$out" "$tmp/lean" "$tmp/engine"
+go build -trimpath -ldflags "$ldflags" -o "$tmp/netstack" ./cmd/rless-netstack
+go run ./hack/payload "$out" "$tmp/lean" RLESSENG="$tmp/engine" RLESSNET="$tmp/netstack"

@@ -174,7 +174,7 @@ func TestRlessErrors(t *testing.T) {
 		{"rootfs is a file", []string{"run", "--rootfs", "/etc/passwd", "true"}, "not a directory"},
 		{"unknown flag", []string{"run", "--no-such-flag", "--rootfs", "/", "true"}, "unknown flag: --no-such-flag"},
 		{"no command", []string{"run", "--rootfs", "/"}, "no command"},
-		{"unknown network", []string{"run", "--network", "bogus", "--rootfs", "/", "true"}, "unknown network mode"},
+		{"unknown network", []string{"run", "--network", "bogus", "--rootfs", "/", "true"}, `--network "bogus": want slirp[:OPTIONS], none or host`},
 		{"missing image", []string{"--root", filepath.Join(workDir, "empty-store"), "run", "--pull=never", "alpine", "true"}, "alpine: image not known"},
 	}
 	for _, c := range cases {
@@ -254,7 +254,7 @@ func TestFilesystems(t *testing.T) {
 
 func TestLoopback(t *testing.T) {
 	before := takeSnapshot(t)
-	out := mustRun(t, nil, "ip", "-o", "link")
+	out := mustRun(t, []string{"--network", "none"}, "ip", "-o", "link")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != 1 || !strings.Contains(lines[0], "lo:") || !strings.Contains(lines[0], "UP") {
 		t.Errorf("want only lo, up; got\n%s", out)

@@ -5,7 +5,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/rless/rless/internal/payload"
@@ -55,29 +54,19 @@ func delegate(cmd *cobra.Command, g *globals, userNS bool) error {
 // engineFD copies the engine appended to this program into an executable
 // memory file.
 func engineFD() (int, error) {
-	exe, err := os.Open("/proc/self/exe")
-	if err != nil {
-		return -1, err
-	}
-	defer exe.Close()
-	r, err := payload.Find(exe)
+	f, err := payload.Load(payload.Engine)
 	if errors.Is(err, payload.ErrNone) {
 		return -1, errors.New("this rless was built without its image engine: build it with `make` (or `go build -tags rless_engine,containers_image_openpgp ./cmd/rless`)")
 	}
 	if err != nil {
-		return -1, err
+		return -1, fmt.Errorf("load the image engine: %w", err)
 	}
-	fd, err := unix.MemfdCreate("rless-engine", unix.MFD_CLOEXEC|unix.MFD_EXEC)
-	if errors.Is(err, unix.EINVAL) {
-		fd, err = unix.MemfdCreate("rless-engine", unix.MFD_CLOEXEC)
-	}
+	// The descriptor outlives f: it is executed by number.
+	fd, err := unix.Dup(int(f.Fd()))
+	f.Close()
 	if err != nil {
 		return -1, fmt.Errorf("load the image engine: %w", err)
 	}
-	f := os.NewFile(uintptr(fd), "rless-engine")
-	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		return -1, fmt.Errorf("load the image engine: %w", err)
-	}
+	unix.CloseOnExec(fd)
 	return fd, nil
 }

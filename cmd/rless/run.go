@@ -27,7 +27,7 @@ type runFlags struct {
 	interactive bool
 	tty         bool
 	init        bool
-	network     string
+	net         netFlags
 	userns      string
 	stopSignal  string
 	rm          bool
@@ -76,9 +76,7 @@ when it is not found.`,
 	fl.BoolVarP(&f.interactive, "interactive", "i", false, "keep standard input open and pass it to the command")
 	fl.BoolVarP(&f.tty, "tty", "t", false, "allocate a pseudo-terminal for the command")
 	fl.BoolVar(&f.init, "init", true, "run rless's init as PID 1 to forward signals and reap zombies")
-	fl.StringVar(&f.network, "network", spec.NetworkNone, "network mode: none (loopback only) or host")
-	fl.StringVar(&f.network, "net", spec.NetworkNone, "alias of --network")
-	_ = fl.MarkHidden("net")
+	f.net.register(fl)
 	fl.StringVar(&f.userns, "userns", "", "user namespace layout: host (default: container root is your user) or keep-id[:uid=N,gid=N] (your uid and gid are the same inside, and the command runs as them)")
 	fl.StringVar(&f.stopSignal, "stop-signal", "", "signal that stops the container (default: the image's StopSignal, else SIGTERM); rless's init passes it on to the command")
 	fl.BoolVar(&f.rm, "rm", false, "remove the container when it exits (always done: there are no detached containers yet)")
@@ -114,6 +112,21 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	} else if len(args) == 0 {
 		return errors.New("no command given")
 	}
+	var exposed map[string]struct{}
+	if f.net.publishAll && imageRef != "" {
+		cfg, err := s.ImageConfig(img.ID)
+		if err != nil {
+			return err
+		}
+		exposed = cfg.Config.ExposedPorts
+	}
+	net, err := f.net.parse(exposed)
+	if err != nil {
+		return err
+	}
+	// Waited for last: it stops as the container ends, and its exit
+	// overlaps the rest of the clean-up.
+	defer net.close()
 	keep, err := parseUserns(f.userns)
 	if err != nil {
 		return err
@@ -137,13 +150,13 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	opts := spec.Options{
 		ReadOnly: f.readOnly, Args: args, Env: hostEnv(f.env),
 		Cwd: f.workdir, Hostname: hostname, Terminal: f.tty,
-		Network: f.network, Init: f.init, Mapping: ctrMapping,
+		Init: f.init, Mapping: ctrMapping,
 		StopSignal: f.stopSignal,
 	}
 	var mounts []specs.Mount
 	var ctr *store.Container
 	if imageRef != "" {
-		ctr, mounts, err = imageOptions(cmd, g, s, img, id, f, keep, host, args, &opts)
+		ctr, mounts, err = imageOptions(cmd, g, s, img, id, f, keep, host, net.etc(&f.net, hostname), args, &opts)
 		if ctr != nil {
 			defer func() {
 				if rerr := removeContainer(cmd, s, ctr, host, mapping); rerr != nil {
@@ -179,21 +192,29 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	if err := f.security.apply(&opts); err != nil {
 		return err
 	}
+	// The network last: its stack starts now, alongside the container.
+	if err := net.start(g.runRoot, &opts); err != nil {
+		return err
+	}
 	sp, err := spec.New(opts)
 	if err != nil {
 		return err
 	}
 	sp.Mounts = append(sp.Mounts, mounts...)
+	if sp.Annotations == nil {
+		sp.Annotations = map[string]string{}
+	}
+	net.annotate(sp.Annotations)
 	if ctr != nil {
-		if sp.Annotations == nil {
-			sp.Annotations = map[string]string{}
-		}
 		ctr.Layout.Annotate(sp.Annotations)
 		sp.Annotations[container.AnnotationImage] = img.ID
 	}
 	cfg := container.Config{
 		ID: id, Spec: sp, Host: host, Mapping: ctrMapping, RunRoot: g.runRoot,
 		Stdout: os.Stdout, Stderr: os.Stderr, ProxySignals: f.sigProxy,
+	}
+	if net.stack != nil {
+		cfg.AttachTap = net.stack.attach
 	}
 	if f.interactive {
 		cfg.Stdin = os.Stdin

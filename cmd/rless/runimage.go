@@ -93,7 +93,7 @@ func findImage(cmd *cobra.Command, g *globals, s *store.Store, ref, policy strin
 // With keep (--userns=keep-id) the layers are the image's copy for that
 // layout, and the command runs as the user's ids unless --user says
 // otherwise.
-func imageOptions(cmd *cobra.Command, g *globals, s *store.Store, img store.Image, id string, f *runFlags, keep *keepID, host *userns.Host, args []string, opts *spec.Options) (*store.Container, []specs.Mount, error) {
+func imageOptions(cmd *cobra.Command, g *globals, s *store.Store, img store.Image, id string, f *runFlags, keep *keepID, host *userns.Host, etcOpts container.EtcOptions, args []string, opts *spec.Options) (*store.Container, []specs.Mount, error) {
 	cfg, err := s.ImageConfig(img.ID)
 	if err != nil {
 		return nil, nil, err
@@ -167,7 +167,7 @@ func imageOptions(cmd *cobra.Command, g *globals, s *store.Store, img store.Imag
 		d.Apply(&c.Layout)
 	}
 	opts.Rootfs = c.Rootfs
-	etc, err := container.EtcFiles(c.Dir, opts.Hostname, opts.Network == spec.NetworkHost)
+	etc, err := container.EtcFiles(c.Dir, etcOpts)
 	if err != nil {
 		return c, nil, err
 	}

@@ -1,7 +1,8 @@
-// Package payload appends a program to another and finds it again: rless
-// carries its image engine this way (see cmd/rless/engine.go). The layout
-// is the host program, the payload, then a trailer of the magic string and
-// the payload's length (8 bytes, little-endian).
+// Package payload appends programs to another and finds them again: rless
+// carries its image engine and its network stack this way (see
+// cmd/rless/engine.go). The layout is the host program, then for each
+// payload its bytes and a trailer of its 8-byte name and its length (8
+// bytes, little-endian). Names start with "RLESS".
 package payload
 
 import (
@@ -10,52 +11,148 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
-const magic = "RLESSENG"
+// Names of rless's payloads.
+const (
+	Engine   = "RLESSENG" // the image engine (cmd/rless built with rless_engine)
+	Netstack = "RLESSNET" // the network stack (cmd/rless-netstack)
+)
 
-// trailerSize is the length of the trailer after the payload.
-const trailerSize = len(magic) + 8
+// trailerSize is the length of the trailer after a payload.
+const trailerSize = 16
 
-// ErrNone is returned by Find when the file carries no payload.
+// ErrNone is returned by Find when the file carries no such payload.
 var ErrNone = errors.New("no payload")
 
-// Append writes host, then payload and the trailer, to out.
-func Append(out io.Writer, host, payload io.Reader) error {
+// Payload is one program to append.
+type Payload struct {
+	Name string // 8 bytes, starting with RLESS
+	R    io.Reader
+}
+
+// Append writes host, then each payload with its trailer, to out.
+func Append(out io.Writer, host io.Reader, payloads ...Payload) error {
 	if _, err := io.Copy(out, host); err != nil {
 		return err
 	}
-	n, err := io.Copy(out, payload)
-	if err != nil {
-		return err
+	for _, p := range payloads {
+		if len(p.Name) != 8 || !strings.HasPrefix(p.Name, "RLESS") {
+			return fmt.Errorf("payload name %q: want 8 bytes starting with RLESS", p.Name)
+		}
+		n, err := io.Copy(out, p.R)
+		if err != nil {
+			return err
+		}
+		var t [trailerSize]byte
+		copy(t[:], p.Name)
+		binary.LittleEndian.PutUint64(t[8:], uint64(n))
+		if _, err := out.Write(t[:]); err != nil {
+			return err
+		}
 	}
-	var t [trailerSize]byte
-	copy(t[:], magic)
-	binary.LittleEndian.PutUint64(t[len(magic):], uint64(n))
-	_, err = out.Write(t[:])
-	return err
+	return nil
 }
 
-// Find returns the payload of f, or ErrNone.
-func Find(f *os.File) (*io.SectionReader, error) {
+// Find returns the payload of f named name, or ErrNone.
+func Find(f *os.File, name string) (*io.SectionReader, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, err
 	}
-	size := fi.Size()
-	if size < int64(trailerSize) {
-		return nil, ErrNone
+	end := fi.Size()
+	for end >= trailerSize {
+		var t [trailerSize]byte
+		if _, err := f.ReadAt(t[:], end-trailerSize); err != nil {
+			return nil, fmt.Errorf("read payload trailer: %w", err)
+		}
+		if !strings.HasPrefix(string(t[:8]), "RLESS") {
+			break
+		}
+		n := int64(binary.LittleEndian.Uint64(t[8:]))
+		if n <= 0 || n > end-trailerSize {
+			return nil, errors.New("corrupt payload trailer")
+		}
+		if string(t[:8]) == name {
+			return io.NewSectionReader(f, end-trailerSize-n, n), nil
+		}
+		end -= trailerSize + n
 	}
-	var t [trailerSize]byte
-	if _, err := f.ReadAt(t[:], size-int64(trailerSize)); err != nil {
-		return nil, fmt.Errorf("read payload trailer: %w", err)
+	return nil, ErrNone
+}
+
+// Load copies the payload name of the running program into an executable
+// memory file, to execute as /proc/self/fd/N. It wraps ErrNone when the
+// program carries no such payload.
+func Load(name string) (*os.File, error) {
+	exe, err := os.Open("/proc/self/exe")
+	if err != nil {
+		return nil, err
 	}
-	if string(t[:len(magic)]) != magic {
-		return nil, ErrNone
+	defer exe.Close()
+	r, err := Find(exe, name)
+	if err != nil {
+		return nil, err
 	}
-	n := int64(binary.LittleEndian.Uint64(t[len(magic):]))
-	if n <= 0 || n > size-int64(trailerSize) {
-		return nil, fmt.Errorf("corrupt payload trailer")
+	// MFD_EXEC: where vm.memfd_noexec makes memfds non-executable by
+	// default (Linux 6.3 and later); older kernels refuse the flag.
+	fd, err := unix.MemfdCreate(strings.ToLower(name), unix.MFD_CLOEXEC|unix.MFD_EXEC)
+	if errors.Is(err, unix.EINVAL) {
+		fd, err = unix.MemfdCreate(strings.ToLower(name), unix.MFD_CLOEXEC)
 	}
-	return io.NewSectionReader(f, size-int64(trailerSize)-n, n), nil
+	if err != nil {
+		return nil, fmt.Errorf("memfd: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), strings.ToLower(name))
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("copy payload: %w", err)
+	}
+	return f, nil
+}
+
+// Extract writes the payload name of the running program to an executable
+// file in dir, once per build of the program (the file's name carries the
+// program's device, inode, size and modification time), and returns its
+// path: executing a file is cheaper than copying the payload into a memory
+// file on every start (see Load). dir should be private to the user and on
+// a tmpfs (rless's run root).
+func Extract(name, dir string) (string, error) {
+	exe, err := os.Open("/proc/self/exe")
+	if err != nil {
+		return "", err
+	}
+	defer exe.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(exe.Fd()), &st); err != nil {
+		return "", err
+	}
+	path := fmt.Sprintf("%s/%s-%x-%x-%x-%x", dir, strings.ToLower(name), st.Dev, st.Ino, st.Size, st.Mtim.Nano())
+	if unix.Access(path, unix.X_OK) == nil {
+		return path, nil
+	}
+	r, err := Find(exe, name)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	tmp, err := os.CreateTemp(dir, ".tmp-")
+	if err != nil {
+		return "", err
+	}
+	_, err = io.Copy(tmp, r)
+	err = errors.Join(err, tmp.Chmod(0o700), tmp.Close())
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return "", fmt.Errorf("extract %s: %w", name, err)
+	}
+	return path, nil
 }

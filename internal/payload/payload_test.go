@@ -13,7 +13,9 @@ import (
 func TestAppendFind(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "f")
 	var buf bytes.Buffer
-	if err := Append(&buf, strings.NewReader("host program"), strings.NewReader("the payload")); err != nil {
+	err := Append(&buf, strings.NewReader("host program"),
+		Payload{Engine, strings.NewReader("the engine")}, Payload{Netstack, strings.NewReader("the stack")})
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(p, buf.Bytes(), 0o600); err != nil {
@@ -21,18 +23,26 @@ func TestAppendFind(t *testing.T) {
 	}
 	f, _ := os.Open(p)
 	defer f.Close()
-	r, err := Find(f)
-	if err != nil {
-		t.Fatal(err)
+	for name, want := range map[string]string{Engine: "the engine", Netstack: "the stack"} {
+		r, err := Find(f, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(r)
+		if string(got) != want {
+			t.Errorf("payload %s: %q", name, got)
+		}
 	}
-	got, _ := io.ReadAll(r)
-	if string(got) != "the payload" {
-		t.Errorf("payload %q", got)
+	if _, err := Find(f, "RLESSXXX"); !errors.Is(err, ErrNone) {
+		t.Errorf("Find of a missing payload: %v", err)
 	}
 	os.WriteFile(p, []byte("just a program, long enough for a trailer"), 0o600)
 	g, _ := os.Open(p)
 	defer g.Close()
-	if _, err := Find(g); !errors.Is(err, ErrNone) {
+	if _, err := Find(g, Engine); !errors.Is(err, ErrNone) {
 		t.Errorf("Find of a plain file: %v", err)
+	}
+	if err := Append(io.Discard, strings.NewReader(""), Payload{"short", strings.NewReader("")}); err == nil {
+		t.Error("a bad payload name was accepted")
 	}
 }

@@ -28,6 +28,7 @@ const (
 	UIDMapped = "uidmapped" // parent → child: the uid mapping is written (gids may follow)
 	Mapped    = "mapped"    // parent → child: all mappings are written, go on
 	PTY       = "pty"       // child → parent: carries the pty master
+	Tap       = "tap"       // child → parent → network stack: carries the tap device
 	Started   = "started"   // child → parent: the command runs
 	Failed    = "error"     // child → parent: setup failed; Error and Code say how
 )

@@ -14,6 +14,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/rless/rless/internal/syncmsg"
+	"github.com/rless/rless/pkg/network"
 	"github.com/rless/rless/pkg/rootfs"
 	"github.com/rless/rless/pkg/spec"
 	"github.com/rless/rless/pkg/terminal"
@@ -115,7 +116,13 @@ func prepare(conn *syncmsg.Conn, r specResult) (*process, error) {
 			return nil, fmt.Errorf("set hostname: %w", err)
 		}
 	}
-	if hasNamespace(s, specs.NetworkNamespace) {
+	if v, ok := s.Annotations[network.AnnotationTap]; ok {
+		// A userspace network: the tap goes to the launcher, which
+		// serves it (see Config.AttachTap).
+		if err := sendTap(conn, v); err != nil {
+			return nil, err
+		}
+	} else if hasNamespace(s, specs.NetworkNamespace) {
 		if err := loopbackUp(); err != nil {
 			return nil, err
 		}
@@ -158,6 +165,21 @@ func prepare(conn *syncmsg.Conn, r specResult) (*process, error) {
 
 func hasNamespace(s *specs.Spec, t specs.LinuxNamespaceType) bool {
 	return slices.ContainsFunc(s.Linux.Namespaces, func(ns specs.LinuxNamespace) bool { return ns.Type == t })
+}
+
+// sendTap creates the tap device annotation v describes (with lo up) and
+// sends it to rless.
+func sendTap(conn *syncmsg.Conn, v string) error {
+	cfg, err := network.ParseTapAnnotation(v)
+	if err != nil {
+		return err
+	}
+	tap, err := network.CreateTap(network.TapName, cfg)
+	if err != nil {
+		return err
+	}
+	defer tap.Close()
+	return conn.Send(syncmsg.Msg{Type: syncmsg.Tap}, int(tap.Fd()))
 }
 
 // loopbackUp brings up lo in the new network namespace.

@@ -24,6 +24,7 @@ import (
 	"github.com/rless/rless/internal/logging"
 	"github.com/rless/rless/internal/syncmsg"
 	"github.com/rless/rless/pkg/cgroups"
+	"github.com/rless/rless/pkg/network"
 	"github.com/rless/rless/pkg/seccomp"
 	"github.com/rless/rless/pkg/spec"
 	"github.com/rless/rless/pkg/terminal"
@@ -56,6 +57,13 @@ type Config struct {
 	// ProxySignals forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1,
 	// SIGUSR2 and SIGWINCH received by this process to the container.
 	ProxySignals bool
+	// AttachTap serves the container's userspace network when its spec
+	// asks for one (spec.NetworkSlirp): Run calls it with the tap device
+	// the container's stage made, before the command starts, and closes
+	// what it returns once the container has ended. It owns tap (and
+	// closes it, on failure too): slirp.Start serves it in this process;
+	// rless's command line hands it to a process of its own.
+	AttachTap func(tap *os.File) (io.Closer, error)
 	// StopTimeout is how long a container has to end after its stop
 	// signal (spec.StopSignal) before it is killed, when the context is
 	// done; 0 is DefaultStopTimeout.
@@ -86,6 +94,9 @@ func run(ctx context.Context, cfg Config) (int, error) {
 	}
 	if cfg.Host == nil {
 		return 0, errors.New("no host description (userns.DetectHost)")
+	}
+	if _, ok := s.Annotations[network.AnnotationTap]; ok && cfg.AttachTap == nil {
+		return 0, errors.New("the spec asks for a userspace network but Config.AttachTap is nil")
 	}
 	id := cfg.ID
 	if id == "" {
@@ -192,7 +203,14 @@ func run(ctx context.Context, cfg Config) (int, error) {
 	pid := child.Cmd.Process.Pid
 	slog.Debug("container started", "id", id, "pid", pid)
 
-	master, err := awaitStart(child)
+	master, net, err := awaitStart(child, cfg.AttachTap)
+	if net != nil {
+		defer func() {
+			if err := net.Close(); err != nil {
+				slog.Warn("network stack", "err", err)
+			}
+		}()
+	}
 	if err != nil {
 		child.Kill()
 		return 0, err
@@ -270,26 +288,33 @@ func createCgroup(id string, r *specs.LinuxResources) (string, error) {
 }
 
 // awaitStart reads the child's messages until it has started the command
-// (or executed it in its place) and returns the pty master it sent, if any.
-func awaitStart(child *userns.Child) (master *os.File, err error) {
+// (or executed it in its place) and returns the pty master it sent, if
+// any, and the network attach made of the tap it sent, if any.
+func awaitStart(child *userns.Child, attach func(*os.File) (io.Closer, error)) (master *os.File, net io.Closer, err error) {
 	for {
 		m, fds, err := child.Sync.Recv()
 		switch {
 		case errors.Is(err, io.EOF):
-			return master, nil // the command was executed in place of the stage
+			return master, net, nil // the command was executed in place of the stage
 		case err != nil:
 		case m.Type == syncmsg.PTY && len(fds) == 1:
 			master = os.NewFile(uintptr(fds[0]), "ptmx")
 			continue
+		case m.Type == syncmsg.Tap && len(fds) == 1 && attach != nil && net == nil:
+			net, err = attach(os.NewFile(uintptr(fds[0]), "tap"))
+			if err == nil {
+				continue
+			}
+			err = fmt.Errorf("start the network: %w", err)
 		case m.Type == syncmsg.Failed:
 			err = &Error{Code: m.Code, Err: errors.New(m.Error)}
 		default:
-			return master, nil
+			return master, net, nil
 		}
 		if master != nil {
 			master.Close()
 		}
-		return nil, err
+		return nil, net, err
 	}
 }
 

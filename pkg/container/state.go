@@ -4,7 +4,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -184,23 +186,46 @@ func MountsPath(runRoot, p string) bool {
 // anyLive reports whether match holds for the spec of a container of
 // runRoot that is being created or whose rless is alive.
 func anyLive(runRoot string, match func(*specs.Spec) bool) bool {
-	entries, err := os.ReadDir(runRoot)
-	if err != nil {
-		return false
+	live, _ := List(runRoot)
+	for _, c := range live {
+		if match(c.Spec) {
+			return true
+		}
 	}
+	return false
+}
+
+// Live is a container of a run root that is being created or whose rless
+// is alive.
+type Live struct {
+	ID   string
+	Spec *specs.Spec // its config.json
+}
+
+// List returns the containers of runRoot that are being created or whose
+// rless is alive, in the order of their ids.
+func List(runRoot string) ([]Live, error) {
+	entries, err := os.ReadDir(runRoot)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []Live
 	for _, e := range entries {
 		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
 		var spec specs.Spec
 		data, err := os.ReadFile(filepath.Join(runRoot, e.Name(), "config.json"))
-		if err != nil || json.Unmarshal(data, &spec) != nil || !match(&spec) {
+		if err != nil || json.Unmarshal(data, &spec) != nil {
 			continue
 		}
 		// Without a monitor yet, the container is being created.
 		if pid, err := monitorOf(filepath.Join(runRoot, e.Name())); err != nil || proc.Alive(pid) {
-			return true
+			out = append(out, Live{ID: e.Name(), Spec: &spec})
 		}
 	}
-	return false
+	return out, nil
 }

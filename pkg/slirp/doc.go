@@ -1,6 +1,24 @@
-// Package slirp will give a container's network namespace a userspace
-// TCP/IP stack wired to the host's sockets, with DNS and published ports.
+// Package slirp gives a container's network namespace a userspace TCP/IP
+// stack wired to the host's sockets, in the manner of slirp4netns, with DNS
+// and published ports, and without privileges on the host.
 //
-// Nothing is implemented here yet: today a container has either only a
-// loopback interface (--network none) or the host's network (--network host).
+// The work is split between two sides:
+//
+//   - Inside the container's network namespace, a process with CAP_NET_ADMIN
+//     there (root of the user namespace that owns it) calls [network.CreateTap]. It
+//     creates a tap device with the container's address and default route, and
+//     returns the tap's file descriptor, which the caller passes to the host
+//     side (typically over a unix socket with SCM_RIGHTS).
+//   - On the host, the launcher first opens the published ports with [network.Listen],
+//     before the container's command starts, so that a port already taken
+//     fails the run. It then calls [Start] with the tap and the listeners; the
+//     returned [Network] runs gVisor's netstack in goroutines of the calling
+//     process until [Network.Close].
+//
+// Addresses follow podman's slirp4netns defaults: in 10.0.2.0/24 the
+// container is 10.0.2.100, the gateway 10.0.2.2 and the DNS forwarder
+// 10.0.2.3. Connections the container opens to any other address are made
+// from the host with ordinary sockets (NAT); DNS queries to 10.0.2.3 are
+// relayed to the host's resolvers, loopback ones included. The host's
+// loopback is reachable as 10.0.2.2 only with AllowHostLoopback.
 package slirp

@@ -13,6 +13,7 @@ import (
 	profiles "github.com/moby/profiles/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-tools/generate"
+	"github.com/rless/rless/pkg/network"
 	"github.com/rless/rless/pkg/userns"
 )
 
@@ -36,24 +37,27 @@ var DefaultCapabilities = []string{
 
 // Network modes.
 const (
-	NetworkNone = "none" // a new network namespace with only loopback
-	NetworkHost = "host" // the host's network namespace
+	NetworkNone  = "none"  // a new network namespace with only loopback
+	NetworkHost  = "host"  // the host's network namespace
+	NetworkSlirp = "slirp" // a new network namespace with a tap device served by a userspace stack (Options.Slirp)
 )
 
 // Options are the inputs of New.
 type Options struct {
-	Rootfs   string         // root filesystem directory
-	ReadOnly bool           // mount the root read-only
-	Args     []string       // the command and its arguments
-	Env      []string       // KEY=VALUE, over the defaults
-	Cwd      string         // working directory; "" is "/"
-	User     specs.User     // the process's ids
-	Home     string         // HOME unless Env sets it; "" is "/root" for uid 0, else "/"
-	Hostname string         // UTS hostname
-	Terminal bool           // give the process a pseudo-terminal
-	Network  string         // NetworkNone (default) or NetworkHost
-	Init     bool           // run rless's init as PID 1
-	Mapping  userns.Mapping // the user namespace's id mappings
+	Rootfs   string     // root filesystem directory
+	ReadOnly bool       // mount the root read-only
+	Args     []string   // the command and its arguments
+	Env      []string   // KEY=VALUE, over the defaults
+	Cwd      string     // working directory; "" is "/"
+	User     specs.User // the process's ids
+	Home     string     // HOME unless Env sets it; "" is "/root" for uid 0, else "/"
+	Hostname string     // UTS hostname
+	Terminal bool       // give the process a pseudo-terminal
+	Network  string     // NetworkNone (default), NetworkHost or NetworkSlirp
+	// Slirp is the userspace network of NetworkSlirp (nil: its defaults).
+	Slirp   *network.Config
+	Init    bool           // run rless's init as PID 1
+	Mapping userns.Mapping // the user namespace's id mappings
 	// StopSignal is the signal that stops the container (see
 	// ParseSignal); "" is SIGTERM.
 	StopSignal string
@@ -116,9 +120,19 @@ func New(o Options) (*specs.Spec, error) {
 	switch o.Network {
 	case "", NetworkNone:
 		nss = append(nss, specs.NetworkNamespace)
+	case NetworkSlirp:
+		nss = append(nss, specs.NetworkNamespace)
+		cfg := network.DefaultConfig()
+		if o.Slirp != nil {
+			cfg = *o.Slirp
+		}
+		if err := cfg.Validate(); err != nil {
+			return nil, err
+		}
+		g.AddAnnotation(network.AnnotationTap, cfg.TapAnnotation())
 	case NetworkHost:
 	default:
-		return nil, fmt.Errorf("unknown network mode %q (want %s or %s)", o.Network, NetworkNone, NetworkHost)
+		return nil, fmt.Errorf("unknown network mode %q (want %s, %s or %s)", o.Network, NetworkSlirp, NetworkNone, NetworkHost)
 	}
 	for _, ns := range nss {
 		if err := g.AddOrReplaceLinuxNamespace(string(ns), ""); err != nil {

@@ -1,0 +1,99 @@
+// Command rless-netstack is rless's network stack process, not a program
+// to run by hand: `make` appends it to bin/rless, which starts one per
+// container of the slirp network mode (see cmd/rless/netstack.go). It keeps
+// gVisor's netstack, whose package initialisation costs about a
+// millisecond, out of the processes that start containers.
+//
+// Protocol: argument 1 is the JSON of a Setup; descriptor 3 is a message
+// socket (internal/syncmsg) from rless; descriptors 4 onwards are the
+// sockets of the published ports, in the order of Setup.Ports (and then,
+// with _RLESS_NETSTACK_FD set, this program itself in a memory file, which
+// it closes). rless sends
+// a "tap" message carrying the container's tap device; the stack then runs
+// until rless closes the socket or SIGTERM arrives, and exits 0 once every
+// socket of it is closed.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/rless/rless/internal/logging"
+	"github.com/rless/rless/internal/syncmsg"
+	"github.com/rless/rless/pkg/network"
+	"github.com/rless/rless/pkg/slirp"
+)
+
+// Setup is what rless tells the stack.
+type Setup struct {
+	Config network.Config        `json:"config"`
+	Ports  []network.PortMapping `json:"ports"` // as network.Listeners.Ports gives them
+}
+
+func main() {
+	logging.FromEnv()
+	if err := run(); err != nil {
+		fmt.Fprintf(os.Stderr, "Error: network stack: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	if len(os.Args) != 2 {
+		return errors.New("usage: rless-netstack SETUP-JSON (run by rless)")
+	}
+	var s Setup
+	if err := json.Unmarshal([]byte(os.Args[1]), &s); err != nil {
+		return fmt.Errorf("setup: %w", err)
+	}
+	conn := syncmsg.FromFD(3)
+	defer conn.Close()
+	if os.Getenv("_RLESS_NETSTACK_FD") != "" {
+		syscall.Close(4 + len(s.Ports)) // this program, in a memory file
+	}
+	files := make([]*os.File, len(s.Ports))
+	for i := range files {
+		files[i] = os.NewFile(uintptr(4+i), "published-port")
+	}
+	l, err := network.FromFiles(s.Ports, files)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	m, fds, err := conn.Recv()
+	if errors.Is(err, io.EOF) {
+		l.Close()
+		return nil // the container ended before its network started
+	}
+	if err != nil || m.Type != syncmsg.Tap || len(fds) != 1 {
+		l.Close()
+		return fmt.Errorf("wait for the tap device: %v (message %q)", err, m.Type)
+	}
+	n, err := slirp.Start(ctx, os.NewFile(uintptr(fds[0]), "tap"), s.Config, l)
+	if err != nil {
+		return err
+	}
+	slog.Debug("network stack running")
+	// rless closing its end, or dying, ends the network.
+	go func() {
+		for {
+			if _, _, err := conn.Recv(); err != nil {
+				stop()
+				return
+			}
+		}
+	}()
+	<-ctx.Done()
+	slog.Debug("network stack stopping")
+	err = n.Close()
+	slog.Debug("network stack stopped", "err", err)
+	return err
+}

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/rless/rless/pkg/container"
+	"github.com/rless/rless/pkg/network"
+	"github.com/rless/rless/pkg/spec"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// netFlags are run's network flags.
+type netFlags struct {
+	network    string
+	publish    []string
+	publishAll bool
+	dns        []string
+	dnsSearch  []string
+	addHost    []string
+}
+
+func (f *netFlags) register(fl *pflag.FlagSet) {
+	fl.StringVar(&f.network, "network", spec.NetworkSlirp, "network mode: slirp[:OPTIONS] (a userspace network, built in; options allow_host_loopback=true, mtu=N, cidr=A.B.C.D/N), none (loopback only) or host")
+	fl.StringVar(&f.network, "net", spec.NetworkSlirp, "alias of --network")
+	_ = fl.MarkHidden("net")
+	fl.StringArrayVarP(&f.publish, "publish", "p", nil, "publish a container's port on the host: [HOST-IP:][HOST-PORT:]CONTAINER-PORT[/tcp|/udp], ports may be ranges")
+	fl.BoolVarP(&f.publishAll, "publish-all", "P", false, "publish the image's exposed ports on random host ports")
+	fl.StringArrayVar(&f.dns, "dns", nil, "DNS server for the container's /etc/resolv.conf")
+	fl.StringArrayVar(&f.dnsSearch, "dns-search", nil, "DNS search domain for /etc/resolv.conf (\".\" for none)")
+	fl.StringArrayVar(&f.addHost, "add-host", nil, "add NAME:IP to the container's /etc/hosts")
+}
+
+// netSetup is the network of one container, as the flags ask for it.
+type netSetup struct {
+	mode      string // spec.NetworkSlirp, spec.NetworkNone or spec.NetworkHost
+	slirp     network.Config
+	ports     []network.PortMapping
+	listeners *network.Listeners
+	stack     *netstack
+}
+
+// parseNetwork reads --network and the port flags; exposed are the image's
+// ExposedPorts (for -P).
+func (f *netFlags) parse(exposed map[string]struct{}) (*netSetup, error) {
+	mode, opts, _ := strings.Cut(f.network, ":")
+	n := &netSetup{mode: mode}
+	switch mode {
+	case "slirp", "private", "":
+		n.mode = spec.NetworkSlirp
+		cfg, err := network.ParseOptions(opts)
+		if err != nil {
+			return nil, fmt.Errorf("--network %s: %w", f.network, err)
+		}
+		n.slirp = cfg
+	case spec.NetworkNone, spec.NetworkHost:
+		if opts != "" {
+			return nil, fmt.Errorf("--network %s: %s takes no options", f.network, mode)
+		}
+	default:
+		return nil, fmt.Errorf("--network %q: want slirp[:OPTIONS], none or host", f.network)
+	}
+	for _, p := range f.publish {
+		ms, err := network.ParsePublish(p)
+		if err != nil {
+			return nil, err
+		}
+		n.ports = append(n.ports, ms...)
+	}
+	if f.publishAll {
+		keys := make([]string, 0, len(exposed))
+		for k := range exposed {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			ms, err := network.ParsePublish(k)
+			if err != nil {
+				return nil, fmt.Errorf("image's exposed port: %w", err)
+			}
+			n.ports = append(n.ports, ms...)
+		}
+	}
+	if len(n.ports) > 0 && n.mode != spec.NetworkSlirp {
+		// As podman: the ports of a network not its own cannot be published.
+		fmt.Fprintf(os.Stderr, "WARN: port mappings have been discarded: --network %s has no network of its own\n", n.mode)
+		n.ports = nil
+	}
+	return n, nil
+}
+
+// etc returns what /etc/hosts and /etc/resolv.conf hold for this network.
+func (n *netSetup) etc(f *netFlags, hostname string) container.EtcOptions {
+	o := container.EtcOptions{
+		Hostname: hostname, HostNetwork: n.mode == spec.NetworkHost,
+		Nameservers: f.dns, Search: f.dnsSearch, ExtraHosts: f.addHost,
+	}
+	if n.mode == spec.NetworkSlirp {
+		o.Address = n.slirp.ContainerAddr().Addr()
+		if len(o.Nameservers) == 0 {
+			o.Nameservers = []string{n.slirp.DNSAddr().String()}
+		}
+		if n.slirp.AllowHostLoopback {
+			o.HostGateway = n.slirp.Gateway()
+		} else {
+			o.HostGateway = hostAddress()
+		}
+	}
+	return o
+}
+
+// hostAddress returns an address of this host that is not a loopback
+// one: the container reaches the host there through a userspace network.
+func hostAddress() netip.Addr {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return netip.Addr{}
+	}
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is4() && !p.Addr().IsLoopback() && !p.Addr().IsLinkLocalUnicast() {
+			return p.Addr()
+		}
+	}
+	return netip.Addr{}
+}
+
+// start opens the published ports (failing when one is taken) and starts
+// the network stack, before the container: the stack's start-up overlaps
+// the container's. It fills in the spec options and the container config.
+func (n *netSetup) start(runRoot string, opts *spec.Options) error {
+	opts.Network = n.mode
+	if n.mode != spec.NetworkSlirp {
+		return nil
+	}
+	cfg := n.slirp
+	opts.Slirp = &cfg
+	l, err := network.Listen(n.ports)
+	if err != nil {
+		return err
+	}
+	n.listeners = l
+	n.stack = startNetstack(runRoot, cfg, l)
+	slog.Debug("network stack starting", "ports", l.Ports())
+	return nil
+}
+
+// close stops the stack and closes the published ports.
+func (n *netSetup) close() {
+	if n.stack != nil {
+		if err := n.stack.Close(); err != nil {
+			fmt.Fprintf(os.Stderr, "WARN: %v\n", err)
+		}
+		slog.Debug("network stack stopped")
+	}
+	n.listeners.Close()
+}
+
+// AnnotationPorts records the published ports in a container's spec, for
+// `rless port`.
+const AnnotationPorts = "io.rless.ports"
+
+// annotate records the bound ports in the spec's annotations.
+func (n *netSetup) annotate(a map[string]string) {
+	if ports := n.listeners.Ports(); len(ports) > 0 {
+		data, _ := json.Marshal(ports)
+		a[AnnotationPorts] = string(data)
+	}
+}
+
+func newPortCmd(g *globals) *cobra.Command {
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "port [flags] CONTAINER [PRIVATE-PORT[/PROTO]]",
+		Short: "List the published ports of a running container",
+		Args:  cobra.RangeArgs(0, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if all != (len(args) == 0) {
+				return errors.New("give a container, or --all")
+			}
+			states, err := container.List(g.runRoot)
+			if err != nil {
+				return err
+			}
+			found := false
+			for _, st := range states {
+				if !all && !strings.HasPrefix(st.ID, args[0]) {
+					continue
+				}
+				found = true
+				var ports []network.PortMapping
+				if v := st.Spec.Annotations[AnnotationPorts]; v != "" {
+					if err := json.Unmarshal([]byte(v), &ports); err != nil {
+						return fmt.Errorf("container %s: ports: %w", st.ID, err)
+					}
+				}
+				for _, p := range ports {
+					host := "0.0.0.0"
+					if p.HostIP.IsValid() {
+						host = p.HostIP.String()
+					}
+					bound := net.JoinHostPort(host, fmt.Sprint(p.HostPort))
+					private := fmt.Sprintf("%d/%s", p.ContainerPort, p.Protocol)
+					switch {
+					case len(args) == 2:
+						if want := args[1]; want == private || want == fmt.Sprint(p.ContainerPort) && p.Protocol == "tcp" {
+							fmt.Println(bound)
+						}
+					case all:
+						fmt.Printf("%s\t%s -> %s\n", st.ID[:12], private, bound)
+					default:
+						fmt.Printf("%s -> %s\n", private, bound)
+					}
+				}
+			}
+			if !found && !all {
+				return fmt.Errorf("no such container %s", args[0])
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "list the ports of every running container")
+	return cmd
+}

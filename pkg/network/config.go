@@ -1,0 +1,246 @@
+package network
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// DefaultMTU is the MTU of the tap device and of the stack, as slirp4netns
+// uses with podman: large frames cut the per-packet cost of a userspace stack.
+const DefaultMTU = 65520
+
+// Config describes the network given to a container.
+type Config struct {
+	// CIDR is the subnet of the tap link. The container gets host number
+	// 100 of it, the gateway number 2 and the DNS forwarder number 3.
+	// It must be IPv4 with a prefix of at most 25 bits.
+	CIDR netip.Prefix
+	// MTU is the MTU of the tap device and of the stack's link.
+	MTU int
+	// AllowHostLoopback makes the gateway address reach the host's
+	// 127.0.0.1. When false, the host's loopback is unreachable.
+	AllowHostLoopback bool
+	// DNS lists the host-side resolvers that queries to the DNS address are
+	// relayed to, as "IP" or "IP:port" ("[IPv6]:port"). Empty means the
+	// nameservers of the host's /etc/resolv.conf. UDP queries try each in
+	// turn; DNS over TCP goes to the first.
+	DNS []string
+	// Ports lists the published ports; it is informational for Start, which
+	// forwards whatever [Listeners] it is given.
+	Ports []PortMapping
+}
+
+// DefaultConfig returns podman's defaults: 10.0.2.0/24, MTU 65520, host
+// loopback unreachable, the host's resolvers.
+func DefaultConfig() Config {
+	return Config{CIDR: netip.MustParsePrefix("10.0.2.0/24"), MTU: DefaultMTU}
+}
+
+// ContainerAddr returns the container's address in cfg.CIDR, with its prefix.
+func (cfg Config) ContainerAddr() netip.Prefix { return cfg.host(100) }
+
+// Gateway returns the gateway's address in cfg.CIDR.
+func (cfg Config) Gateway() netip.Addr { return cfg.host(2).Addr() }
+
+// DNSAddr returns the address of the DNS forwarder in cfg.CIDR.
+func (cfg Config) DNSAddr() netip.Addr { return cfg.host(3).Addr() }
+
+func (cfg Config) host(n byte) netip.Prefix {
+	b := cfg.CIDR.Masked().Addr().As4()
+	b[3] += n
+	return netip.PrefixFrom(netip.AddrFrom4(b), cfg.CIDR.Bits())
+}
+
+// Validate checks cfg and fills in the zero MTU.
+func (cfg *Config) Validate() error {
+	if !cfg.CIDR.IsValid() || !cfg.CIDR.Addr().Is4() || cfg.CIDR.Bits() > 25 || cfg.CIDR.Bits() < 1 {
+		return fmt.Errorf("network: cidr %v: want an IPv4 subnet of at least 128 addresses", cfg.CIDR)
+	}
+	if cfg.MTU == 0 {
+		cfg.MTU = DefaultMTU
+	}
+	if cfg.MTU < 1280 || cfg.MTU > 65520 {
+		return fmt.Errorf("network: mtu %d: want 1280..65520", cfg.MTU)
+	}
+	return nil
+}
+
+// ParseOptions parses the options of podman's slirp4netns network mode, the
+// part after "slirp4netns:" (or "slirp:"): comma-separated key=value pairs among
+// allow_host_loopback=true|false, mtu=N and cidr=A.B.C.D/N. Unset keys keep
+// the values of [DefaultConfig]. An empty string yields the defaults.
+func ParseOptions(s string) (Config, error) {
+	cfg := DefaultConfig()
+	if s == "" {
+		return cfg, nil
+	}
+	for opt := range strings.SplitSeq(s, ",") {
+		key, val, ok := strings.Cut(opt, "=")
+		if !ok {
+			return cfg, fmt.Errorf("slirp option %q: want key=value", opt)
+		}
+		var err error
+		switch key {
+		case "allow_host_loopback":
+			cfg.AllowHostLoopback, err = strconv.ParseBool(val)
+		case "mtu":
+			cfg.MTU, err = strconv.Atoi(val)
+		case "cidr":
+			cfg.CIDR, err = netip.ParsePrefix(val)
+			cfg.CIDR = cfg.CIDR.Masked()
+		default:
+			return cfg, fmt.Errorf("slirp option %q: unknown key %q (known: allow_host_loopback, mtu, cidr)", opt, key)
+		}
+		if err != nil {
+			return cfg, fmt.Errorf("slirp option %q: %w", opt, err)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// PortMapping is one published port.
+type PortMapping struct {
+	// HostIP is the host address to listen on; the zero Addr means all.
+	HostIP netip.Addr
+	// HostPort is the host port; 0 lets the kernel pick one.
+	HostPort uint16
+	// ContainerPort is the port in the container that traffic goes to.
+	ContainerPort uint16
+	// Protocol is "tcp" or "udp".
+	Protocol string
+}
+
+// String formats m as podman does: [hostIP:]hostPort:containerPort/proto.
+func (m PortMapping) String() string {
+	s := fmt.Sprintf("%d:%d/%s", m.HostPort, m.ContainerPort, m.Protocol)
+	if m.HostIP.IsValid() {
+		s = netip.AddrPortFrom(m.HostIP, m.HostPort).String() + fmt.Sprintf(":%d/%s", m.ContainerPort, m.Protocol)
+	}
+	return s
+}
+
+// hostAddr is the host address m listens on, as "IP:port".
+func (m PortMapping) hostAddr() string {
+	if !m.HostIP.IsValid() {
+		return fmt.Sprintf(":%d", m.HostPort)
+	}
+	return netip.AddrPortFrom(m.HostIP, m.HostPort).String()
+}
+
+// ParsePublish parses one --publish argument,
+// [hostIP:][hostPort]:containerPort[/tcp|/udp] or containerPort[/proto], where
+// both ports may be equal-length ranges (8000-8002:80-82). An IPv6 hostIP is
+// written in brackets. An omitted host port means the kernel picks one (for a
+// range, it is then a range of picked ports). It returns one mapping per port.
+func ParsePublish(s string) ([]PortMapping, error) {
+	fail := func(format string, a ...any) ([]PortMapping, error) {
+		return nil, fmt.Errorf("publish %q: %s", s, fmt.Sprintf(format, a...))
+	}
+	rest, proto, _ := strings.Cut(s, "/")
+	switch proto {
+	case "":
+		proto = "tcp"
+	case "tcp", "udp":
+	default:
+		return fail("unknown protocol %q (want tcp or udp)", proto)
+	}
+	var hostIP netip.Addr
+	if strings.HasPrefix(rest, "[") {
+		end := strings.Index(rest, "]:")
+		if end < 0 {
+			return fail("unterminated IPv6 address")
+		}
+		ip, err := netip.ParseAddr(rest[1:end])
+		if err != nil {
+			return fail("host IP: %v", err)
+		}
+		hostIP, rest = ip, rest[end+2:]
+	}
+	parts := strings.Split(rest, ":")
+	var hostPorts, ctrPorts string
+	switch len(parts) {
+	case 1:
+		ctrPorts = parts[0]
+	case 2:
+		hostPorts, ctrPorts = parts[0], parts[1]
+	case 3:
+		if hostIP.IsValid() {
+			return fail("too many colons")
+		}
+		ip, err := netip.ParseAddr(parts[0])
+		if err != nil {
+			return fail("host IP: %v", err)
+		}
+		hostIP, hostPorts, ctrPorts = ip, parts[1], parts[2]
+	default:
+		return fail("want [hostIP:][hostPort:]containerPort[/proto]")
+	}
+	clo, chi, err := parseRange(ctrPorts)
+	if err != nil {
+		return fail("container port: %v", err)
+	}
+	hlo, hhi := uint16(0), uint16(0)
+	if hostPorts != "" {
+		if hlo, hhi, err = parseRange(hostPorts); err != nil {
+			return fail("host port: %v", err)
+		}
+		if hhi-hlo != chi-clo {
+			return fail("host range %s and container range %s differ in length", hostPorts, ctrPorts)
+		}
+	}
+	var ms []PortMapping
+	for i := 0; i <= int(chi-clo); i++ {
+		m := PortMapping{HostIP: hostIP, ContainerPort: clo + uint16(i), Protocol: proto}
+		if hostPorts != "" {
+			m.HostPort = hlo + uint16(i)
+		}
+		ms = append(ms, m)
+	}
+	return ms, nil
+}
+
+// parseRange parses "N" or "N-M" with 1 <= N <= M <= 65535.
+func parseRange(s string) (lo, hi uint16, err error) {
+	a, b, isRange := strings.Cut(s, "-")
+	l, err := strconv.ParseUint(a, 10, 16)
+	if err != nil || l == 0 {
+		return 0, 0, fmt.Errorf("bad port %q", a)
+	}
+	h := l
+	if isRange {
+		if h, err = strconv.ParseUint(b, 10, 16); err != nil || h < l {
+			return 0, 0, fmt.Errorf("bad port range %q", s)
+		}
+	}
+	return uint16(l), uint16(h), nil
+}
+
+// AnnotationTap, in a container's OCI spec, asks rless's container stage
+// to create the tap device of a userspace network (see CreateTap) and hand
+// it to the launcher; its value is the JSON of the Config (TapAnnotation).
+const AnnotationTap = "io.rless.network.tap"
+
+// TapName is the name of the container's tap device.
+const TapName = "tap0"
+
+// TapAnnotation returns the value of AnnotationTap for cfg: the parts the
+// container's side needs (subnet and MTU).
+func (cfg Config) TapAnnotation() string {
+	data, _ := json.Marshal(Config{CIDR: cfg.CIDR, MTU: cfg.MTU})
+	return string(data)
+}
+
+// ParseTapAnnotation parses a value of AnnotationTap.
+func ParseTapAnnotation(v string) (Config, error) {
+	var cfg Config
+	if err := json.Unmarshal([]byte(v), &cfg); err != nil {
+		return cfg, fmt.Errorf("%s: %w", AnnotationTap, err)
+	}
+	return cfg, cfg.Validate()
+}

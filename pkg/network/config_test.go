@@ -1,0 +1,72 @@
+package network
+
+import (
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParseOptions(t *testing.T) {
+	cfg, err := ParseOptions("")
+	if err != nil || !reflect.DeepEqual(cfg, DefaultConfig()) {
+		t.Fatalf("ParseOptions(\"\") = %+v, %v; want defaults", cfg, err)
+	}
+	cfg, err = ParseOptions("allow_host_loopback=true,mtu=1500,cidr=10.5.0.7/24")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.AllowHostLoopback || cfg.MTU != 1500 || cfg.CIDR != netip.MustParsePrefix("10.5.0.0/24") {
+		t.Fatalf("got %+v", cfg)
+	}
+	if got := cfg.ContainerAddr().String(); got != "10.5.0.100/24" {
+		t.Errorf("container = %s", got)
+	}
+	if cfg.Gateway().String() != "10.5.0.2" || cfg.DNSAddr().String() != "10.5.0.3" {
+		t.Errorf("gateway %s dns %s", cfg.Gateway(), cfg.DNSAddr())
+	}
+	for s, want := range map[string]string{
+		"port_handler=slirp4netns": `unknown key "port_handler"`,
+		"mtu":                      "want key=value",
+		"mtu=big":                  `"mtu=big"`,
+		"mtu=100":                  "mtu 100",
+		"allow_host_loopback=yes":  "allow_host_loopback=yes",
+		"cidr=fd00::/64":           "IPv4",
+		"cidr=10.0.0.0/30":         "IPv4 subnet",
+	} {
+		if _, err := ParseOptions(s); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseOptions(%q) error = %v; want it to contain %q", s, err, want)
+		}
+	}
+}
+
+func TestParsePublish(t *testing.T) {
+	lo := netip.MustParseAddr("127.0.0.1")
+	v6 := netip.MustParseAddr("::1")
+	for s, want := range map[string][]PortMapping{
+		"8080:80":           {{HostPort: 8080, ContainerPort: 80, Protocol: "tcp"}},
+		"80":                {{ContainerPort: 80, Protocol: "tcp"}},
+		"127.0.0.1:8080:80": {{HostIP: lo, HostPort: 8080, ContainerPort: 80, Protocol: "tcp"}},
+		"127.0.0.1::80/udp": {{HostIP: lo, ContainerPort: 80, Protocol: "udp"}},
+		"[::1]:53:53/udp":   {{HostIP: v6, HostPort: 53, ContainerPort: 53, Protocol: "udp"}},
+		"8000-8002:80-82/tcp": {
+			{HostPort: 8000, ContainerPort: 80, Protocol: "tcp"},
+			{HostPort: 8001, ContainerPort: 81, Protocol: "tcp"},
+			{HostPort: 8002, ContainerPort: 82, Protocol: "tcp"},
+		},
+	} {
+		got, err := ParsePublish(s)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("ParsePublish(%q) = %v, %v; want %v", s, got, err, want)
+		}
+	}
+	for _, s := range []string{"", "x:80", "8080:80/sctp", "8000-8001:80", "0:80", "70000:80",
+		"1.2.3.4.5:80:80", "[::1:80:80", "a:b:c:d", "82-80:82-80"} {
+		if got, err := ParsePublish(s); err == nil {
+			t.Errorf("ParsePublish(%q) = %v; want an error", s, got)
+		}
+	}
+	if s := (PortMapping{HostIP: lo, HostPort: 1, ContainerPort: 2, Protocol: "udp"}).String(); s != "127.0.0.1:1:2/udp" {
+		t.Errorf("String() = %q", s)
+	}
+}

@@ -1,0 +1,342 @@
+package slirp
+
+import (
+	"context"
+	"errors"
+	"github.com/rless/rless/pkg/network"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+	"gvisor.dev/gvisor/pkg/waiter"
+)
+
+const (
+	dialTimeout = 30 * time.Second
+	udpIdle     = 90 * time.Second // NAT lifetime of a quiet UDP flow
+	dnsTimeout  = 3 * time.Second  // per resolver and query
+	relayBuf    = 256 << 10
+)
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, relayBuf); return &b }}
+
+func addr(a netip.Addr) tcpip.Address { return tcpip.AddrFromSlice(a.AsSlice()) }
+
+func toAddr(a tcpip.Address) netip.Addr {
+	ip, _ := netip.AddrFromSlice(a.AsSlice())
+	return ip
+}
+
+// target maps a destination the container asked for to the host address to
+// connect to; ok is false when it must be refused.
+func (n *Network) target(dst netip.Addr, port uint16) (string, bool) {
+	switch {
+	case dst == n.cfg.Gateway():
+		if !n.cfg.AllowHostLoopback {
+			return "", false
+		}
+		dst = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	case dst == n.cfg.DNSAddr():
+		if port != 53 || len(n.resolvers) == 0 {
+			return "", false
+		}
+		return n.resolvers[0], true
+	case dst.IsLoopback(), dst.IsUnspecified(), dst.IsMulticast(), !dst.Is4(),
+		dst == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return "", false
+	case n.cfg.CIDR.Contains(dst):
+		return "", false // nothing else lives on the link
+	}
+	return netip.AddrPortFrom(dst, port).String(), true
+}
+
+// handleTCP serves a connection the container opens: it dials the target
+// from the host and relays, or resets the connection if that fails.
+func (n *Network) handleTCP(r *tcp.ForwarderRequest) {
+	if !n.track() {
+		r.Complete(true)
+		return
+	}
+	defer n.wg.Done()
+	id := r.ID()
+	dst, ok := n.target(toAddr(id.LocalAddress), id.LocalPort)
+	if !ok {
+		r.Complete(true)
+		return
+	}
+	ctx, cancel := context.WithTimeout(n.ctx, dialTimeout)
+	var d net.Dialer
+	hc, err := d.DialContext(ctx, "tcp", dst)
+	cancel()
+	if err != nil {
+		r.Complete(true)
+		return
+	}
+	var wq waiter.Queue
+	ep, terr := r.CreateEndpoint(&wq)
+	r.Complete(false)
+	if terr != nil {
+		hc.Close()
+		return
+	}
+	ep.SocketOptions().SetKeepAlive(true)
+	n.relay(gonet.NewTCPConn(&wq, ep), hc)
+}
+
+// closeWriter is a connection that can shut down its sending half.
+type closeWriter interface {
+	net.Conn
+	CloseWrite() error
+}
+
+// relay copies between a and b in both directions, passing on half-closes,
+// until both directions end or the network closes; it closes both.
+func (n *Network) relay(a, b net.Conn) {
+	stop := context.AfterFunc(n.ctx, func() { a.Close(); b.Close() })
+	defer stop()
+	defer a.Close()
+	defer b.Close()
+	done := make(chan struct{})
+	go func() { // tracked through the caller, which waits for done
+		copyHalf(a, b)
+		close(done)
+	}()
+	copyHalf(b, a)
+	<-done
+}
+
+// copyHalf copies src to dst, then shuts down dst's sending half (or all of
+// dst if it cannot half-close, or src failed).
+func copyHalf(dst, src net.Conn) {
+	bp := bufPool.Get().(*[]byte)
+	// Hide ReadFrom/WriteTo: net.TCPConn's would fall back to a 32 KiB copy.
+	_, err := io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, *bp)
+	bufPool.Put(bp)
+	if cw, ok := dst.(closeWriter); ok && err == nil {
+		cw.CloseWrite()
+		return
+	}
+	dst.Close()
+	src.Close()
+}
+
+// handleUDP serves the first datagram of a flow from the container. It runs
+// in the stack's receive path, so it must not block.
+func (n *Network) handleUDP(r *udp.ForwarderRequest) bool {
+	id := r.ID()
+	dstIP := toAddr(id.LocalAddress)
+	dnsQuery := dstIP == n.cfg.DNSAddr() && id.LocalPort == 53
+	dst, ok := n.target(dstIP, id.LocalPort)
+	if !ok {
+		return false // the stack answers port unreachable
+	}
+	var wq waiter.Queue
+	ep, terr := r.CreateEndpoint(&wq)
+	if terr != nil {
+		return true
+	}
+	cc := gonet.NewUDPConn(&wq, ep)
+	started := n.goTracked(func() {
+		if dnsQuery {
+			n.serveDNS(cc)
+			return
+		}
+		hc, err := net.Dial("udp", dst)
+		if err != nil {
+			cc.Close()
+			return
+		}
+		n.relayUDP(cc, hc)
+	})
+	if !started {
+		cc.Close()
+	}
+	return true
+}
+
+// relayUDP relays datagrams between a and b until neither has sent anything
+// for udpIdle, or the network closes.
+func (n *Network) relayUDP(a, b net.Conn) {
+	stop := context.AfterFunc(n.ctx, func() { a.Close(); b.Close() })
+	defer stop()
+	defer a.Close()
+	defer b.Close()
+	done := make(chan struct{})
+	go func() {
+		pump(a, b)
+		close(done)
+	}()
+	pump(b, a)
+	<-done
+}
+
+// pump copies datagrams from src to dst until src is idle for udpIdle or
+// fails; it then closes both, which ends the opposite pump too.
+func pump(dst, src net.Conn) {
+	buf := make([]byte, 65536)
+	for {
+		src.SetReadDeadline(time.Now().Add(udpIdle))
+		k, err := src.Read(buf)
+		if err != nil {
+			break
+		}
+		if _, err := dst.Write(buf[:k]); err != nil && !isTransient(err) {
+			break
+		}
+	}
+	src.Close()
+	dst.Close()
+}
+
+// isTransient reports whether a UDP write error (such as ECONNREFUSED from a
+// previous datagram's ICMP error) should not end the flow.
+func isTransient(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && !errors.Is(err, net.ErrClosed)
+}
+
+// serveDNS answers the container's queries to the DNS address, relaying each
+// to the host's resolvers in turn until one answers.
+func (n *Network) serveDNS(c net.Conn) {
+	stop := context.AfterFunc(n.ctx, func() { c.Close() })
+	defer stop()
+	defer c.Close()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		buf := make([]byte, 65536)
+		c.SetReadDeadline(time.Now().Add(udpIdle))
+		k, err := c.Read(buf)
+		if err != nil {
+			return
+		}
+		wg.Go(func() {
+			if ans := n.resolve(buf[:k]); ans != nil {
+				c.Write(ans)
+			}
+		})
+	}
+}
+
+// resolve sends query to each host resolver until one answers.
+func (n *Network) resolve(query []byte) []byte {
+	ans := make([]byte, 65536)
+	for _, r := range n.resolvers {
+		ctx, cancel := context.WithTimeout(n.ctx, dnsTimeout)
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "udp", r)
+		cancel()
+		if err != nil {
+			continue
+		}
+		stop := context.AfterFunc(n.ctx, func() { c.Close() })
+		c.SetDeadline(time.Now().Add(dnsTimeout))
+		var k int
+		if _, err = c.Write(query); err == nil {
+			k, err = c.Read(ans)
+		}
+		stop()
+		c.Close()
+		// A reply must carry the query's ID.
+		if err == nil && k >= 12 && ans[0] == query[0] && ans[1] == query[1] {
+			return ans[:k]
+		}
+		if n.ctx.Err() != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
+// serveTCP accepts connections on a published TCP port and relays each to
+// the container.
+func (n *Network) serveTCP(pl network.TCPListener) {
+	for {
+		c, err := pl.Listener.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || n.ctx.Err() != nil {
+				return
+			}
+			time.Sleep(10 * time.Millisecond) // e.g. EMFILE: do not spin
+			continue
+		}
+		started := n.goTracked(func() {
+			ctx, cancel := context.WithTimeout(n.ctx, dialTimeout)
+			cc, err := gonet.DialContextTCP(ctx, n.stack, n.containerAddr(pl.Mapping.ContainerPort), n.netProto())
+			cancel()
+			if err != nil {
+				c.Close()
+				return
+			}
+			n.relay(cc, c)
+		})
+		if !started {
+			c.Close()
+		}
+	}
+}
+
+func (n *Network) containerAddr(port uint16) tcpip.FullAddress {
+	return tcpip.FullAddress{NIC: nicID, Addr: addr(n.cfg.ContainerAddr().Addr()), Port: port}
+}
+
+func (n *Network) netProto() tcpip.NetworkProtocolNumber { return ipv4.ProtocolNumber }
+
+// serveUDP relays datagrams between clients of a published UDP port and the
+// container, one flow per client address.
+func (n *Network) serveUDP(pu network.UDPListener) {
+	var mu sync.Mutex
+	flows := map[netip.AddrPort]*gonet.UDPConn{}
+	buf := make([]byte, 65536)
+	for {
+		k, from, err := pu.Conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || n.ctx.Err() != nil {
+				return
+			}
+			continue
+		}
+		mu.Lock()
+		cc := flows[from]
+		mu.Unlock()
+		if cc == nil {
+			raddr := n.containerAddr(pu.Mapping.ContainerPort)
+			var err error
+			if cc, err = gonet.DialUDP(n.stack, nil, &raddr, n.netProto()); err != nil {
+				continue
+			}
+			mu.Lock()
+			flows[from] = cc
+			mu.Unlock()
+			started := n.goTracked(func() {
+				stop := context.AfterFunc(n.ctx, func() { cc.Close() })
+				defer stop()
+				rb := make([]byte, 65536)
+				for {
+					cc.SetReadDeadline(time.Now().Add(udpIdle))
+					k, err := cc.Read(rb)
+					if err != nil {
+						break
+					}
+					pu.Conn.WriteToUDPAddrPort(rb[:k], from)
+				}
+				mu.Lock()
+				delete(flows, from)
+				mu.Unlock()
+				cc.Close()
+			})
+			if !started {
+				cc.Close()
+				return
+			}
+		}
+		cc.Write(buf[:k])
+	}
+}
