@@ -107,7 +107,7 @@ func pushImages() error {
 		},
 		sharedRef: {
 			Layers: []testimage.Layer{{Tar: base}, {Tar: testimage.Tar(testimage.Entry{Name: "shared", Body: "shared\n"}), Compression: testimage.None}},
-			Config: v1.ImageConfig{Cmd: []string{"sh"}},
+			Config: v1.ImageConfig{Cmd: []string{"sh"}, ExposedPorts: map[string]struct{}{"8080/tcp": {}, "53/udp": {}}},
 		},
 	}
 	for ref, img := range images {

@@ -81,6 +81,10 @@ func Collect(root, runRoot string) (*Info, error) {
 	}
 	info.Kernel = detectKernel(info.Host.Kernel)
 	info.Network = []string{"none", "host"}
+	if info.Kernel.TunDevice {
+		// The built-in userspace network needs a tap device.
+		info.Network = append([]string{"slirp"}, info.Network...)
+	}
 	info.Cgroups = cgroups.Detect()
 	info.Limits = map[string]string{"ulimit": "setrlimit (hard limits can only be lowered)"}
 	for limit, ctrl := range map[string]string{"pids": "pids", "memory": "memory", "cpus": "cpu"} {

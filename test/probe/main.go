@@ -4,12 +4,15 @@
 //
 //	probe keyring KEYID   describe the session keyring, then try to read key KEYID
 //	probe keycalls        try add_key, request_key and keyctl, and print what each returned
+//	probe udp ADDR MSG    send MSG to the UDP address ADDR and print the reply (3 s at most)
 package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"strconv"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -45,6 +48,22 @@ func main() {
 		fmt.Printf("request_key: %v\n", errText(err))
 		_, err = unix.KeyctlGetKeyringID(unix.KEY_SPEC_SESSION_KEYRING, false)
 		fmt.Printf("keyctl: %v\n", errText(err))
+	case "udp":
+		c, err := net.Dial("udp", os.Args[2])
+		if err == nil {
+			c.SetDeadline(time.Now().Add(3 * time.Second))
+			_, err = c.Write([]byte(os.Args[3]))
+		}
+		buf := make([]byte, 1500)
+		n := 0
+		if err == nil {
+			n, err = c.Read(buf)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "udp:", err)
+			os.Exit(1)
+		}
+		fmt.Printf("%s\n", buf[:n])
 	default:
 		fmt.Fprintln(os.Stderr, "unknown probe", os.Args[1])
 		os.Exit(2)
