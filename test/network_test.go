@@ -279,7 +279,6 @@ func TestNetworkModes(t *testing.T) {
 	}
 }
 
-
 // TestNetworkEtc: a container of an image gets /etc/resolv.conf and
 // /etc/hosts for its network, with --dns, --dns-search and --add-host; -P
 // publishes the image's exposed ports.
