@@ -4,10 +4,11 @@
 # for multi-id mappings; the tests need busybox-static for their root
 # filesystems, bubblewrap as the startup baseline and keyutils (keyctl) for
 # the keyring test, and docker-registry (the distribution registry) as the
-# registry the image tests pull from, and fuse-overlayfs for the FUSE
-# fallback of image roots.
+# registry the image tests pull from, fuse-overlayfs for the FUSE fallback
+# of image roots, and slirp4netns and passt (pasta) for the external
+# network modes.
 set -euo pipefail
-pkgs=(uidmap busybox-static bubblewrap procps keyutils docker-registry fuse-overlayfs)
+pkgs=(uidmap busybox-static bubblewrap procps keyutils docker-registry fuse-overlayfs slirp4netns passt)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -320,5 +321,66 @@ func TestNetworkEtc(t *testing.T) {
 	}
 	if !strings.Contains(out, "8080/tcp -> 0.0.0.0:") || !strings.Contains(out, "53/udp -> 0.0.0.0:") {
 		t.Errorf("-P: port --all:\n%s", out)
+	}
+}
+
+// TestNetworkExternal: --network slirp4netns and pasta, when installed,
+// connect the container and publish its ports.
+func TestNetworkExternal(t *testing.T) {
+	host := hostAddr(t)
+	web := serveHTTP(t, host.String()+":0", "page on the host\n")
+	loop := serveHTTP(t, "127.0.0.1:0", "page on loopback\n")
+	_, loopPort, _ := net.SplitHostPort(loop)
+	www := t.TempDir()
+	os.WriteFile(filepath.Join(www, "index.html"), []byte("served from the container\n"), 0o644)
+	os.Chmod(www, 0o755)
+	for _, tc := range []struct {
+		mode, loopbackOpts, gateway string
+	}{
+		{"slirp4netns", "slirp4netns:allow_host_loopback=true", "10.0.2.2"},
+		{"pasta", "pasta:--map-gw", ""},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			if _, err := exec.LookPath(tc.mode); err != nil {
+				t.Skipf("%s is not installed", tc.mode)
+			}
+			before := takeSnapshot(t)
+			gw := tc.gateway
+			if gw == "" { // pasta: the host's own gateway
+				out := mustRun(t, []string{"--network", tc.mode}, "sh", "-c", "ip route | awk '/^default/ {print $3}'")
+				gw = strings.TrimSpace(out)
+			}
+			if tc.mode == "slirp4netns" {
+				out := mustRun(t, []string{"--network", tc.mode}, "wget", "-q", "-O-", "http://"+web+"/")
+				if out != "page on the host\n" {
+					t.Errorf("%s: GET from the host: %q", tc.mode, out)
+				}
+			}
+			probe := fmt.Sprintf("probe get http://%s:%s/ 2>/dev/null || echo no loopback", gw, loopPort)
+			if out := mustRun(t, []string{"--network", tc.mode}, "sh", "-c", probe); out != "no loopback\n" {
+				t.Errorf("%s: the host's loopback reached by default: %q", tc.mode, out)
+			}
+			if out := mustRun(t, []string{"--network", tc.loopbackOpts}, "sh", "-c", probe); out != "page on loopback\n" {
+				t.Errorf("%s: the host's loopback with %s: %q", tc.mode, tc.loopbackOpts, out)
+			}
+			port := freePort(t)
+			cmd := rlessCmd("run", "--network", tc.mode, "-p", fmt.Sprintf("%d:80", port), "-v", www+":/www:ro", "--rootfs", rootfs, "httpd", "-f", "-p", "80", "-h", "/www")
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+			body := ""
+			for i := 0; i < 100 && body == ""; i++ {
+				if body = get(url); body == "" {
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+			if body != "served from the container\n" {
+				t.Errorf("%s: published port: %q", tc.mode, body)
+			}
+			cmd.Process.Signal(syscall.SIGTERM)
+			cmd.Wait()
+			assertClean(t, before)
+		})
 	}
 }

@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"sort"
 	"strings"
 
@@ -29,7 +31,7 @@ type netFlags struct {
 }
 
 func (f *netFlags) register(fl *pflag.FlagSet) {
-	fl.StringVar(&f.network, "network", spec.NetworkSlirp, "network mode: slirp[:OPTIONS] (a userspace network, built in; options allow_host_loopback=true, mtu=N, cidr=A.B.C.D/N), none (loopback only) or host")
+	fl.StringVar(&f.network, "network", spec.NetworkSlirp, "network mode: slirp[:OPTIONS] (a userspace network, built in; options allow_host_loopback=true, mtu=N, cidr=A.B.C.D/N), none (loopback only), host, or slirp4netns[:OPTIONS] or pasta[:ARGS] when installed")
 	fl.StringVar(&f.network, "net", spec.NetworkSlirp, "alias of --network")
 	_ = fl.MarkHidden("net")
 	fl.StringArrayVarP(&f.publish, "publish", "p", nil, "publish a container's port on the host: [HOST-IP:][HOST-PORT:]CONTAINER-PORT[/tcp|/udp], ports may be ranges")
@@ -41,8 +43,10 @@ func (f *netFlags) register(fl *pflag.FlagSet) {
 
 // netSetup is the network of one container, as the flags ask for it.
 type netSetup struct {
-	mode      string // spec.NetworkSlirp, spec.NetworkNone or spec.NetworkHost
+	mode      string // a spec.Network* mode
 	slirp     network.Config
+	program   string   // slirp4netns or pasta: its path
+	args      []string // and its arguments
 	ports     []network.PortMapping
 	listeners *network.Listeners
 	stack     *netstack
@@ -65,8 +69,29 @@ func (f *netFlags) parse(exposed map[string]struct{}) (*netSetup, error) {
 		if opts != "" {
 			return nil, fmt.Errorf("--network %s: %s takes no options", f.network, mode)
 		}
+	case spec.NetworkSlirp4netns, spec.NetworkPasta:
+		path, err := exec.LookPath(mode)
+		if err != nil {
+			return nil, fmt.Errorf("--network %s: %s is not installed", f.network, mode)
+		}
+		n.program = path
+		if mode == spec.NetworkSlirp4netns {
+			if n.args, err = slirp4netnsArgs(opts); err != nil {
+				return nil, fmt.Errorf("--network %s: %w", f.network, err)
+			}
+			// Its addresses are the built-in stack's defaults.
+			n.slirp = network.DefaultConfig()
+			for _, o := range strings.Split(opts, ",") {
+				if cidr, ok := strings.CutPrefix(o, "cidr="); ok {
+					if n.slirp.CIDR, err = netip.ParsePrefix(cidr); err != nil {
+						return nil, fmt.Errorf("--network %s: %w", f.network, err)
+					}
+				}
+				n.slirp.AllowHostLoopback = n.slirp.AllowHostLoopback || o == "allow_host_loopback=true"
+			}
+		}
 	default:
-		return nil, fmt.Errorf("--network %q: want slirp[:OPTIONS], none or host", f.network)
+		return nil, fmt.Errorf("--network %q: want slirp[:OPTIONS], none, host, slirp4netns[:OPTIONS] or pasta[:ARGS]", f.network)
 	}
 	for _, p := range f.publish {
 		ms, err := network.ParsePublish(p)
@@ -89,7 +114,17 @@ func (f *netFlags) parse(exposed map[string]struct{}) (*netSetup, error) {
 			n.ports = append(n.ports, ms...)
 		}
 	}
-	if len(n.ports) > 0 && n.mode != spec.NetworkSlirp {
+	if n.program != "" {
+		for _, p := range n.ports {
+			if p.HostPort == 0 {
+				return nil, fmt.Errorf("--network %s: publish %s: give the host port", mode, p)
+			}
+		}
+		if mode == spec.NetworkPasta {
+			n.args = pastaArgs(opts, n.ports)
+		}
+	}
+	if len(n.ports) > 0 && (n.mode == spec.NetworkNone || n.mode == spec.NetworkHost) {
 		// As podman: the ports of a network not its own cannot be published.
 		fmt.Fprintf(os.Stderr, "WARN: port mappings have been discarded: --network %s has no network of its own\n", n.mode)
 		n.ports = nil
@@ -103,7 +138,7 @@ func (n *netSetup) etc(f *netFlags, hostname string) container.EtcOptions {
 		Hostname: hostname, HostNetwork: n.mode == spec.NetworkHost,
 		Nameservers: f.dns, Search: f.dnsSearch, ExtraHosts: f.addHost,
 	}
-	if n.mode == spec.NetworkSlirp {
+	if n.mode == spec.NetworkSlirp || n.mode == spec.NetworkSlirp4netns {
 		o.Address = n.slirp.ContainerAddr().Addr()
 		if len(o.Nameservers) == 0 {
 			o.Nameservers = []string{n.slirp.DNSAddr().String()}
@@ -137,6 +172,9 @@ func hostAddress() netip.Addr {
 // the container's. It fills in the spec options and the container config.
 func (n *netSetup) start(runRoot string, opts *spec.Options) error {
 	opts.Network = n.mode
+	if n.program != "" {
+		return nil // connected once the container's namespace exists (connect)
+	}
 	if n.mode != spec.NetworkSlirp {
 		return nil
 	}
@@ -150,6 +188,17 @@ func (n *netSetup) start(runRoot string, opts *spec.Options) error {
 	n.stack = startNetstack(runRoot, cfg, l)
 	slog.Debug("network stack starting", "ports", l.Ports())
 	return nil
+}
+
+// connect returns the container.Config.ConnectNetwork of an external
+// program's mode.
+func (n *netSetup) connect(runRoot string) func(pid int) (io.Closer, error) {
+	return func(pid int) (io.Closer, error) {
+		if n.mode == spec.NetworkPasta {
+			return connectPasta(n.program, n.args, runRoot, pid)
+		}
+		return connectSlirp4netns(n.program, n.args, n.ports, runRoot, pid)
+	}
 }
 
 // close stops the stack and closes the published ports.
@@ -169,7 +218,11 @@ const AnnotationPorts = "io.rless.ports"
 
 // annotate records the bound ports in the spec's annotations.
 func (n *netSetup) annotate(a map[string]string) {
-	if ports := n.listeners.Ports(); len(ports) > 0 {
+	ports := n.listeners.Ports()
+	if n.program != "" {
+		ports = n.ports
+	}
+	if len(ports) > 0 {
 		data, _ := json.Marshal(ports)
 		a[AnnotationPorts] = string(data)
 	}

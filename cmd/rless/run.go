@@ -216,6 +216,12 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	if net.stack != nil {
 		cfg.AttachTap = net.stack.attach
 	}
+	if net.program != "" {
+		if keep != nil {
+			return fmt.Errorf("--network %s with --userns=keep-id is not supported: use the default network", net.mode)
+		}
+		cfg.ConnectNetwork = net.connect(g.runRoot)
+	}
 	if f.interactive {
 		cfg.Stdin = os.Stdin
 	}

@@ -29,6 +29,7 @@ const (
 	Mapped    = "mapped"    // parent → child: all mappings are written, go on
 	PTY       = "pty"       // child → parent: carries the pty master
 	Tap       = "tap"       // child → parent → network stack: carries the tap device
+	NetReady  = "netready"  // parent → child: the network namespace is connected
 	Started   = "started"   // child → parent: the command runs
 	Failed    = "error"     // child → parent: setup failed; Error and Code say how
 )

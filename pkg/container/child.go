@@ -159,8 +159,17 @@ func prepare(conn *syncmsg.Conn, r specResult) (*process, error) {
 	if err := checkUser(s); err != nil {
 		return nil, err
 	}
-	p.path, err = lookPath(s.Process.Args[0], s.Process.Env)
-	return p, err
+	if p.path, err = lookPath(s.Process.Args[0], s.Process.Env); err != nil {
+		return p, err
+	}
+	if prog, ok := s.Annotations[network.AnnotationExternal]; ok {
+		// rless connects the namespace meanwhile (Config.ConnectNetwork).
+		m, _, err := conn.Recv()
+		if err != nil || m.Type != syncmsg.NetReady {
+			return nil, fmt.Errorf("wait for %s to connect the network: %v", prog, err)
+		}
+	}
+	return p, nil
 }
 
 func hasNamespace(s *specs.Spec, t specs.LinuxNamespaceType) bool {

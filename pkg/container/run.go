@@ -64,6 +64,12 @@ type Config struct {
 	// closes it, on failure too): slirp.Start serves it in this process;
 	// rless's command line hands it to a process of its own.
 	AttachTap func(tap *os.File) (io.Closer, error)
+	// ConnectNetwork connects the container's network namespace when its
+	// spec names an external program for it (network.AnnotationExternal):
+	// Run calls it with the pid of the container's first process once the
+	// namespaces exist, the command starts after it returns, and what it
+	// returns is closed once the container has ended.
+	ConnectNetwork func(pid int) (io.Closer, error)
 	// StopTimeout is how long a container has to end after its stop
 	// signal (spec.StopSignal) before it is killed, when the context is
 	// done; 0 is DefaultStopTimeout.
@@ -97,6 +103,9 @@ func run(ctx context.Context, cfg Config) (int, error) {
 	}
 	if _, ok := s.Annotations[network.AnnotationTap]; ok && cfg.AttachTap == nil {
 		return 0, errors.New("the spec asks for a userspace network but Config.AttachTap is nil")
+	}
+	if _, ok := s.Annotations[network.AnnotationExternal]; ok && cfg.ConnectNetwork == nil {
+		return 0, errors.New("the spec asks for an external network program but Config.ConnectNetwork is nil")
 	}
 	id := cfg.ID
 	if id == "" {
@@ -202,6 +211,17 @@ func run(ctx context.Context, cfg Config) (int, error) {
 	defer child.Sync.Close()
 	pid := child.Cmd.Process.Pid
 	slog.Debug("container started", "id", id, "pid", pid)
+	if _, ok := s.Annotations[network.AnnotationExternal]; ok {
+		ext, err := cfg.ConnectNetwork(pid)
+		if err == nil {
+			defer ext.Close()
+			err = child.Sync.Send(syncmsg.Msg{Type: syncmsg.NetReady})
+		}
+		if err != nil {
+			child.Kill()
+			return 0, fmt.Errorf("connect the network: %w", err)
+		}
+	}
 
 	master, net, err := awaitStart(child, cfg.AttachTap)
 	if net != nil {

@@ -226,6 +226,11 @@ func parseRange(s string) (lo, hi uint16, err error) {
 // it to the launcher; its value is the JSON of the Config (TapAnnotation).
 const AnnotationTap = "io.rless.network.tap"
 
+// AnnotationExternal, in a container's OCI spec, names the external
+// program (slirp4netns, pasta) that connects the container's network
+// namespace: the container's command waits until the launcher says it has.
+const AnnotationExternal = "io.rless.network.external"
+
 // TapName is the name of the container's tap device.
 const TapName = "tap0"
 

@@ -40,6 +40,10 @@ const (
 	NetworkNone  = "none"  // a new network namespace with only loopback
 	NetworkHost  = "host"  // the host's network namespace
 	NetworkSlirp = "slirp" // a new network namespace with a tap device served by a userspace stack (Options.Slirp)
+	// NetworkSlirp4netns and NetworkPasta: a new network namespace that
+	// an external program connects (see network.AnnotationExternal).
+	NetworkSlirp4netns = "slirp4netns"
+	NetworkPasta       = "pasta"
 )
 
 // Options are the inputs of New.
@@ -130,9 +134,12 @@ func New(o Options) (*specs.Spec, error) {
 			return nil, err
 		}
 		g.AddAnnotation(network.AnnotationTap, cfg.TapAnnotation())
+	case NetworkSlirp4netns, NetworkPasta:
+		nss = append(nss, specs.NetworkNamespace)
+		g.AddAnnotation(network.AnnotationExternal, o.Network)
 	case NetworkHost:
 	default:
-		return nil, fmt.Errorf("unknown network mode %q (want %s, %s or %s)", o.Network, NetworkSlirp, NetworkNone, NetworkHost)
+		return nil, fmt.Errorf("unknown network mode %q (want %s, %s, %s, %s or %s)", o.Network, NetworkSlirp, NetworkNone, NetworkHost, NetworkSlirp4netns, NetworkPasta)
 	}
 	for _, ns := range nss {
 		if err := g.AddOrReplaceLinuxNamespace(string(ns), ""); err != nil {

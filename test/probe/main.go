@@ -5,11 +5,14 @@
 //	probe keyring KEYID   describe the session keyring, then try to read key KEYID
 //	probe keycalls        try add_key, request_key and keyctl, and print what each returned
 //	probe udp ADDR MSG    send MSG to the UDP address ADDR and print the reply (3 s at most)
+//	probe get URL         print the body of an HTTP GET of URL (3 s at most)
 package main
 
 import (
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"time"
@@ -48,6 +51,15 @@ func main() {
 		fmt.Printf("request_key: %v\n", errText(err))
 		_, err = unix.KeyctlGetKeyringID(unix.KEY_SPEC_SESSION_KEYRING, false)
 		fmt.Printf("keyctl: %v\n", errText(err))
+	case "get":
+		c := &http.Client{Timeout: 3 * time.Second}
+		resp, err := c.Get(os.Args[2])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "get:", err)
+			os.Exit(1)
+		}
+		io.Copy(os.Stdout, resp.Body)
+		resp.Body.Close()
 	case "udp":
 		c, err := net.Dial("udp", os.Args[2])
 		if err == nil {
