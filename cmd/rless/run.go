@@ -52,6 +52,11 @@ the directory given with --rootfs, or a first argument that is a path
 ("/..." or "./..."), bind-mounted read-write (read-only with --read-only).
 Flags after the image or command belong to the command.
 
+The container's network is, by default, a userspace network built into rless
+(10.0.2.100 behind 10.0.2.2, DNS at 10.0.2.3; --network slirp:OPTIONS), with
+ports published by -p; --network none, host, slirp4netns or pasta choose
+otherwise. --userns=keep-id keeps your uid and gid inside.
+
 There are no detached containers yet: a container's storage is removed when
 it exits, with or without --rm.
 
@@ -182,6 +187,12 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 		if mounts, err = f.image.userMounts(); err != nil {
 			return err
 		}
+		etc, cleanup, err := rootfsEtc(g.runRoot, id, opts.Rootfs, net.etc(&f.net, hostname))
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		mounts = append(etc, mounts...)
 	}
 	if mounts, err = resolveVolumes(g, s, mounts); err != nil {
 		return err
@@ -230,6 +241,30 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 		return err
 	}
 	return exitError{code}
+}
+
+// rootfsEtc writes the /etc/hosts, /etc/resolv.conf and /etc/hostname of
+// a container on a root directory into the run root, and returns the bind
+// mounts of those the directory has (none is created in it) and a function
+// that removes them.
+func rootfsEtc(runRoot, id, root string, o container.EtcOptions) ([]specs.Mount, func(), error) {
+	dir := filepath.Join(runRoot, ".etc-"+id)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, err
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	all, err := container.EtcFiles(dir, o)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	var mounts []specs.Mount
+	for _, m := range all {
+		if fi, err := os.Lstat(filepath.Join(root, m.Destination)); err == nil && fi.Mode().IsRegular() {
+			mounts = append(mounts, m)
+		}
+	}
+	return mounts, cleanup, nil
 }
 
 // hostEnv completes NAME entries (without "=") from the host environment,

@@ -85,6 +85,11 @@ func Collect(root, runRoot string) (*Info, error) {
 		// The built-in userspace network needs a tap device.
 		info.Network = append([]string{"slirp"}, info.Network...)
 	}
+	for _, prog := range []string{"slirp4netns", "pasta"} {
+		if info.Helpers[prog] != "" {
+			info.Network = append(info.Network, prog)
+		}
+	}
 	info.Cgroups = cgroups.Detect()
 	info.Limits = map[string]string{"ulimit": "setrlimit (hard limits can only be lowered)"}
 	for limit, ctrl := range map[string]string{"pids": "pids", "memory": "memory", "cpus": "cpu"} {
