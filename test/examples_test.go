@@ -35,6 +35,15 @@ func TestExamples(t *testing.T) {
 	}
 	assertClean(t, before)
 
+	// -net: a userspace network served by the program itself.
+	host := hostAddr(t)
+	web := serveHTTP(t, host.String()+":0", "page on the host\n")
+	cmd = exec.Command(bin, "-net", rootfs, "probe", "get", "http://"+web+"/")
+	cmd.Env = append(cmd.Environ(), "XDG_RUNTIME_DIR="+filepath.Dir(runRoot))
+	if out, err := cmd.CombinedOutput(); err != nil || string(out) != "page on the host\n" {
+		t.Errorf("run-rootfs -net: %v %q", err, out)
+	}
+
 	// A SIGTERM to the program stops the container: the stop signal
 	// first, then SIGKILL when the command ignores it.
 	stop := func(timeout, script string) (string, int) {

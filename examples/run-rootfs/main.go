@@ -1,24 +1,29 @@
 // Command run-rootfs shows rless used as a library: it runs a command in a
 // rootless container whose root filesystem is a directory.
 //
-//	run-rootfs [-stop-signal SIG] [-stop-timeout DURATION] /path/to/rootfs echo hello
+//	run-rootfs [-net] [-stop-signal SIG] [-stop-timeout DURATION] /path/to/rootfs echo hello
 //
 // It is what `rless run --rootfs DIR CMD...` does, without most flags. A
 // SIGINT or SIGTERM it receives stops the container gracefully: the
 // container gets its stop signal (SIGTERM unless -stop-signal says
-// otherwise), and is killed if it is still there -stop-timeout later.
+// otherwise), and is killed if it is still there -stop-timeout later. With
+// -net the container has a userspace network (10.0.2.100 behind 10.0.2.2),
+// served by gVisor's netstack in this program; without it, only loopback.
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
 	"github.com/rless/rless/pkg/container"
+	"github.com/rless/rless/pkg/network"
+	"github.com/rless/rless/pkg/slirp"
 	"github.com/rless/rless/pkg/spec"
 	"github.com/rless/rless/pkg/userns"
 )
@@ -30,6 +35,7 @@ func main() {
 
 	stopSignal := flag.String("stop-signal", "", "signal that stops the container (default SIGTERM)")
 	stopTimeout := flag.Duration("stop-timeout", container.DefaultStopTimeout, "time the container has to stop before it is killed")
+	withNet := flag.Bool("net", false, "give the container a userspace network")
 	flag.Parse()
 	if flag.NArg() < 2 {
 		fmt.Fprintln(os.Stderr, "usage: run-rootfs [-stop-signal SIG] [-stop-timeout D] ROOTFS COMMAND [ARG...]")
@@ -38,7 +44,7 @@ func main() {
 	// SIGINT and SIGTERM end ctx, which stops the container.
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
-	code, err := run(ctx, flag.Arg(0), flag.Args()[1:], *stopSignal, *stopTimeout)
+	code, err := run(ctx, flag.Arg(0), flag.Args()[1:], *stopSignal, *stopTimeout, *withNet)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		os.Exit(container.ExitCodeOf(err))
@@ -46,7 +52,7 @@ func main() {
 	os.Exit(code)
 }
 
-func run(ctx context.Context, rootfs string, args []string, stopSignal string, stopTimeout time.Duration) (int, error) {
+func run(ctx context.Context, rootfs string, args []string, stopSignal string, stopTimeout time.Duration, withNet bool) (int, error) {
 	// What this host offers: the user's subordinate ids and newuidmap.
 	host, err := userns.DetectHost()
 	if err != nil {
@@ -58,14 +64,19 @@ func run(ctx context.Context, rootfs string, args []string, stopSignal string, s
 	}
 	// The OCI spec of the container: podman's defaults.
 	id := container.NewID()
-	s, err := spec.New(spec.Options{
+	opts := spec.Options{
 		Rootfs:     rootfs,
 		Args:       args,
 		Hostname:   id[:12],
 		Init:       true,
 		Mapping:    mapping,
 		StopSignal: stopSignal,
-	})
+	}
+	netCfg := network.DefaultConfig()
+	if withNet {
+		opts.Network, opts.Slirp = spec.NetworkSlirp, &netCfg
+	}
+	s, err := spec.New(opts)
 	if err != nil {
 		return 0, err
 	}
@@ -74,5 +85,10 @@ func run(ctx context.Context, rootfs string, args []string, stopSignal string, s
 		ID: id, Spec: s, Host: host, Mapping: mapping,
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 		StopTimeout: stopTimeout,
+		// The container's stage makes the tap device; the stack serves
+		// it here, until Run closes it.
+		AttachTap: func(tap *os.File) (io.Closer, error) {
+			return slirp.Start(ctx, tap, netCfg, nil)
+		},
 	})
 }
