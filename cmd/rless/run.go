@@ -164,6 +164,7 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 		ctr, mounts, err = imageOptions(cmd, g, s, img, id, f, keep, host, net.etc(&f.net, hostname), args, &opts)
 		if ctr != nil {
 			defer func() {
+				slog.Debug("removing container storage")
 				if rerr := removeContainer(cmd, s, ctr, host, mapping); rerr != nil {
 					fmt.Fprintf(os.Stderr, "WARN: %v\n", rerr)
 				}

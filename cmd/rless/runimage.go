@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -148,6 +149,7 @@ func imageOptions(cmd *cobra.Command, g *globals, s *store.Store, img store.Imag
 			}
 		}
 	}
+	slog.Debug("image config read")
 	s.RemoveStaleContainers()
 	c, err := s.CreateContainer(id, img)
 	if err != nil {
@@ -167,6 +169,7 @@ func imageOptions(cmd *cobra.Command, g *globals, s *store.Store, img store.Imag
 		d.Apply(&c.Layout)
 	}
 	opts.Rootfs = c.Rootfs
+	slog.Debug("container storage created")
 	etc, err := container.EtcFiles(c.Dir, etcOpts)
 	if err != nil {
 		return c, nil, err
