@@ -61,6 +61,7 @@ import (
 	"time"
 
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/rless/rless/internal/benchio"
 	"github.com/rless/rless/internal/busybox"
 	"github.com/rless/rless/internal/testimage"
 )
@@ -386,15 +387,8 @@ func run() error {
 		}
 	}
 
-	if *jsonOut != "" {
-		data, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(*jsonOut, append(data, '\n'), 0o644); err != nil {
-			return err
-		}
-		fmt.Printf("results written to %s\n", *jsonOut)
+	if err := benchio.WriteJSON(*jsonOut, rep); err != nil {
+		return err
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d timed pulls failed", failed, len(rep.Results))

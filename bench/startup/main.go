@@ -11,10 +11,10 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/rless/rless/internal/benchio"
 	"github.com/rless/rless/internal/busybox"
 	"io"
 	"math"
@@ -341,15 +341,8 @@ func run() error {
 		rep.Costs = append(rep.Costs, costResult{What: c.what, MS: d, MaxMS: c.maxMS, Met: d <= c.maxMS})
 	}
 
-	if *jsonOut != "" {
-		data, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(*jsonOut, append(data, '\n'), 0o644); err != nil {
-			return err
-		}
-		fmt.Printf("results written to %s\n", *jsonOut)
+	if err := benchio.WriteJSON(*jsonOut, rep); err != nil {
+		return err
 	}
 	return nil
 }
