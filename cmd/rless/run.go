@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/rless/rless/pkg/container"
@@ -160,16 +161,19 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	}
 	var mounts []specs.Mount
 	var ctr *store.Container
+	removeStorage := func() {}
 	if imageRef != "" {
 		ctr, mounts, err = imageOptions(cmd, g, s, img, id, f, keep, host, net.etc(&f.net, hostname), args, &opts)
 		if ctr != nil {
-			defer func() {
+			removeStorage = sync.OnceFunc(func() {
 				slog.Debug("removing container storage")
 				if rerr := removeContainer(cmd, s, ctr, host, mapping); rerr != nil {
 					fmt.Fprintf(os.Stderr, "WARN: %v\n", rerr)
 				}
 				slog.Debug("container storage removed")
-			}()
+			})
+			// Done as soon as the container is gone (AfterExit), or here.
+			defer removeStorage()
 		}
 		if err != nil {
 			return err
@@ -224,6 +228,9 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	cfg := container.Config{
 		ID: id, Spec: sp, Host: host, Mapping: ctrMapping, RunRoot: g.runRoot,
 		Stdout: os.Stdout, Stderr: os.Stderr, ProxySignals: f.sigProxy,
+	}
+	if ctr != nil {
+		cfg.AfterExit = removeStorage
 	}
 	if net.stack != nil {
 		cfg.AttachTap = net.stack.attach

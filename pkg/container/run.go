@@ -70,6 +70,11 @@ type Config struct {
 	// namespaces exist, the command starts after it returns, and what it
 	// returns is closed once the container has ended.
 	ConnectNetwork func(pid int) (io.Closer, error)
+	// AfterExit, if not nil, is called as soon as the container's
+	// processes are all gone (not if it never started), alongside Run's own
+	// clean-up; Run returns after it has returned. rless removes the
+	// container's storage there.
+	AfterExit func()
 	// StopTimeout is how long a container has to end after its stop
 	// signal (spec.StopSignal) before it is killed, when the context is
 	// done; 0 is DefaultStopTimeout.
@@ -94,6 +99,13 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 }
 
 func run(ctx context.Context, cfg Config) (int, error) {
+	// Registered first, so that it waits for AfterExit last.
+	var afterExit chan struct{}
+	defer func() {
+		if afterExit != nil {
+			<-afterExit
+		}
+	}()
 	s := cfg.Spec
 	if s == nil || s.Process == nil || s.Linux == nil {
 		return 0, errors.New("incomplete spec: no process or linux section")
@@ -262,6 +274,13 @@ func run(ctx context.Context, cfg Config) (int, error) {
 	waitCtx, release := stopping(ctx, child, s, cfg.StopTimeout)
 	waitErr := child.Wait(waitCtx, sigs, resize)
 	release()
+	if cfg.AfterExit != nil && child.Cmd.ProcessState != nil {
+		afterExit = make(chan struct{})
+		go func() {
+			defer close(afterExit)
+			cfg.AfterExit()
+		}()
+	}
 	outputDone()
 	if child.Cmd.ProcessState == nil {
 		return 0, fmt.Errorf("wait for container: %w", waitErr)
