@@ -40,7 +40,7 @@ func TestExamples(t *testing.T) {
 	web := serveHTTP(t, host.String()+":0", "page on the host\n")
 	cmd = exec.Command(bin, "-net", rootfs, "probe", "get", "http://"+web+"/")
 	cmd.Env = append(cmd.Environ(), "XDG_RUNTIME_DIR="+filepath.Dir(runRoot))
-	if out, err := cmd.CombinedOutput(); err != nil || string(out) != "page on the host\n" {
+	if out, err := cmd.Output(); err != nil || string(out) != "page on the host\n" {
 		t.Errorf("run-rootfs -net: %v %q", err, out)
 	}
 

@@ -174,7 +174,7 @@ func TestRlessErrors(t *testing.T) {
 		{"rootfs is a file", []string{"run", "--rootfs", "/etc/passwd", "true"}, "not a directory"},
 		{"unknown flag", []string{"run", "--no-such-flag", "--rootfs", "/", "true"}, "unknown flag: --no-such-flag"},
 		{"no command", []string{"run", "--rootfs", "/"}, "no command"},
-		{"unknown network", []string{"run", "--network", "bogus", "--rootfs", "/", "true"}, `--network "bogus": want slirp[:OPTIONS], none or host`},
+		{"unknown network", []string{"run", "--network", "bogus", "--rootfs", "/", "true"}, `--network "bogus": want slirp[:OPTIONS], none, host, slirp4netns[:OPTIONS] or pasta[:ARGS]`},
 		{"missing image", []string{"--root", filepath.Join(workDir, "empty-store"), "run", "--pull=never", "alpine", "true"}, "alpine: image not known"},
 	}
 	for _, c := range cases {

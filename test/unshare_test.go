@@ -3,6 +3,7 @@ package test
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -96,8 +97,18 @@ func TestInfo(t *testing.T) {
 	if info.IDs.NewUIDMap == "" || info.Helpers["newuidmap"] == "" {
 		t.Errorf("newuidmap not reported (it is installed): %+v", info.Helpers)
 	}
-	if strings.Join(info.Network, ",") != "none,host" {
-		t.Errorf("network modes %v", info.Network)
+	want := []string{"none", "host"}
+	if f, err := os.OpenFile("/dev/net/tun", os.O_RDWR, 0); err == nil {
+		f.Close()
+		want = append([]string{"slirp"}, want...)
+	}
+	for _, prog := range []string{"slirp4netns", "pasta"} {
+		if _, err := exec.LookPath(prog); err == nil {
+			want = append(want, prog)
+		}
+	}
+	if strings.Join(info.Network, ",") != strings.Join(want, ",") {
+		t.Errorf("network modes %v, want %v", info.Network, want)
 	}
 	text := run(t, "info")
 	for _, want := range []string{"kernel:", "subuids:", "newuidmap:", "network modes:"} {
