@@ -90,8 +90,10 @@ type process struct {
 	seccomp []unix.SockFilter // the filter to install, if any
 
 	// With rless's init: the signals it forwards, subscribed to in the
-	// background.
-	sigs chan os.Signal
+	// background; sigsReady is closed once they are (the kernel drops a
+	// signal sent to a PID namespace's init that has no handler for it).
+	sigs      chan os.Signal
+	sigsReady chan struct{}
 }
 
 // prepare builds the container around this process and resolves the
@@ -109,7 +111,11 @@ func prepare(conn *syncmsg.Conn, r specResult) (*process, error) {
 		if stop := spec.StopSignal(s); !slices.Contains(sigs, os.Signal(stop)) {
 			sigs = append(slices.Clip(sigs), stop)
 		}
-		go signal.Notify(p.sigs, sigs...)
+		p.sigsReady = make(chan struct{})
+		go func() {
+			signal.Notify(p.sigs, sigs...)
+			close(p.sigsReady)
+		}()
 	}
 	if s.Hostname != "" {
 		if err := unix.Sethostname([]byte(s.Hostname)); err != nil {

@@ -50,6 +50,8 @@ func (p *process) start() (int, error) {
 // command ends (128+N when signal N killed it). The kernel then kills what
 // is left in the PID namespace.
 func (p *process) runInit(conn *syncmsg.Conn) int {
+	// Every signal rless forwards from now on must reach the command.
+	<-p.sigsReady
 	pid, err := p.start()
 	if err != nil {
 		code := ExitCodeOf(err)
