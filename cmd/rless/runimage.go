@@ -151,6 +151,8 @@ func imageOptions(cmd *cobra.Command, g *globals, s *store.Store, img store.Imag
 	}
 	slog.Debug("image config read")
 	s.RemoveStaleContainers()
+	// What earlier containers left in the trash goes meanwhile.
+	go s.EmptyTrash()
 	c, err := s.CreateContainer(id, img)
 	if err != nil {
 		return nil, nil, err
@@ -230,6 +232,9 @@ func storageDriver(g *globals) (driver, program string, err error) {
 // removeContainer removes a container's storage; files of subordinate ids
 // in it are removed inside the user namespace.
 func removeContainer(cmd *cobra.Command, s *store.Store, c *store.Container, host *userns.Host, mapping userns.Mapping) error {
+	if s.RetireContainer(c.ID) {
+		return nil
+	}
 	err := s.RemoveContainer(c.ID)
 	if err == nil || !errors.Is(err, fs.ErrPermission) {
 		return err

@@ -106,6 +106,81 @@ func (s *Store) RemoveContainer(id string) error {
 	return nil
 }
 
+// RetireContainer removes the storage of container id at the cost of one
+// rename, when the container wrote nothing to its root (its writable layer
+// holds at most the empty mount points of the /etc files rless binds in):
+// the skeleton goes to the trash, which EmptyTrash clears later (rless does
+// it in the background of its next run). It reports whether it did; a
+// container that wrote files is left for RemoveContainer, so that their
+// space comes back at once.
+func (s *Store) RetireContainer(id string) bool {
+	dir := filepath.Join(s.root, "containers", id)
+	if !pristine(filepath.Join(dir, "upper")) {
+		return false
+	}
+	return os.Rename(dir, filepath.Join(s.root, "trash", "ctr-"+id)) == nil
+}
+
+// pristine reports whether the writable layer upper holds nothing but
+// empty mount points of /etc files.
+func pristine(upper string) bool {
+	top, err := readNames(upper)
+	if err != nil || len(top) > 1 || len(top) == 1 && top[0] != "etc" {
+		return false
+	}
+	if len(top) == 0 {
+		return true
+	}
+	etc, err := readNames(filepath.Join(upper, "etc"))
+	if err != nil || len(etc) > 4 {
+		return false
+	}
+	for _, name := range etc {
+		var st unix.Stat_t
+		err := unix.Lstat(filepath.Join(upper, "etc", name), &st)
+		mountPoint := name == "hostname" || name == "hosts" || name == "resolv.conf" || name == "passwd"
+		if err != nil || !mountPoint || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// readNames returns the names in directory dir (at most a few).
+func readNames(dir string) ([]string, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(8)
+	if errors.Is(err, io.EOF) {
+		err = nil
+	}
+	return names, err
+}
+
+// EmptyTrash removes what the trash holds (retired containers, and what
+// killed removers left), as far as this process may: files of subordinate
+// ids stay for a remover inside the user namespace.
+func (s *Store) EmptyTrash() {
+	trash := filepath.Join(s.root, "trash")
+	entries, _ := os.ReadDir(trash)
+	for _, e := range entries {
+		p := filepath.Join(trash, e.Name())
+		if os.RemoveAll(p) != nil {
+			// overlayfs leaves work/work without permissions.
+			_ = filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
+				if err == nil && d.IsDir() {
+					_ = os.Chmod(q, 0o700)
+				}
+				return nil
+			})
+			_ = os.RemoveAll(p)
+		}
+	}
+}
+
 // ImageConfig returns the configuration of image id.
 func (s *Store) ImageConfig(id string) (*v1.Image, error) {
 	blob, err := s.ReadConfig(id)
