@@ -162,8 +162,9 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	var mounts []specs.Mount
 	var ctr *store.Container
 	removeStorage := func() {}
+	var prepare func() error
 	if imageRef != "" {
-		ctr, mounts, err = imageOptions(cmd, g, s, img, id, f, keep, host, net.etc(&f.net, hostname), args, &opts)
+		ctr, prepare, mounts, err = imageOptions(cmd, g, s, img, id, f, keep, host, net.etc(&f.net, hostname), args, &opts)
 		if ctr != nil {
 			removeStorage = sync.OnceFunc(func() {
 				slog.Debug("removing container storage")
@@ -230,7 +231,7 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 		Stdout: os.Stdout, Stderr: os.Stderr, ProxySignals: f.sigProxy,
 	}
 	if ctr != nil {
-		cfg.AfterExit = removeStorage
+		cfg.Prepare, cfg.AfterExit = prepare, removeStorage
 	}
 	if net.stack != nil {
 		cfg.AttachTap = net.stack.attach

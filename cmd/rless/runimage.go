@@ -94,10 +94,10 @@ func findImage(cmd *cobra.Command, g *globals, s *store.Store, ref, policy strin
 // With keep (--userns=keep-id) the layers are the image's copy for that
 // layout, and the command runs as the user's ids unless --user says
 // otherwise.
-func imageOptions(cmd *cobra.Command, g *globals, s *store.Store, img store.Image, id string, f *runFlags, keep *keepID, host *userns.Host, etcOpts container.EtcOptions, args []string, opts *spec.Options) (*store.Container, []specs.Mount, error) {
+func imageOptions(cmd *cobra.Command, g *globals, s *store.Store, img store.Image, id string, f *runFlags, keep *keepID, host *userns.Host, etcOpts container.EtcOptions, args []string, opts *spec.Options) (ctr *store.Container, prepare func() error, mounts []specs.Mount, err error) {
 	cfg, err := s.ImageConfig(img.ID)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	ic := cfg.Config
 	entrypoint := ic.Entrypoint
@@ -113,7 +113,7 @@ func imageOptions(cmd *cobra.Command, g *globals, s *store.Store, img store.Imag
 	}
 	opts.Args = append(append([]string{}, entrypoint...), command...)
 	if len(opts.Args) == 0 {
-		return nil, nil, fmt.Errorf("image %s has no command: give one", img.ShortID())
+		return nil, nil, nil, fmt.Errorf("image %s has no command: give one", img.ShortID())
 	}
 	opts.Env = append(append([]string{}, ic.Env...), opts.Env...)
 	if opts.Cwd == "" {
@@ -128,19 +128,19 @@ func imageOptions(cmd *cobra.Command, g *globals, s *store.Store, img store.Imag
 	}
 	passwd, err := s.ReadImageFile(img, "/etc/passwd")
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	group, err := s.ReadImageFile(img, "/etc/group")
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if opts.User, opts.Home, err = spec.ResolveUserFrom(passwd, group, user); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var lower, addUser string
 	if keep != nil {
 		if lower, err = mappedLower(cmd, g, s, img, opts.Mapping); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if f.user == "" {
 			opts.User, opts.Home = keep.user(host, passwd)
@@ -150,42 +150,47 @@ func imageOptions(cmd *cobra.Command, g *globals, s *store.Store, img store.Imag
 		}
 	}
 	slog.Debug("image config read")
-	s.RemoveStaleContainers()
-	// What earlier containers left in the trash goes meanwhile.
-	go s.EmptyTrash()
-	c, err := s.CreateContainer(id, img)
-	if err != nil {
-		return nil, nil, err
-	}
+	c := s.NewContainer(id, img)
 	if lower != "" {
 		c.Layout.Lower = []string{lower}
 	}
 	if c.Layout.Driver, c.Layout.Program, err = storageDriver(g); err != nil {
-		return c, nil, err
+		return nil, nil, nil, err
 	}
 	if c.Layout.Driver == "" {
 		d, err := overlayDetection(cmd, g)
 		if err != nil {
-			return c, nil, err
+			return nil, nil, nil, err
 		}
 		d.Apply(&c.Layout)
 	}
 	opts.Rootfs = c.Rootfs
-	slog.Debug("container storage created")
-	etc, err := container.EtcFiles(c.Dir, etcOpts)
-	if err != nil {
-		return c, nil, err
-	}
-	mounts := etc
+	mounts = container.EtcMounts(c.Dir)
 	if addUser != "" {
-		p := filepath.Join(c.Dir, "passwd")
 		if len(passwd) > 0 && passwd[len(passwd)-1] != '\n' {
 			addUser = "\n" + addUser
 		}
-		if err := os.WriteFile(p, append(passwd, addUser...), 0o644); err != nil {
-			return c, nil, fmt.Errorf("write /etc/passwd: %w", err)
+		mounts = append(mounts, specs.Mount{Destination: "/etc/passwd", Type: "bind", Source: filepath.Join(c.Dir, "passwd"), Options: []string{"bind", "rprivate"}})
+	}
+	// The storage and its files are made while the container's first
+	// process is mapped (container.Config.Prepare).
+	prepare = func() error {
+		s.RemoveStaleContainers()
+		// What earlier containers left in the trash goes meanwhile.
+		go s.EmptyTrash()
+		if err := s.MakeContainer(c); err != nil {
+			return err
 		}
-		mounts = append(mounts, specs.Mount{Destination: "/etc/passwd", Type: "bind", Source: p, Options: []string{"bind", "rprivate"}})
+		if _, err := container.EtcFiles(c.Dir, etcOpts); err != nil {
+			return err
+		}
+		if addUser != "" {
+			if err := os.WriteFile(filepath.Join(c.Dir, "passwd"), append(passwd, addUser...), 0o644); err != nil {
+				return fmt.Errorf("write /etc/passwd: %w", err)
+			}
+		}
+		slog.Debug("container storage created")
+		return nil
 	}
 	if f.readOnly {
 		// Writable scratch space, as podman's --read-only-tmpfs.
@@ -195,7 +200,7 @@ func imageOptions(cmd *cobra.Command, g *globals, s *store.Store, img store.Imag
 		}
 	}
 	user2, err := f.image.userMounts()
-	return c, append(mounts, user2...), err
+	return c, prepare, append(mounts, user2...), err
 }
 
 // storageDriver returns the overlay driver and mount program that

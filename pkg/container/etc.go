@@ -32,9 +32,21 @@ type EtcOptions struct {
 	ExtraHosts []string
 }
 
+// etcNames are the files EtcFiles writes.
+var etcNames = []string{"hostname", "hosts", "resolv.conf"}
+
+// EtcMounts returns the bind mounts of the files EtcFiles writes into dir.
+func EtcMounts(dir string) []specs.Mount {
+	var mounts []specs.Mount
+	for _, name := range etcNames {
+		mounts = append(mounts, specs.Mount{Destination: "/etc/" + name, Type: "bind", Source: filepath.Join(dir, name), Options: []string{"bind", "rprivate"}})
+	}
+	return mounts
+}
+
 // EtcFiles writes a container's /etc/hostname, /etc/hosts and
 // /etc/resolv.conf into dir, the way podman provides them, and returns the
-// bind mounts that put them in place.
+// bind mounts that put them in place (EtcMounts).
 func EtcFiles(dir string, o EtcOptions) ([]specs.Mount, error) {
 	hosts, err := hostsFile(o)
 	if err != nil {
@@ -49,15 +61,12 @@ func EtcFiles(dir string, o EtcOptions) ([]specs.Mount, error) {
 		{"hosts", hosts},
 		{"resolv.conf", resolv},
 	}
-	var mounts []specs.Mount
 	for _, f := range files {
-		p := filepath.Join(dir, f.name)
-		if err := os.WriteFile(p, f.data, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, f.name), f.data, 0o644); err != nil {
 			return nil, fmt.Errorf("write /etc/%s: %w", f.name, err)
 		}
-		mounts = append(mounts, specs.Mount{Destination: "/etc/" + f.name, Type: "bind", Source: p, Options: []string{"bind", "rprivate"}})
 	}
-	return mounts, nil
+	return EtcMounts(dir), nil
 }
 
 func hostsFile(o EtcOptions) ([]byte, error) {

@@ -70,6 +70,11 @@ type Config struct {
 	// namespaces exist, the command starts after it returns, and what it
 	// returns is closed once the container has ended.
 	ConnectNetwork func(pid int) (io.Closer, error)
+	// Prepare, if not nil, is called once the container's first process
+	// exists, while its ids are mapped and before it builds the
+	// container: for work the container needs (its root's storage, say)
+	// that need not delay its start. An error fails the run.
+	Prepare func() error
 	// AfterExit, if not nil, is called as soon as the container's
 	// processes are all gone (not if it never started), alongside Run's own
 	// clean-up; Run returns after it has returned. rless removes the
@@ -199,6 +204,9 @@ func run(ctx context.Context, cfg Config) (int, error) {
 	close(written)
 	if err == nil {
 		defer b.remove()
+		if cfg.Prepare != nil {
+			err = cfg.Prepare()
+		}
 	}
 	// Signals are forwarded from before the child may start the command.
 	var sigs chan os.Signal

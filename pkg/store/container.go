@@ -29,6 +29,13 @@ type Container struct {
 
 // CreateContainer makes the storage of container id on image img.
 func (s *Store) CreateContainer(id string, img Image) (*Container, error) {
+	c := s.NewContainer(id, img)
+	return c, s.MakeContainer(c)
+}
+
+// NewContainer returns where the storage of container id on image img
+// goes, without making it (see MakeContainer).
+func (s *Store) NewContainer(id string, img Image) *Container {
 	dir := filepath.Join(s.root, "containers", id)
 	c := &Container{ID: id, Dir: dir, Rootfs: filepath.Join(dir, "merged")}
 	c.Layout = overlay.Layout{Upper: filepath.Join(dir, "upper"), Work: filepath.Join(dir, "work")}
@@ -38,23 +45,28 @@ func (s *Store) CreateContainer(id string, img Image) (*Container, error) {
 	if len(c.Layout.Lower) == 0 {
 		// overlayfs wants a lower layer: an image of no layers gets an
 		// empty one.
-		empty := filepath.Join(dir, "empty")
-		if err := os.MkdirAll(empty, 0o755); err != nil {
-			return nil, fmt.Errorf("create container storage: %w", err)
-		}
-		c.Layout.Lower = []string{empty}
+		c.Layout.Lower = []string{filepath.Join(dir, "empty")}
 	}
-	for _, d := range []string{c.Layout.Upper, c.Layout.Work, c.Rootfs} {
+	return c
+}
+
+// MakeContainer makes the storage NewContainer described.
+func (s *Store) MakeContainer(c *Container) error {
+	dirs := []string{c.Layout.Upper, c.Layout.Work, c.Rootfs}
+	if empty := filepath.Join(c.Dir, "empty"); c.Layout.Lower[0] == empty {
+		dirs = append(dirs, empty)
+	}
+	for _, d := range dirs {
 		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, fmt.Errorf("create container storage: %w", err)
+			return fmt.Errorf("create container storage: %w", err)
 		}
 	}
 	// Whose it is: a killed rless leaves storage that RemoveStaleContainers
 	// finds by this.
-	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
-		return nil, fmt.Errorf("create container storage: %w", err)
+	if err := os.WriteFile(filepath.Join(c.Dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+		return fmt.Errorf("create container storage: %w", err)
 	}
-	return c, nil
+	return nil
 }
 
 // ownerFile, in a container's storage, holds the pid of the rless process
