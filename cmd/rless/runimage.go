@@ -164,6 +164,9 @@ func imageOptions(cmd *cobra.Command, g *globals, s *store.Store, img store.Imag
 		}
 		d.Apply(&c.Layout)
 	}
+	// The writable layer goes with the container (there are no detached
+	// containers yet): no need to sync it, ever.
+	c.Layout.Volatile = true
 	opts.Rootfs = c.Rootfs
 	mounts = container.EtcMounts(c.Dir)
 	if addUser != "" {

@@ -12,11 +12,12 @@ import (
 
 // Annotations of the spec that carry a Layout.
 const (
-	AnnotationLower   = "io.rless.overlay.lowerdir" // lower directories, top first, one a line
-	AnnotationUpper   = "io.rless.overlay.upperdir"
-	AnnotationWork    = "io.rless.overlay.workdir"
-	AnnotationDriver  = "io.rless.overlay.driver"
-	AnnotationProgram = "io.rless.overlay.mount_program"
+	AnnotationLower    = "io.rless.overlay.lowerdir" // lower directories, top first, one a line
+	AnnotationUpper    = "io.rless.overlay.upperdir"
+	AnnotationWork     = "io.rless.overlay.workdir"
+	AnnotationDriver   = "io.rless.overlay.driver"
+	AnnotationProgram  = "io.rless.overlay.mount_program"
+	AnnotationVolatile = "io.rless.overlay.volatile"
 )
 
 // Drivers: how a Layout becomes a root filesystem.
@@ -38,6 +39,11 @@ type Layout struct {
 	Work    string   // overlayfs's work directory, on Upper's file system
 	Driver  string   // Native, Fuse or Copy; "" tries them in this order
 	Program string   // the FUSE program of Fuse (default fuse-overlayfs)
+	// Volatile mounts the kernel's overlayfs with "volatile": no sync of
+	// the writable layer, ever (unmounting does not flush it). For a
+	// container whose writable layer goes when it ends, as podman does for
+	// --rm: after a crash such a layer is not to be used again.
+	Volatile bool
 }
 
 // Annotate records l in a spec's annotations.
@@ -51,6 +57,9 @@ func (l Layout) Annotate(a map[string]string) {
 	if l.Program != "" {
 		a[AnnotationProgram] = l.Program
 	}
+	if l.Volatile {
+		a[AnnotationVolatile] = "true"
+	}
 }
 
 // FromAnnotations returns the Layout a spec's annotations carry, if any.
@@ -62,6 +71,7 @@ func FromAnnotations(a map[string]string) (Layout, bool) {
 	return Layout{
 		Lower: strings.Split(lower, "\n"), Upper: a[AnnotationUpper], Work: a[AnnotationWork],
 		Driver: a[AnnotationDriver], Program: a[AnnotationProgram],
+		Volatile: a[AnnotationVolatile] == "true",
 	}, true
 }
 
@@ -165,6 +175,10 @@ func mountNew(l Layout, target string) error {
 	if err := unix.FsconfigSetFlag(fd, "userxattr"); err != nil {
 		return err
 	}
+	if l.Volatile {
+		// Linux 5.10; without it the mount only syncs more.
+		_ = unix.FsconfigSetFlag(fd, "volatile")
+	}
 	for _, d := range l.Lower {
 		if err := unix.FsconfigSetString(fd, "lowerdir+", d); err != nil {
 			return fmt.Errorf("layer %s: %w", d, err)
@@ -194,6 +208,9 @@ func mountOld(l Layout, target string) error {
 		}
 	}
 	data := "userxattr,lowerdir=" + strings.Join(l.Lower, ":") + ",upperdir=" + l.Upper + ",workdir=" + l.Work
+	if l.Volatile {
+		data += ",volatile"
+	}
 	if len(data) >= unix.Getpagesize() {
 		return fmt.Errorf("%d layers do not fit in overlay's mount options on this kernel (before Linux 6.8)", len(l.Lower))
 	}
