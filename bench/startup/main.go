@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -141,6 +142,7 @@ type report struct {
 	Rootfs   string         `json:"rootfs"`
 	Runs     int            `json:"runs"`
 	Warmup   int            `json:"warmup"`
+	Sync     bool           `json:"sync"` // file systems flushed before each run
 	Baseline string         `json:"baseline"`
 	Cases    []result       `json:"cases"`
 	Skipped  []string       `json:"skipped,omitempty"`
@@ -168,6 +170,7 @@ func run() error {
 	rootfsFlag := flag.String("rootfs", "", "root filesystem `DIR` (default: build a busybox one in a temporary directory)")
 	n := flag.Int("n", 50, "timed runs per case")
 	warmup := flag.Int("warmup", 5, "untimed warm-up runs per case")
+	settle := flag.Bool("sync", true, "flush the file systems (sync) before each run, so that no case's writeback falls on the next one's time")
 	caseList := flag.String("cases", "", "comma-separated `list` of cases to run (default: all available: "+strings.Join(caseNames(), ",")+")")
 	baseline := flag.String("baseline", "bwrap", "`case` whose median the others are compared with")
 	jsonOut := flag.String("json", "", "also write the results as JSON to `FILE`")
@@ -243,7 +246,7 @@ func run() error {
 		}
 	}
 
-	rep := report{Time: time.Now().UTC(), Rootfs: cfg.rootfs, Runs: *n, Warmup: *warmup, Baseline: *baseline}
+	rep := report{Time: time.Now().UTC(), Rootfs: cfg.rootfs, Runs: *n, Warmup: *warmup, Sync: *settle, Baseline: *baseline}
 	var active []benchCase
 	for _, c := range selected {
 		if ok, note := c.available(cfg); !ok {
@@ -273,6 +276,9 @@ func run() error {
 	samples := make([][]time.Duration, len(active))
 	for round := 0; round < *warmup+*n; round++ {
 		for i, c := range active {
+			if *settle {
+				syscall.Sync()
+			}
 			d, err := runOnce(c.argv(cfg), stderr)
 			if err != nil {
 				return fmt.Errorf("case %s, round %d: %w", c.name, round+1, err)
