@@ -57,6 +57,9 @@ func testMain(m *testing.M) int {
 		"etc/passwd": "root:x:0:0:root:/root:/bin/sh\nbin:x:1:1:bin:/bin:/bin/false\nalice:x:1000:1000:Alice:/home/alice:/bin/sh\n",
 		"etc/group":  "root:x:0:\ntty:x:5:\nalice:x:1000:\nwheel:x:10:alice\n",
 		"noexec.sh":  "#!/bin/sh\necho should not run\n",
+		// rless binds its own over these (and makes none it lacks).
+		"etc/hosts":       "127.0.0.1 from-the-rootfs\n",
+		"etc/resolv.conf": "nameserver 192.0.2.253\n",
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "build rootfs:", err)

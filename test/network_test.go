@@ -87,6 +87,12 @@ func TestNetworkSlirp(t *testing.T) {
 	if out != want {
 		t.Errorf("default network: got\n%s\nwant\n%s", out, want)
 	}
+	// The root directory's /etc/hosts and /etc/resolv.conf are covered by
+	// the network's; its missing /etc/hostname is not made.
+	out = mustRun(t, []string{"--hostname", "box"}, "sh", "-c", "grep nameserver /etc/resolv.conf; grep box /etc/hosts; test -e /etc/hostname || echo no hostname file")
+	if want := "nameserver 10.0.2.3\n10.0.2.100\tbox\nno hostname file\n"; out != want {
+		t.Errorf("--rootfs /etc files: got\n%s\nwant\n%s", out, want)
+	}
 	out = mustRun(t, []string{"--network", "slirp:allow_host_loopback=true,mtu=1500,cidr=10.9.0.0/24"}, "sh", "-c",
 		fmt.Sprintf("ip -o link show tap0 | grep -o 'mtu [0-9]*'; ip -o -4 addr show tap0 | awk '{print $4}'; wget -q -O- http://10.9.0.2:%s/", loopPort))
 	if want := "mtu 1500\n10.9.0.100/24\npage on loopback\n"; out != want {

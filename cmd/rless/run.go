@@ -193,11 +193,8 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 		if mounts, err = f.image.userMounts(); err != nil {
 			return err
 		}
-		etc, cleanup, err := rootfsEtc(g.runRoot, id, opts.Rootfs, net.etc(&f.net, hostname))
-		if err != nil {
-			return err
-		}
-		defer cleanup()
+		var etc []specs.Mount
+		etc, prepare = rootfsEtc(g.runRoot, id, opts.Rootfs, net.etc(&f.net, hostname))
 		mounts = append(etc, mounts...)
 	}
 	if mounts, err = resolveVolumes(g, s, mounts); err != nil {
@@ -230,8 +227,9 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 		ID: id, Spec: sp, Host: host, Mapping: ctrMapping, RunRoot: g.runRoot,
 		Stdout: os.Stdout, Stderr: os.Stderr, ProxySignals: f.sigProxy,
 	}
+	cfg.Prepare = prepare
 	if ctr != nil {
-		cfg.Prepare, cfg.AfterExit = prepare, removeStorage
+		cfg.AfterExit = removeStorage
 	}
 	if net.stack != nil {
 		cfg.AttachTap = net.stack.attach
@@ -252,28 +250,26 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	return exitError{code}
 }
 
-// rootfsEtc writes the /etc/hosts, /etc/resolv.conf and /etc/hostname of
-// a container on a root directory into the run root, and returns the bind
-// mounts of those the directory has (none is created in it) and a function
-// that removes them.
-func rootfsEtc(runRoot, id, root string, o container.EtcOptions) ([]specs.Mount, func(), error) {
-	dir := filepath.Join(runRoot, ".etc-"+id)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, nil, err
-	}
-	cleanup := func() { os.RemoveAll(dir) }
-	all, err := container.EtcFiles(dir, o)
-	if err != nil {
-		cleanup()
-		return nil, nil, err
-	}
+// rootfsEtc returns the bind mounts of the /etc/hosts, /etc/resolv.conf
+// and /etc/hostname of a container on a root directory, for those the
+// directory has (none is created in it), and the function that writes them
+// into the container's state directory once it exists (so that they go
+// with it, also when rless is killed).
+func rootfsEtc(runRoot, id, root string, o container.EtcOptions) ([]specs.Mount, func() error) {
+	dir := filepath.Join(runRoot, id)
 	var mounts []specs.Mount
-	for _, m := range all {
+	for _, m := range container.EtcMounts(dir) {
 		if fi, err := os.Lstat(filepath.Join(root, m.Destination)); err == nil && fi.Mode().IsRegular() {
 			mounts = append(mounts, m)
 		}
 	}
-	return mounts, cleanup, nil
+	if len(mounts) == 0 {
+		return nil, nil
+	}
+	return mounts, func() error {
+		_, err := container.EtcFiles(dir, o)
+		return err
+	}
 }
 
 // hostEnv completes NAME entries (without "=") from the host environment,
