@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -119,7 +120,7 @@ func Load(name string) (*os.File, error) {
 // program's device, inode, size and modification time), and returns its
 // path: executing a file is cheaper than copying the payload into a memory
 // file on every start (see Load). dir should be private to the user and on
-// a tmpfs (rless's run root).
+// a tmpfs (rless's run root). Copies of other builds there are removed.
 func Extract(name, dir string) (string, error) {
 	exe, err := os.Open("/proc/self/exe")
 	if err != nil {
@@ -130,7 +131,7 @@ func Extract(name, dir string) (string, error) {
 	if err := unix.Fstat(int(exe.Fd()), &st); err != nil {
 		return "", err
 	}
-	path := fmt.Sprintf("%s/%s-%x-%x-%x-%x", dir, strings.ToLower(name), st.Dev, st.Ino, st.Size, st.Mtim.Nano())
+	path := filepath.Join(dir, fmt.Sprintf("%s-%x-%x-%x-%x", strings.ToLower(name), st.Dev, st.Ino, st.Size, st.Mtim.Nano()))
 	if unix.Access(path, unix.X_OK) == nil {
 		return path, nil
 	}
@@ -153,6 +154,13 @@ func Extract(name, dir string) (string, error) {
 	if err != nil {
 		os.Remove(tmp.Name())
 		return "", fmt.Errorf("extract %s: %w", name, err)
+	}
+	// Copies extracted from other builds go: one per name is kept.
+	old, _ := filepath.Glob(filepath.Join(dir, strings.ToLower(name)+"-*"))
+	for _, o := range old {
+		if o != path {
+			os.Remove(o)
+		}
 	}
 	return path, nil
 }

@@ -46,3 +46,11 @@ func TestAppendFind(t *testing.T) {
 		t.Error("a bad payload name was accepted")
 	}
 }
+
+// TestExtractNone: the test binary carries no payload (bin/rless's are
+// extracted in the end-to-end tests of the default network).
+func TestExtractNone(t *testing.T) {
+	if _, err := Extract(Netstack, t.TempDir()); !errors.Is(err, ErrNone) {
+		t.Errorf("Extract from a program without payloads: %v", err)
+	}
+}
