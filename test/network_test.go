@@ -15,23 +15,19 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rless/rless/pkg/network"
 )
 
 // hostAddr returns a non-loopback IPv4 address of this host: servers the
 // tests run there are reachable from a container only through its network.
 func hostAddr(t *testing.T) netip.Addr {
 	t.Helper()
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		t.Fatal(err)
+	addr, ok := network.HostAddress()
+	if !ok {
+		t.Skip("this host has no IPv4 address but loopback")
 	}
-	for _, a := range addrs {
-		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is4() && !p.Addr().IsLoopback() && !p.Addr().IsLinkLocalUnicast() {
-			return p.Addr()
-		}
-	}
-	t.Skip("this host has no IPv4 address but loopback")
-	return netip.Addr{}
+	return addr
 }
 
 // serveHTTP serves body on addr ("IP:0") until the test ends and returns

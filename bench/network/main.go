@@ -45,6 +45,7 @@ import (
 
 	"github.com/rless/rless/internal/benchio"
 	"github.com/rless/rless/internal/busybox"
+	"github.com/rless/rless/pkg/network"
 )
 
 type bench struct {
@@ -147,9 +148,11 @@ func run() error {
 	if b.rless, err = filepath.Abs(b.rless); err != nil {
 		return err
 	}
-	if b.host, err = hostAddr(); err != nil {
-		return err
+	addr, ok := network.HostAddress()
+	if !ok {
+		return errors.New("no non-loopback IPv4 address")
 	}
+	b.host = addr.String()
 
 	if b.tmp, err = os.MkdirTemp("", "bench-network-"); err != nil {
 		return err
@@ -701,20 +704,6 @@ func trim(b []byte) string {
 }
 
 // Setup.
-
-// hostAddr returns the host's first non-loopback IPv4 address.
-func hostAddr() (string, error) {
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return "", err
-	}
-	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
-			return n.IP.String(), nil
-		}
-	}
-	return "", errors.New("no non-loopback IPv4 address")
-}
 
 // freePort returns a TCP port free on addr now.
 func freePort(addr string) (int, error) {

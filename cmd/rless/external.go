@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,10 +25,11 @@ import (
 
 // slirp4netnsArgs parses the options of --network slirp4netns:OPTIONS
 // (podman's: allow_host_loopback, cidr, enable_ipv6, mtu, port_handler)
-// into the program's arguments.
-func slirp4netnsArgs(opts string) ([]string, error) {
+// into the program's arguments, and the addresses it gives the container
+// (the built-in stack's, for the /etc files).
+func slirp4netnsArgs(opts string) ([]string, network.Config, error) {
 	args := []string{"--configure", "--mtu=65520", "--enable-sandbox"}
-	loopback := false
+	cfg := network.DefaultConfig()
 	if opts != "" {
 		for _, o := range strings.Split(opts, ",") {
 			k, v, _ := strings.Cut(o, "=")
@@ -35,15 +37,20 @@ func slirp4netnsArgs(opts string) ([]string, error) {
 			case "allow_host_loopback":
 				b, err := strconv.ParseBool(v)
 				if err != nil {
-					return nil, fmt.Errorf("slirp4netns option %q: %w", o, err)
+					return nil, cfg, fmt.Errorf("slirp4netns option %q: %w", o, err)
 				}
-				loopback = b
+				cfg.AllowHostLoopback = b
 			case "mtu":
 				if _, err := strconv.Atoi(v); err != nil {
-					return nil, fmt.Errorf("slirp4netns option %q: %w", o, err)
+					return nil, cfg, fmt.Errorf("slirp4netns option %q: %w", o, err)
 				}
 				args = append(args, "--mtu="+v)
 			case "cidr":
+				p, err := netip.ParsePrefix(v)
+				if err != nil {
+					return nil, cfg, fmt.Errorf("slirp4netns option %q: %w", o, err)
+				}
+				cfg.CIDR = p
 				args = append(args, "--cidr="+v)
 			case "enable_ipv6":
 				if v == "true" {
@@ -51,17 +58,17 @@ func slirp4netnsArgs(opts string) ([]string, error) {
 				}
 			case "port_handler":
 				if v != "slirp4netns" {
-					return nil, fmt.Errorf("slirp4netns option %q: only port_handler=slirp4netns is supported", o)
+					return nil, cfg, fmt.Errorf("slirp4netns option %q: only port_handler=slirp4netns is supported", o)
 				}
 			default:
-				return nil, fmt.Errorf("slirp4netns option %q: unknown (known: allow_host_loopback, cidr, enable_ipv6, mtu, port_handler)", o)
+				return nil, cfg, fmt.Errorf("slirp4netns option %q: unknown (known: allow_host_loopback, cidr, enable_ipv6, mtu, port_handler)", o)
 			}
 		}
 	}
-	if !loopback {
+	if !cfg.AllowHostLoopback {
 		args = append(args, "--disable-host-loopback")
 	}
-	return args, nil
+	return args, cfg, nil
 }
 
 // external is a running slirp4netns or pasta.

@@ -59,7 +59,7 @@ const netstackFDEnv = "_RLESS_NETSTACK_FD"
 
 // launchNetstack starts the stack process and returns it with the message
 // socket to it. It closes files (copies of the published ports' sockets).
-func launchNetstack(runRoot string, cfg network.Config, ports []network.PortMapping, files []*os.File) (*exec.Cmd, *syncmsg.Conn, error) {
+func launchNetstack(runRoot string, cfg network.Config, ports []network.PortMapping, files []*os.File) (cmd *exec.Cmd, parent *syncmsg.Conn, err error) {
 	defer func() {
 		for _, f := range files {
 			f.Close()
@@ -70,48 +70,56 @@ func launchNetstack(runRoot string, cfg network.Config, ports []network.PortMapp
 		return nil, nil, err
 	}
 	defer child.Close()
+	defer func() {
+		if err != nil {
+			parent.Close()
+		}
+	}()
 	setup, err := json.Marshal(map[string]any{"config": cfg, "ports": ports})
 	if err != nil {
-		parent.Close()
 		return nil, nil, err
 	}
-	cmd := &exec.Cmd{
-		Args:       []string{"rless-netstack", string(setup)},
-		Stderr:     os.Stderr,
-		ExtraFiles: append([]*os.File{child.File()}, files...),
-		// Its own process group: a Ctrl-C at the terminal is the
-		// container's to handle, and rless stops the stack after.
-		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true},
+	newCmd := func(path string, extra []*os.File, env []string) *exec.Cmd {
+		return &exec.Cmd{
+			Path:       path,
+			Args:       []string{"rless-netstack", string(setup)},
+			Env:        env,
+			Stderr:     os.Stderr,
+			ExtraFiles: append([]*os.File{child.File()}, append(files, extra...)...),
+			// Its own process group: a Ctrl-C at the terminal is the
+			// container's to handle, and rless stops the stack after.
+			SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true},
+		}
 	}
 	// The program: extracted once into the run root, else copied into
 	// a memory file passed as the last descriptor.
-	if cmd.Path, err = payload.Extract(payload.Netstack, filepath.Join(runRoot, ".bin")); err != nil {
-		if errors.Is(err, payload.ErrNone) {
-			parent.Close()
-			return nil, nil, errors.New("this rless was built without its network stack: build it with `make`, or use --network none or host")
-		}
+	path, err := payload.Extract(payload.Netstack, filepath.Join(runRoot, ".bin"))
+	var extra []*os.File
+	var env []string
+	switch {
+	case errors.Is(err, payload.ErrNone):
+		return nil, nil, errors.New("this rless was built without its network stack: build it with `make`, or use --network none or host")
+	case err != nil:
 		slog.Debug("network stack not extracted, loading it in memory", "err", err)
 		prog, err := payload.Load(payload.Netstack)
 		if err != nil {
-			parent.Close()
 			return nil, nil, fmt.Errorf("load the network stack: %w", err)
 		}
 		defer prog.Close()
-		cmd.ExtraFiles = append(cmd.ExtraFiles, prog)
-		cmd.Path = fmt.Sprintf("/proc/self/fd/%d", 3+len(cmd.ExtraFiles)-1)
-		cmd.Env = append(os.Environ(), netstackFDEnv+"=1")
+		extra, env = []*os.File{prog}, append(os.Environ(), netstackFDEnv+"=1")
+		path = fmt.Sprintf("/proc/self/fd/%d", 3+1+len(files))
 	}
+	cmd = newCmd(path, extra, env)
 	err = cmd.Start()
 	for try := 0; errors.Is(err, syscall.ETXTBSY) && try < 50; try++ {
 		// Just extracted: a process forked meanwhile may hold it open
 		// for writing until it executes (Go's descriptors are
 		// close-on-exec, not close-on-fork).
 		time.Sleep(2 * time.Millisecond)
-		cmd = &exec.Cmd{Path: cmd.Path, Args: cmd.Args, Env: cmd.Env, Stderr: cmd.Stderr, ExtraFiles: cmd.ExtraFiles, SysProcAttr: cmd.SysProcAttr}
+		cmd = newCmd(path, extra, env)
 		err = cmd.Start()
 	}
 	if err != nil {
-		parent.Close()
 		return nil, nil, fmt.Errorf("start the network stack: %w", err)
 	}
 	return cmd, parent, nil

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"os/exec"
 	"sort"
@@ -76,18 +75,8 @@ func (f *netFlags) parse(exposed map[string]struct{}) (*netSetup, error) {
 		}
 		n.program = path
 		if mode == spec.NetworkSlirp4netns {
-			if n.args, err = slirp4netnsArgs(opts); err != nil {
+			if n.args, n.slirp, err = slirp4netnsArgs(opts); err != nil {
 				return nil, fmt.Errorf("--network %s: %w", f.network, err)
-			}
-			// Its addresses are the built-in stack's defaults.
-			n.slirp = network.DefaultConfig()
-			for _, o := range strings.Split(opts, ",") {
-				if cidr, ok := strings.CutPrefix(o, "cidr="); ok {
-					if n.slirp.CIDR, err = netip.ParsePrefix(cidr); err != nil {
-						return nil, fmt.Errorf("--network %s: %w", f.network, err)
-					}
-				}
-				n.slirp.AllowHostLoopback = n.slirp.AllowHostLoopback || o == "allow_host_loopback=true"
 			}
 		}
 	default:
@@ -146,25 +135,10 @@ func (n *netSetup) etc(f *netFlags, hostname string) container.EtcOptions {
 		if n.slirp.AllowHostLoopback {
 			o.HostGateway = n.slirp.Gateway()
 		} else {
-			o.HostGateway = hostAddress()
+			o.HostGateway, _ = network.HostAddress()
 		}
 	}
 	return o
-}
-
-// hostAddress returns an address of this host that is not a loopback
-// one: the container reaches the host there through a userspace network.
-func hostAddress() netip.Addr {
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return netip.Addr{}
-	}
-	for _, a := range addrs {
-		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is4() && !p.Addr().IsLoopback() && !p.Addr().IsLinkLocalUnicast() {
-			return p.Addr()
-		}
-	}
-	return netip.Addr{}
 }
 
 // start opens the published ports (failing when one is taken) and starts

@@ -9,17 +9,20 @@ import (
 )
 
 func TestSlirp4netnsArgs(t *testing.T) {
-	got, err := slirp4netnsArgs("allow_host_loopback=true,mtu=1500,cidr=10.5.0.0/24,enable_ipv6=true,port_handler=slirp4netns")
+	got, cfg, err := slirp4netnsArgs("allow_host_loopback=true,mtu=1500,cidr=10.5.0.0/24,enable_ipv6=true,port_handler=slirp4netns")
 	want := []string{"--configure", "--mtu=65520", "--enable-sandbox", "--mtu=1500", "--cidr=10.5.0.0/24", "--enable-ipv6"}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v, %v; want %v", got, err, want)
 	}
-	got, _ = slirp4netnsArgs("")
+	if !cfg.AllowHostLoopback || cfg.ContainerAddr().String() != "10.5.0.100/24" {
+		t.Errorf("addresses %+v", cfg)
+	}
+	got, _, _ = slirp4netnsArgs("")
 	if got[len(got)-1] != "--disable-host-loopback" {
 		t.Errorf("default: %v", got)
 	}
-	for _, bad := range []string{"mtu=x", "allow_host_loopback=maybe", "port_handler=rootlesskit", "bogus=1"} {
-		if _, err := slirp4netnsArgs(bad); err == nil {
+	for _, bad := range []string{"mtu=x", "cidr=x", "allow_host_loopback=maybe", "port_handler=rootlesskit", "bogus=1"} {
+		if _, _, err := slirp4netnsArgs(bad); err == nil {
 			t.Errorf("%s accepted", bad)
 		}
 	}

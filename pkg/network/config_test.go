@@ -1,9 +1,13 @@
 package network
 
 import (
+	"errors"
+	"fmt"
+	"net"
 	"net/netip"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -68,5 +72,29 @@ func TestParsePublish(t *testing.T) {
 	}
 	if s := (PortMapping{HostIP: lo, HostPort: 1, ContainerPort: 2, Protocol: "udp"}).String(); s != "127.0.0.1:1:2/udp" {
 		t.Errorf("String() = %q", s)
+	}
+}
+
+// TestListenTaken: a port taken on the host fails Listen, naming it.
+func TestListenTaken(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	port := taken.Addr().(*net.TCPAddr).Port
+	ms, err := ParsePublish("127.0.0.1::9/udp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	more, _ := ParsePublish(fmt.Sprintf("127.0.0.1:%d:80", port))
+	l, err := Listen(append(ms, more...))
+	want := fmt.Sprintf("publish 127.0.0.1:%d/tcp: address already in use", port)
+	if err == nil || err.Error() != want {
+		l.Close()
+		t.Fatalf("Listen error = %v; want %q", err, want)
+	}
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		t.Errorf("error %v does not wrap EADDRINUSE", err)
 	}
 }

@@ -24,7 +24,7 @@ func TestIperf3(t *testing.T) {
 	if err != nil {
 		t.Skip("iperf3 not installed")
 	}
-	ip, ok := hostAddr()
+	ip, ok := network.HostAddress()
 	if !ok {
 		t.Skip("no non-loopback host address")
 	}

@@ -280,25 +280,6 @@ func (c *child) finish(t *testing.T) {
 	}
 }
 
-// hostAddr returns a non-loopback IPv4 address of this host, if any.
-func hostAddr() (netip.Addr, bool) {
-	ifs, _ := net.Interfaces()
-	for _, ifc := range ifs {
-		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
-			continue
-		}
-		addrs, _ := ifc.Addrs()
-		for _, a := range addrs {
-			if ipn, ok := a.(*net.IPNet); ok {
-				if ip, ok := netip.AddrFromSlice(ipn.IP); ok && ip.Unmap().Is4() && !ip.IsLinkLocalUnicast() {
-					return ip.Unmap(), true
-				}
-			}
-		}
-	}
-	return netip.Addr{}, false
-}
-
 // hostServers starts the servers the child reaches: HTTP on a host address
 // and on 127.0.0.1, UDP echo, and a DNS server on 127.0.0.1. It fills spec.
 func hostServers(t *testing.T, spec *childSpec) {
@@ -316,7 +297,7 @@ func hostServers(t *testing.T, spec *childSpec) {
 	lo := serve("127.0.0.1")
 	_, port, _ := net.SplitHostPort(lo)
 	spec.LoopbackURL = "http://" + net.JoinHostPort(spec.Cfg.Gateway().String(), port) + "/"
-	if ip, ok := hostAddr(); ok {
+	if ip, ok := network.HostAddress(); ok {
 		spec.HTTPURL = "http://" + serve(ip.String()) + "/"
 		pc, err := net.ListenPacket("udp", ip.String()+":0")
 		if err != nil {
@@ -503,27 +484,4 @@ func TestAllowHostLoopback(t *testing.T) {
 	c.finish(t)
 	cancel() // closes the network
 	settle(t, base)
-}
-
-func TestListenTaken(t *testing.T) {
-	taken, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer taken.Close()
-	port := taken.Addr().(*net.TCPAddr).Port
-	ms, err := network.ParsePublish("127.0.0.1::9/udp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	more, _ := network.ParsePublish(fmt.Sprintf("127.0.0.1:%d:80", port))
-	l, err := network.Listen(append(ms, more...))
-	want := fmt.Sprintf("publish 127.0.0.1:%d/tcp: address already in use", port)
-	if err == nil || err.Error() != want {
-		l.Close()
-		t.Fatalf("Listen error = %v; want %q", err, want)
-	}
-	if !errors.Is(err, syscall.EADDRINUSE) {
-		t.Errorf("error %v does not wrap EADDRINUSE", err)
-	}
 }
