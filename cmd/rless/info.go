@@ -33,7 +33,7 @@ same structure (for example --format '{{.Host.Kernel}}').`,
 			if err != nil {
 				return err
 			}
-			if d, err := overlayDetection(cmd, g); err == nil {
+			if d, err := overlayDetection(cmd, g, info.IDs); err == nil {
 				info.Store.Overlay = &d
 			} else {
 				slog.Debug("overlay probe failed", "err", err)

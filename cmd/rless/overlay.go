@@ -5,20 +5,21 @@ import (
 	"os"
 
 	"github.com/rless/rless/pkg/overlay"
+	"github.com/rless/rless/pkg/userns"
 	"github.com/spf13/cobra"
 )
 
 // overlayDetection returns the driver that works for the store, probing
 // (once per store and kernel) inside the user namespace when no answer is
-// cached.
-func overlayDetection(cmd *cobra.Command, g *globals) (overlay.Detection, error) {
+// cached. host is what userns.DetectHost found.
+func overlayDetection(cmd *cobra.Command, g *globals, host *userns.Host) (overlay.Detection, error) {
 	if d, ok := overlay.Cached(g.root); ok {
 		return d, nil
 	}
 	if err := os.MkdirAll(g.root, 0o700); err != nil {
 		return overlay.Detection{}, err
 	}
-	if err := runHidden(cmd, g, probeCommand); err != nil {
+	if err := runHidden(cmd, g, host, probeCommand); err != nil {
 		return overlay.Detection{}, err
 	}
 	d, ok := overlay.Cached(g.root)

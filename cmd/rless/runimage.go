@@ -139,7 +139,7 @@ func imageOptions(cmd *cobra.Command, g *globals, s *store.Store, img store.Imag
 	}
 	var lower, addUser string
 	if keep != nil {
-		if lower, err = mappedLower(cmd, g, s, img, opts.Mapping); err != nil {
+		if lower, err = mappedLower(cmd, g, s, img, host, opts.Mapping); err != nil {
 			return nil, nil, nil, err
 		}
 		if f.user == "" {
@@ -158,7 +158,7 @@ func imageOptions(cmd *cobra.Command, g *globals, s *store.Store, img store.Imag
 		return nil, nil, nil, err
 	}
 	if c.Layout.Driver == "" {
-		d, err := overlayDetection(cmd, g)
+		d, err := overlayDetection(cmd, g, host)
 		if err != nil {
 			return nil, nil, nil, err
 		}

@@ -108,20 +108,17 @@ func (k *keepID) passwdEntry(host *userns.Host, passwd []byte, home string) stri
 // mappedLower returns the image's copy for layout m (see
 // store.MakeMapped), making it first, inside the user's default mapping,
 // when the store lacks it.
-func mappedLower(cmd *cobra.Command, g *globals, s *store.Store, img store.Image, m userns.Mapping) (string, error) {
+func mappedLower(cmd *cobra.Command, g *globals, s *store.Store, img store.Image, host *userns.Host, m userns.Mapping) (string, error) {
 	if dir, ok := s.MappedDir(img, m.Key()); ok {
 		return dir, nil
 	}
-	_, def, err := detectMapping(g)
-	if err != nil {
-		return "", err
-	}
 	// Inside, the user is root: the layouts go with the command.
+	def, _ := host.Mapping()
 	layouts, err := json.Marshal([]userns.Mapping{def, m})
 	if err != nil {
 		return "", err
 	}
-	if err := runHidden(cmd, g, mapCommand, img.ID, string(layouts)); err != nil {
+	if err := runHidden(cmd, g, host, mapCommand, img.ID, string(layouts)); err != nil {
 		return "", err
 	}
 	dir, ok := s.MappedDir(img, m.Key())
@@ -131,13 +128,10 @@ func mappedLower(cmd *cobra.Command, g *globals, s *store.Store, img store.Image
 	return dir, nil
 }
 
-// runHidden runs the hidden rless command args inside the user's default
-// mapping, in a mount namespace of its own.
-func runHidden(cmd *cobra.Command, g *globals, args ...string) error {
-	host, def, err := detectMapping(g)
-	if err != nil {
-		return err
-	}
+// runHidden runs the hidden rless command args inside host's default
+// mapping for the user, in a mount namespace of its own.
+func runHidden(cmd *cobra.Command, g *globals, host *userns.Host, args ...string) error {
+	def, _ := host.Mapping()
 	argv := append([]string{"/proc/self/exe", "--root", g.root, "--runroot", g.runRoot, "--log-level", g.logLevel}, args...)
 	env := append(os.Environ(), inUserNSEnv+"=1")
 	code, err := userns.Unshare(cmd.Context(), host, def, argv, env)
