@@ -51,7 +51,7 @@ type netSetup struct {
 	stack     *netstack
 }
 
-// parseNetwork reads --network and the port flags; exposed are the image's
+// parse reads --network and the port flags; exposed are the image's
 // ExposedPorts (for -P).
 func (f *netFlags) parse(exposed map[string]struct{}) (*netSetup, error) {
 	mode, opts, _ := strings.Cut(f.network, ":")

@@ -26,11 +26,18 @@ func inUserNS(cmd *cobra.Command, g *globals) (bool, error) {
 		}
 		return false, nil
 	}
-	host, mapping, err := detectMapping(g)
+	host, _, err := detectMapping(g)
 	if err != nil {
 		return true, err
 	}
-	argv := append([]string{"/proc/self/exe"}, os.Args[1:]...)
+	return true, reexecInUserNS(cmd, host, os.Args[1:])
+}
+
+// reexecInUserNS runs rless with args inside host's default mapping for the
+// user (see inUserNS), and returns its exit status as an exitError.
+func reexecInUserNS(cmd *cobra.Command, host *userns.Host, args []string) error {
+	mapping, _ := host.Mapping()
+	argv := append([]string{"/proc/self/exe"}, args...)
 	// containers/image asks these (as podman sets them) whether it runs
 	// for a rootless user, to pick per-user rather than system paths.
 	env := append(os.Environ(), inUserNSEnv+"=1",
@@ -38,13 +45,10 @@ func inUserNS(cmd *cobra.Command, g *globals) (bool, error) {
 		"_CONTAINERS_ROOTLESS_GID="+strconv.Itoa(os.Getgid()),
 		"_CONTAINERS_USERNS_CONFIGURED=done")
 	code, err := userns.Unshare(cmd.Context(), host, mapping, argv, env)
-	if err != nil {
-		return true, err
+	if err == nil && code != 0 {
+		err = exitError{code} // it said why
 	}
-	if code != 0 {
-		return true, exitError{code}
-	}
-	return true, nil
+	return err
 }
 
 // storeInUserNS is inUserNS followed, inside, by opening the store: for

@@ -39,8 +39,8 @@ func newProbeOverlayCmd(g *globals) *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if os.Getenv(inUserNSEnv) != "1" {
-				return errors.New("internal command: not inside the user namespace")
+			if done, err := inUserNS(cmd, g); done {
+				return err
 			}
 			d, err := overlay.Probe(g.root)
 			if err != nil {

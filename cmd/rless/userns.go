@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"os/user"
 	"strconv"
 	"strings"
@@ -131,14 +130,7 @@ func mappedLower(cmd *cobra.Command, g *globals, s *store.Store, img store.Image
 // runHidden runs the hidden rless command args inside host's default
 // mapping for the user, in a mount namespace of its own.
 func runHidden(cmd *cobra.Command, g *globals, host *userns.Host, args ...string) error {
-	def, _ := host.Mapping()
-	argv := append([]string{"/proc/self/exe", "--root", g.root, "--runroot", g.runRoot, "--log-level", g.logLevel}, args...)
-	env := append(os.Environ(), inUserNSEnv+"=1")
-	code, err := userns.Unshare(cmd.Context(), host, def, argv, env)
-	if err == nil && code != 0 {
-		err = exitError{code} // it said why
-	}
-	return err
+	return reexecInUserNS(cmd, host, append([]string{"--root", g.root, "--runroot", g.runRoot, "--log-level", g.logLevel}, args...))
 }
 
 // mapCommand is the hidden command that makes an image's copy for
@@ -151,8 +143,8 @@ func newMapImageCmd(g *globals) *cobra.Command {
 		Hidden: true,
 		Args:   cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if os.Getenv(inUserNSEnv) != "1" {
-				return errors.New("internal command: not inside the user namespace")
+			if done, err := inUserNS(cmd, g); done {
+				return err
 			}
 			var layouts []userns.Mapping
 			if err := json.Unmarshal([]byte(args[1]), &layouts); err != nil || len(layouts) != 2 {
