@@ -3,22 +3,28 @@ package slirp
 import (
 	"bytes"
 	"context"
-	"github.com/rless/rless/pkg/network"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rless/rless/pkg/network"
 )
 
-// TestIperf3 measures TCP throughput from the namespace to an iperf3 server
-// on a host address, and the peak RSS of the process running the stack. It
-// runs only when RLESS_SLIRP_IPERF3 is set (to iperf3 client options such as
-// "-t 10" or "-t 10 -R"), as it takes a while.
-func TestIperf3(t *testing.T) {
+// BenchmarkIperf3 measures TCP throughput from the namespace to an iperf3
+// server on a host address, with the stack in this process, and logs the
+// peak RSS of the process. RLESS_SLIRP_IPERF3 holds iperf3 client options
+// (default "-t 10"; "-t 10 -R" or "-t 10 -P 4", say):
+//
+//	go test -run XXX -bench Iperf3 -v ./pkg/slirp/
+//
+// bench/network compares the whole of rless's default network with
+// slirp4netns and pasta.
+func BenchmarkIperf3(t *testing.B) {
 	opts, ok := os.LookupEnv("RLESS_SLIRP_IPERF3")
 	if !ok {
-		t.Skip("set RLESS_SLIRP_IPERF3 (e.g. to \"-t 10\") to measure throughput with iperf3")
+		opts = "-t 10"
 	}
 	iperf, err := exec.LookPath("iperf3")
 	if err != nil {

@@ -202,7 +202,7 @@ type child struct {
 // startChild starts the test binary in new user and network namespaces and
 // returns it with the tap it created. It skips the test when the machine
 // cannot run it.
-func startChild(t *testing.T, spec childSpec) (*child, *os.File) {
+func startChild(t testing.TB, spec childSpec) (*child, *os.File) {
 	t.Helper()
 	if fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0); err != nil {
 		t.Skipf("slirp: /dev/net/tun is not openable (%v); it needs mode 0666 to test rootless networking", err)
@@ -260,7 +260,7 @@ func startChild(t *testing.T, spec childSpec) (*child, *os.File) {
 }
 
 // result waits for the child's checks and fails the test on any.
-func (c *child) result(t *testing.T) {
+func (c *child) result(t testing.TB) {
 	t.Helper()
 	buf := make([]byte, 64<<10)
 	k, err := c.sock.Read(buf)
@@ -273,7 +273,7 @@ func (c *child) result(t *testing.T) {
 }
 
 // finish lets the child exit.
-func (c *child) finish(t *testing.T) {
+func (c *child) finish(t testing.TB) {
 	c.sock.Write([]byte("done"))
 	if err := c.cmd.Wait(); err != nil {
 		t.Errorf("child: %v", err)
