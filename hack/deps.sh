@@ -5,10 +5,11 @@
 # filesystems, bubblewrap as the startup baseline and keyutils (keyctl) for
 # the keyring test, and docker-registry (the distribution registry) as the
 # registry the image tests pull from, fuse-overlayfs for the FUSE fallback
-# of image roots, and slirp4netns and passt (pasta) for the external
-# network modes.
+# of image roots, slirp4netns and passt (pasta) for the external network
+# modes, and gcc (with libc6-dev) to build a library example with cgo, as
+# Go builds programs by default where a C compiler is installed.
 set -euo pipefail
-pkgs=(uidmap busybox-static bubblewrap procps keyutils docker-registry fuse-overlayfs slirp4netns passt)
+pkgs=(uidmap busybox-static bubblewrap procps keyutils docker-registry fuse-overlayfs slirp4netns passt gcc libc6-dev)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -63,6 +63,20 @@ func TestCapabilities(t *testing.T) {
 	if got := capLine(t, []string{"--privileged"}, "CapEff"); got != all {
 		t.Errorf("--privileged: CapEff = %s, want %s", got, all)
 	}
+	// rless's init started with ambient capabilities (to hold its
+	// capabilities while unmapped): none is left to it, nor to anything
+	// it starts.
+	for _, set := range []string{"CapInh", "CapAmb"} {
+		out := mustRun(t, nil, "grep", set+":", "/proc/1/status")
+		if f := strings.Fields(out); len(f) != 2 || f[1] != strings.Repeat("0", 16) {
+			t.Errorf("the init's %s: %q, want none", set, out)
+		}
+	}
+	if len(subUIDs) > 0 {
+		if got := capLine(t, []string{"--privileged", "-u", "1000"}, "CapEff"); got != strings.Repeat("0", 16) {
+			t.Errorf("--privileged -u 1000: CapEff = %s, want none", got)
+		}
+	}
 	if r := runIn(t, []string{"--cap-add", "bogus"}, "true"); r.code != 125 {
 		t.Errorf("unknown capability: exit %d", r.code)
 	} else {

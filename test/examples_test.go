@@ -35,6 +35,22 @@ func TestExamples(t *testing.T) {
 	}
 	assertClean(t, before)
 
+	// Built with cgo (Go's default where a C compiler is installed), the
+	// program cannot reach all its threads (syscall.AllThreadsSyscall):
+	// its containers' stage runs all the same, and its init keeps no
+	// ambient capability.
+	cgoBin := filepath.Join(t.TempDir(), "run-rootfs-cgo")
+	build := exec.Command("go", "build", "-o", cgoBin, "../examples/run-rootfs")
+	build.Env = append(build.Environ(), "CGO_ENABLED=1")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build example with cgo: %v\n%s", err, out)
+	}
+	cmd = exec.Command(cgoBin, rootfs, "grep", "-E", "^Cap(Inh|Amb)", "/proc/1/status")
+	cmd.Env = append(cmd.Environ(), "XDG_RUNTIME_DIR="+filepath.Dir(runRoot))
+	if out, err := cmd.Output(); err != nil || string(out) != "CapInh:\t0000000000000000\nCapAmb:\t0000000000000000\n" {
+		t.Errorf("run-rootfs built with cgo: %v %q", err, out)
+	}
+
 	// -net: a userspace network served by the program itself.
 	host := hostAddr(t)
 	web := serveHTTP(t, host.String()+":0", "page on the host\n")

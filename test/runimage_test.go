@@ -12,19 +12,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rless/rless/pkg/container"
 	"github.com/rless/rless/pkg/terminal"
 )
 
-// waitForConfig waits (up to 5 s) until a container of the test run root
-// has its config.json: rless has written its state and the container is
-// being set up or runs.
-func waitForConfig() {
+// waitForContainer waits (up to 5 s) until the test run root lists a
+// container (container.List): rless has written its state and the
+// container is being set up or runs. It returns the containers listed.
+func waitForContainer() []container.Live {
 	for i := 0; i < 500; i++ {
-		if m, _ := filepath.Glob(filepath.Join(runRoot, "*", "config.json")); len(m) > 0 {
-			return
+		if live, _ := container.List(runRoot); len(live) > 0 {
+			return live
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	return nil
 }
 
 // containersLeft lists the container storage directories of a store.
@@ -82,7 +84,7 @@ func TestRunImage(t *testing.T) {
 		sleeper.Process.Signal(syscall.SIGTERM)
 		sleeper.Wait()
 	}()
-	waitForConfig()
+	waitForContainer()
 	if r := rlessImg(t, root, "rmi", "alpine"); r.code != 2 || !strings.Contains(r.stderr, "in use") {
 		t.Errorf("rmi of an image in use: exit %d %s", r.code, r.stderr)
 	}
@@ -121,15 +123,13 @@ func TestRunImageConfig(t *testing.T) {
 		if err := sleeper.Start(); err != nil {
 			t.Fatal(err)
 		}
-		waitForConfig()
-		configs, _ := filepath.Glob(filepath.Join(runRoot, "*", "config.json"))
-		var cfg struct{ Annotations map[string]string }
-		if len(configs) == 1 {
-			data, _ := os.ReadFile(configs[0])
-			json.Unmarshal(data, &cfg)
+		live := waitForContainer()
+		var got string
+		if len(live) == 1 {
+			got = live[0].Spec.Annotations["org.opencontainers.image.stopSignal"]
 		}
-		if got := cfg.Annotations["org.opencontainers.image.stopSignal"]; got != tc.want {
-			t.Errorf("stop signal %v: %q in %v, want %s", tc.flags, got, configs, tc.want)
+		if got != tc.want {
+			t.Errorf("stop signal %v: %q in %d listed containers, want %s", tc.flags, got, len(live), tc.want)
 		}
 		sleeper.Process.Signal(syscall.SIGTERM)
 		sleeper.Wait()
@@ -269,7 +269,7 @@ func TestVolumes(t *testing.T) {
 	if err := sleeper.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitForConfig()
+	waitForContainer()
 	if r := rlessImg(t, root, "volume", "rm", "data"); r.code != 2 || !strings.Contains(r.stderr, "in use") {
 		t.Errorf("volume rm of a volume in use: exit %d %s", r.code, r.stderr)
 	}
@@ -322,7 +322,7 @@ func TestRunImageKilled(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitForConfig()
+	waitForContainer()
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 	if after := waitProcessesGone(t, before); len(newPids(before, after)) > 0 || after.mounts != before.mounts {

@@ -124,7 +124,7 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 		if err != nil {
 			return err
 		}
-		exposed = cfg.Config.ExposedPorts
+		exposed = cfg.ExposedPorts
 	}
 	net, err := f.net.parse(exposed)
 	if err != nil {
@@ -225,7 +225,8 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	}
 	cfg := container.Config{
 		ID: id, Spec: sp, Host: host, Mapping: ctrMapping, RunRoot: g.runRoot,
-		Stdout: os.Stdout, Stderr: os.Stderr, ProxySignals: f.sigProxy,
+		StageProgram: stageProgram(g.runRoot),
+		Stdout:       os.Stdout, Stderr: os.Stderr, ProxySignals: f.sigProxy,
 	}
 	cfg.Prepare = prepare
 	if ctr != nil {

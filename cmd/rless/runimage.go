@@ -99,7 +99,7 @@ func imageOptions(cmd *cobra.Command, g *globals, s *store.Store, img store.Imag
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	ic := cfg.Config
+	ic := cfg
 	entrypoint := ic.Entrypoint
 	command := ic.Cmd
 	if cmd.Flags().Changed("entrypoint") {

@@ -1,5 +1,5 @@
 // Package payload appends programs to another and finds them again: rless
-// carries its image engine and its network stack this way (see
+// carries its image engine, its network stack and its container stage this way (see
 // cmd/rless/engine.go). The layout is the host program, then for each
 // payload its bytes and a trailer of its 8-byte name and its length (8
 // bytes, little-endian). Names start with "RLESS".
@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -21,6 +22,7 @@ import (
 const (
 	Engine   = "RLESSENG" // the image engine (cmd/rless built with rless_engine)
 	Netstack = "RLESSNET" // the network stack (cmd/rless-netstack)
+	Init     = "RLESSINI" // the container stage (cmd/rless-init)
 )
 
 // trailerSize is the length of the trailer after a payload.
@@ -142,12 +144,18 @@ func Extract(name, dir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
+	// No fork of this process may copy the descriptor written through
+	// while it is open: executing the file fails with ETXTBSY as long as
+	// any process holds it open for writing (go.dev/issue/22315).
+	syscall.ForkLock.RLock()
 	tmp, err := os.CreateTemp(dir, ".tmp-")
 	if err != nil {
+		syscall.ForkLock.RUnlock()
 		return "", err
 	}
 	_, err = io.Copy(tmp, r)
 	err = errors.Join(err, tmp.Chmod(0o700), tmp.Close())
+	syscall.ForkLock.RUnlock()
 	if err == nil {
 		err = os.Rename(tmp.Name(), path)
 	}

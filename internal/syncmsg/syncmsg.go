@@ -31,6 +31,7 @@ const (
 	Tap       = "tap"       // child → parent → network stack: carries the tap device
 	NetReady  = "netready"  // parent → child: the network namespace is connected
 	Started   = "started"   // child → parent: the command runs
+	Exited    = "exited"    // child → parent: the command has ended, with status Code; the init ends next
 	Failed    = "error"     // child → parent: setup failed; Error and Code say how
 )
 

@@ -28,36 +28,34 @@ import (
 // command in its place or, with rless's init, starts it and stays as PID 1.
 // It returns the exit status.
 func containerInit() int {
+	// The parent-death signal is set on this thread, which must outlive
+	// the process: the main thread, locked for good.
 	runtime.LockOSThread()
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, "Error: rless init: no state directory")
 		return ExitRlessFailed
 	}
-	// The re-executed copy may read the spec while the gids are mapped.
-	var specc chan specResult
-	if userns.Reexecuted() {
-		specc = make(chan specResult, 1)
+	// The spec is read, and what needs no identity done, while the gids
+	// are mapped.
+	specc := make(chan specResult, 1)
+	conn, err := userns.WaitMapped(func() {
 		go func() {
 			is, err := readInitSpec(os.Args[1])
+			if err != nil {
+				err = fmt.Errorf("read container spec: %w", err)
+			} else {
+				err = nameAndLoopback(is.spec)
+			}
 			specc <- specResult{is, err}
 		}()
-	}
-	conn, err := userns.WaitMapped(true)
+	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
 		return ExitRlessFailed
 	}
 	unix.CloseOnExec(userns.SyncFD)
 	slog.Debug("mapped")
-	var r specResult
-	if specc != nil {
-		r = <-specc
-	} else {
-		r.initSpec, r.err = readInitSpec(os.Args[1])
-	}
-	if r.err != nil {
-		r.err = fmt.Errorf("read container spec: %w", r.err)
-	}
+	r := <-specc
 	p, err := prepare(conn, r)
 	if err != nil {
 		code := ExitCodeOf(err)
@@ -117,23 +115,13 @@ func prepare(conn *syncmsg.Conn, r specResult) (*process, error) {
 			close(p.sigsReady)
 		}()
 	}
-	if s.Hostname != "" {
-		if err := unix.Sethostname([]byte(s.Hostname)); err != nil {
-			return nil, fmt.Errorf("set hostname: %w", err)
-		}
-	}
 	if v, ok := s.Annotations[network.AnnotationTap]; ok {
 		// A userspace network: the tap goes to the launcher, which
 		// serves it (see Config.AttachTap).
 		if err := sendTap(conn, v); err != nil {
 			return nil, err
 		}
-	} else if hasNamespace(s, specs.NetworkNamespace) {
-		if err := loopbackUp(); err != nil {
-			return nil, err
-		}
 	}
-	slog.Debug("spec read, hostname and loopback set")
 	if err := rootfs.Setup(s); err != nil {
 		return nil, err
 	}
@@ -176,6 +164,20 @@ func prepare(conn *syncmsg.Conn, r specResult) (*process, error) {
 		}
 	}
 	return p, nil
+}
+
+// nameAndLoopback sets the hostname and, in a network namespace of its own
+// without a userspace network (whose tap brings lo up), brings up lo.
+func nameAndLoopback(s *specs.Spec) error {
+	if s.Hostname != "" {
+		if err := unix.Sethostname([]byte(s.Hostname)); err != nil {
+			return fmt.Errorf("set hostname: %w", err)
+		}
+	}
+	if _, tap := s.Annotations[network.AnnotationTap]; !tap && hasNamespace(s, specs.NetworkNamespace) {
+		return loopbackUp()
+	}
+	return nil
 }
 
 func hasNamespace(s *specs.Spec, t specs.LinuxNamespaceType) bool {

@@ -107,10 +107,11 @@ func capabilitySet(c *specs.LinuxCapabilities) (capability.Capabilities, error) 
 	if err != nil {
 		return nil, fmt.Errorf("capabilities: %w", err)
 	}
-	if err := caps.Load(); err != nil {
-		return nil, fmt.Errorf("capabilities: %w", err)
-	}
 	if c == nil {
+		// Loading reads /proc/self/status: only for keeping them all.
+		if err := caps.Load(); err != nil {
+			return nil, fmt.Errorf("capabilities: %w", err)
+		}
 		return caps, nil
 	}
 	caps.Clear(capability.CAPS | capability.BOUNDS | capability.AMBS)

@@ -63,7 +63,9 @@ func (p *process) runInit(conn *syncmsg.Conn) int {
 		p.stdio.Close()
 	}
 	_ = conn.Send(syncmsg.Msg{Type: syncmsg.Started, Pid: pid})
-	conn.Close()
+	// conn stays open (close-on-exec: the command has not got it), to
+	// tell rless when the command ends: it then cleans up while the kernel
+	// takes the namespaces down after this process.
 
 	// Forward signals (those that came before the command started were
 	// kept in the channel) while this thread reaps.
@@ -82,10 +84,12 @@ func (p *process) runInit(conn *syncmsg.Conn) int {
 			return ExitRlessFailed // no child left: cannot happen before pid ends
 		}
 		if wpid == pid {
+			code := ws.ExitStatus()
 			if ws.Signaled() {
-				return 128 + int(ws.Signal())
+				code = 128 + int(ws.Signal())
 			}
-			return ws.ExitStatus()
+			_ = conn.Send(syncmsg.Msg{Type: syncmsg.Exited, Code: code})
+			return code
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -29,6 +30,7 @@ import (
 	"github.com/rless/rless/pkg/spec"
 	"github.com/rless/rless/pkg/terminal"
 	"github.com/rless/rless/pkg/userns"
+	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 )
 
@@ -80,6 +82,11 @@ type Config struct {
 	// clean-up; Run returns after it has returned. rless removes the
 	// container's storage there.
 	AfterExit func()
+	// StageProgram is the program the container's first process executes:
+	// one whose main calls [Init] first thing; "" is the running program.
+	// rless gives a small program of its own (cmd/rless-init), which
+	// starts faster than the whole of rless.
+	StageProgram string
 	// StopTimeout is how long a container has to end after its stop
 	// signal (spec.StopSignal) before it is killed, when the context is
 	// done; 0 is DefaultStopTimeout.
@@ -153,10 +160,7 @@ func run(ctx context.Context, cfg Config) (int, error) {
 
 	// Start the child first: its start and the id-mapping helpers take
 	// longest, and the state directory is written meanwhile (the child
-	// reads it once released). The child dies with the thread that started
-	// it (Pdeathsig).
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	// reads it once released).
 	cgroup, err := createCgroup(id, s.Linux.Resources)
 	if err != nil {
 		return 0, err
@@ -171,6 +175,7 @@ func run(ctx context.Context, cfg Config) (int, error) {
 	opts := userns.SpawnOptions{
 		Cgroup:     cgroup,
 		Stage:      InitStage,
+		Program:    cfg.StageProgram,
 		Args:       []string{dir},
 		Cloneflags: cloneFlags(s),
 		Env:        []string{},
@@ -185,11 +190,16 @@ func run(ctx context.Context, cfg Config) (int, error) {
 	if lvl := os.Getenv(logging.Env); lvl != "" {
 		opts.Env = append(opts.Env, logging.Env+"="+lvl)
 	}
+	// This process's GOMAXPROCS, which took the cgroup's CPU limit into
+	// account: given, it spares the container's runtime reading its cgroup
+	// files again on the critical path.
+	opts.Env = append(opts.Env, "GOMAXPROCS="+strconv.Itoa(runtime.GOMAXPROCS(0)))
 	slog.Debug("spawn container init")
-	child, err := userns.Start(opts)
+	child, done, err := startLocked(opts)
 	if err != nil {
 		return 0, err
 	}
+	defer done()
 	mapped := make(chan error, 1)
 	written := make(chan struct{})
 	go func() { mapped <- child.Map(ctx, func() { <-written }) }()
@@ -219,11 +229,6 @@ func run(ctx context.Context, cfg Config) (int, error) {
 	if err == nil {
 		err = child.Release()
 	}
-	// While the child builds the container: config.json, for other
-	// programs (the child reads init.spec).
-	if err == nil {
-		err = b.writeConfig(s)
-	}
 	if err != nil {
 		child.Kill()
 		return 0, err
@@ -243,7 +248,7 @@ func run(ctx context.Context, cfg Config) (int, error) {
 		}
 	}
 
-	master, net, err := awaitStart(child, cfg.AttachTap)
+	master, net, started, err := awaitStart(child, cfg.AttachTap)
 	if net != nil {
 		defer func() {
 			if err := net.Close(); err != nil {
@@ -256,8 +261,24 @@ func run(ctx context.Context, cfg Config) (int, error) {
 		return 0, err
 	}
 	_ = b.setState(id, string(specs.StateRunning), pid)
-	removeStale(runRoot) // while the command runs
 	slog.Debug("command started")
+	var ended chan struct{}
+	if started {
+		// rless's init says when the command has ended (or its socket
+		// closes as it dies): the state directory goes then, while the
+		// kernel takes the namespaces down.
+		ended = make(chan struct{})
+		go func() {
+			defer close(ended)
+			removeStale(runRoot)
+			_, _, _ = child.Sync.Recv()
+			if err := b.remove(); err != nil {
+				slog.Warn("removing the state directory", "err", err)
+			}
+		}()
+	} else {
+		removeStale(runRoot) // while the command runs
+	}
 
 	outputDone := func() {}
 	if master != nil {
@@ -282,6 +303,9 @@ func run(ctx context.Context, cfg Config) (int, error) {
 	waitCtx, release := stopping(ctx, child, s, cfg.StopTimeout)
 	waitErr := child.Wait(waitCtx, sigs, resize)
 	release()
+	if ended != nil {
+		<-ended
+	}
 	if cfg.AfterExit != nil && child.Cmd.ProcessState != nil {
 		afterExit = make(chan struct{})
 		go func() {
@@ -335,14 +359,15 @@ func createCgroup(id string, r *specs.LinuxResources) (string, error) {
 }
 
 // awaitStart reads the child's messages until it has started the command
-// (or executed it in its place) and returns the pty master it sent, if
-// any, and the network attach made of the tap it sent, if any.
-func awaitStart(child *userns.Child, attach func(*os.File) (io.Closer, error)) (master *os.File, net io.Closer, err error) {
+// or executed it in its place (started is false then), and returns the pty
+// master it sent, if any, and the network attach made of the tap it sent,
+// if any.
+func awaitStart(child *userns.Child, attach func(*os.File) (io.Closer, error)) (master *os.File, net io.Closer, started bool, err error) {
 	for {
 		m, fds, err := child.Sync.Recv()
 		switch {
 		case errors.Is(err, io.EOF):
-			return master, net, nil // the command was executed in place of the stage
+			return master, net, false, nil // the command was executed in place of the stage
 		case err != nil:
 		case m.Type == syncmsg.PTY && len(fds) == 1:
 			master = os.NewFile(uintptr(fds[0]), "ptmx")
@@ -355,14 +380,42 @@ func awaitStart(child *userns.Child, attach func(*os.File) (io.Closer, error)) (
 			err = fmt.Errorf("start the network: %w", err)
 		case m.Type == syncmsg.Failed:
 			err = &Error{Code: m.Code, Err: errors.New(m.Error)}
+		case m.Type == syncmsg.Started:
+			return master, net, true, nil
 		default:
-			return master, net, nil
+			err = fmt.Errorf("unexpected message %q from the container", m.Type)
+		}
+		for _, fd := range fds {
+			unix.Close(fd)
 		}
 		if master != nil {
 			master.Close()
 		}
-		return nil, net, err
+		return nil, net, false, err
 	}
+}
+
+// startLocked starts the child (userns.Start) from a goroutine that keeps
+// its thread locked until done is called: the child dies with the thread
+// that cloned it (Pdeathsig), so no other goroutine may end that thread
+// meanwhile. Run's own goroutine stays free to move between threads, which
+// costs less each time it waits.
+func startLocked(opts userns.SpawnOptions) (child *userns.Child, done func(), err error) {
+	started := make(chan error, 1)
+	release := make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		child, err = userns.Start(opts)
+		started <- err
+		if err == nil {
+			<-release
+		}
+	}()
+	if err := <-started; err != nil {
+		return nil, nil, err
+	}
+	return child, func() { close(release) }, nil
 }
 
 // relayTerminal copies stdin (if not nil) to the pty master and the master

@@ -12,13 +12,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The container's first process does not read config.json: decoding the
-// spec with encoding/json costs a fresh process milliseconds of reflection
-// on the critical path of every start. The parent hands it instead the
-// parts of the spec the in-container stage reads, and the compiled seccomp
-// filter, in this flat binary form
-// (varint lengths and numbers, in a fixed order), which decodes in
-// microseconds. config.json stays the spec other programs read.
+// The container's spec is not written as JSON: encoding or decoding it with
+// encoding/json costs a fresh process milliseconds of reflection on the
+// critical path of every start. The parent writes instead the parts of the
+// spec the in-container stage reads, and the compiled seccomp filter, in
+// this flat binary form (varint lengths and numbers, in a fixed order),
+// which encodes and decodes in microseconds. Other programs read it
+// through List.
 //
 // Fields that are not carried here are not seen by the container's init: a
 // field the init starts to use must be added to both functions (the round

@@ -2,8 +2,11 @@ package store
 
 import (
 	"errors"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 )
@@ -196,5 +199,54 @@ func TestVolumes(t *testing.T) {
 	}
 	if _, err := s.Volume("data"); !errors.Is(err, ErrNoVolume) {
 		t.Errorf("after removal: %v", err)
+	}
+}
+
+// TestStaleContainers: storage whose rless is gone is removed, from the
+// moment it exists (its owner's pid is written before it appears), and
+// storage of a live rless is left alone.
+func TestStaleContainers(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	addImage(t, s, hexID('a'), []string{layerID('1')}, "docker.io/library/img:latest")
+	img, err := s.Lookup("img")
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, err := s.CreateContainer(hexID('c'), img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data, err := os.ReadFile(filepath.Join(live.Dir, ownerFile)); err != nil || string(data) != strconv.Itoa(os.Getpid()) {
+		t.Fatalf("owner: %q %v", data, err)
+	}
+	for _, d := range []string{live.Layout.Upper, live.Layout.Work, live.Rootfs} {
+		if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
+			t.Errorf("%s: %v", d, err)
+		}
+	}
+	// A dead rless's: one whose pid is that of a process that has exited.
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	stale, err := s.CreateContainer(hexID('d'), img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(stale.Dir, ownerFile), []byte(strconv.Itoa(dead.Process.Pid)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.RemoveStaleContainers()
+	if _, err := os.Stat(stale.Dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a dead rless's storage is still there: %v", err)
+	}
+	if _, err := os.Stat(live.Dir); err != nil {
+		t.Errorf("a live rless's storage went: %v", err)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(live.Dir)); len(entries) != 1 {
+		t.Errorf("containers: %v, want the live one alone", entries)
 	}
 }

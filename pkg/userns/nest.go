@@ -76,7 +76,7 @@ func nestedEnv(opts SpawnOptions) ([]string, error) {
 // with an error when it could not start it.
 func RunNestStage() (int, error) {
 	runtime.LockOSThread() // the inner stage dies with this thread
-	conn, err := WaitMapped(true)
+	conn, err := WaitMapped(nil)
 	if err != nil {
 		return 125, err
 	}

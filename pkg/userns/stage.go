@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"slices"
 	"syscall"
+	"unsafe"
 
+	"github.com/moby/sys/capability"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/rless/rless/internal/syncmsg"
 	"golang.org/x/sys/unix"
@@ -26,10 +27,9 @@ const (
 	// StageEnv names the environment variable holding the stage a
 	// re-executed child runs ("init", "unshare", ...).
 	StageEnv = "_RLESS_STAGE"
-	// mappedEnv marks the second execution of a child, made after the
-	// mapping was written so that the child holds its capabilities; its
-	// value is the last mapping message seen, or premapped for a child
-	// that was mapped before it first executed.
+	// mappedEnv marks a child that was mapped before it executed: its
+	// value is premapped when the parent still releases it (Release), or
+	// syncmsg.Mapped when the child must not wait at all.
 	mappedEnv = "_RLESS_MAPPED"
 	premapped = "premapped"
 	// SyncFD is the descriptor number of the message socket in a child.
@@ -42,7 +42,11 @@ func Stage() string { return os.Getenv(StageEnv) }
 
 // SpawnOptions says how to start a child stage.
 type SpawnOptions struct {
-	Stage      string    // stage name, passed in StageEnv
+	Stage string // stage name, passed in StageEnv
+	// Program is the program the child executes: one that runs the
+	// stage first thing in main, as the running program does; "" is the
+	// running program itself (/proc/self/exe).
+	Program    string
 	Args       []string  // arguments after argv[0]
 	Cloneflags uintptr   // namespaces to create; CLONE_NEWUSER is added
 	Env        []string  // environment of the child (nil: this process's)
@@ -91,8 +95,10 @@ func Spawn(ctx context.Context, opts SpawnOptions) (*Child, error) {
 // The child waits (in WaitMapped) until Map has written its id mapping and
 // Release has told it so; the caller may do other work meanwhile.
 //
-// A single mapping (no helpers) is written before the child executes, so
-// that it holds its capabilities at once and need not execute again.
+// A single mapping (no helpers) is written before the child executes.
+// Otherwise the child executes at once, unmapped, and its runtime starts
+// while the helpers run; it holds its capabilities in the new namespaces
+// through ambient capabilities, which WaitMapped then clears.
 //
 // The child is killed when the OS thread that called Start exits; callers
 // that run long should hold runtime.LockOSThread for the child's lifetime.
@@ -136,8 +142,12 @@ func Start(opts SpawnOptions) (*Child, error) {
 		stage, flags = NestStage, 0
 	}
 	reexec := func() *exec.Cmd {
+		prog := opts.Program
+		if prog == "" {
+			prog = "/proc/self/exe"
+		}
 		return &exec.Cmd{
-			Path:       "/proc/self/exe",
+			Path:       prog,
 			Args:       append([]string{"rless-" + stage}, opts.Args...),
 			Env:        append(slices.Clip(env), StageEnv+"="+stage),
 			Stdin:      opts.Stdin,
@@ -154,29 +164,24 @@ func Start(opts SpawnOptions) (*Child, error) {
 		}
 	}
 	cmd := reexec()
-	stage0Used := false
 	if !opts.Mapping.Helpers {
 		cmd.SysProcAttr.UidMappings = sysMappings(opts.Mapping.UIDs)
 		cmd.SysProcAttr.GidMappings = sysMappings(opts.Mapping.GIDs)
 		cmd.Env = append(cmd.Env, mappedEnv+"="+premapped)
-	} else if exe, prog, err := stage0Files(); err == nil && prog != nil {
-		defer exe.Close()
-		defer prog.Close()
-		cmd.ExtraFiles = append(cmd.ExtraFiles, exe, prog)
-		cmd.Path = fmt.Sprintf("/proc/self/fd/%d", stage0SelfFD)
-		cmd.Env = append(cmd.Env, mappedEnv+"="+syncmsg.UIDMapped, stage0Env+"=1")
-		stage0Used = true
-	} else if err != nil {
-		slog.Debug("stage0 unavailable, re-executing instead", "err", err)
+	} else {
+		// The child executes before the helpers have mapped it, and a
+		// process that executes unmapped keeps no capabilities, unless
+		// they are ambient: raised between clone and execve, they carry
+		// its capabilities in the new namespace across, so that it need
+		// not execute again once mapped. Its runtime starts meanwhile.
+		caps, err := allCaps()
+		if err != nil {
+			parent.Close()
+			return nil, err
+		}
+		cmd.SysProcAttr.AmbientCaps = caps
 	}
-	err = cmd.Start()
-	if err != nil && stage0Used {
-		// A host may forbid executing memfds: re-execute rless instead.
-		slog.Debug("stage0 could not run, re-executing instead", "err", err)
-		cmd = reexec()
-		err = cmd.Start()
-	}
-	if err != nil {
+	if err := cmd.Start(); err != nil {
 		parent.Close()
 		return nil, fmt.Errorf("create namespaces: %w", err)
 	}
@@ -245,25 +250,30 @@ func (c *Child) Kill() {
 	c.Sync.Close()
 }
 
-// WaitMapped is called by a child stage before it does anything that needs
-// its namespace identity. It waits until the parent has written the mapping
-// and released it. If reexec is true it executes the binary once more as
-// soon as its uid is mapped, since a process that executed while unmapped
-// holds no capabilities; the new copy waits for the rest of the mapping if
-// needed and returns as root of the namespace with full capabilities in it.
-func WaitMapped(reexec bool) (*syncmsg.Conn, error) {
+// WaitMapped is called by a child stage first thing. It waits until the
+// parent has written the mapping and released it, and returns the message
+// socket; the process is then root of its namespace, with all capabilities
+// there. uidMapped, if not nil, is called (once, before WaitMapped returns)
+// as soon as the uids are mapped and what the parent prepared before
+// mapping them is there (see Child.Map), while the gids may still be
+// mapped: for work that needs no identity, such as reading files.
+func WaitMapped(uidMapped func()) (*syncmsg.Conn, error) {
 	conn := syncmsg.FromFD(SyncFD)
-	closeStage0Files()
 	seen := os.Getenv(mappedEnv)
 	os.Unsetenv(mappedEnv)
-	if seen != "" {
-		// Executing mapped, this process gained capabilities, which
-		// cleared the parent-death signal.
-		if err := KillWithParent(conn); err != nil {
-			return nil, err
+	// Executing may have cleared the parent-death signal.
+	if err := KillWithParent(conn); err != nil {
+		return nil, err
+	}
+	if err := dropAmbient(); err != nil {
+		return nil, err
+	}
+	notify := func() {
+		if uidMapped != nil {
+			uidMapped()
+			uidMapped = nil
 		}
 	}
-	reexec = reexec && seen == ""
 	for seen != syncmsg.Mapped {
 		m, _, err := conn.Recv()
 		if err != nil {
@@ -273,13 +283,56 @@ func WaitMapped(reexec bool) (*syncmsg.Conn, error) {
 			return nil, fmt.Errorf("wait for id mapping: unexpected message %q", m.Type)
 		}
 		seen = m.Type
-		if reexec {
-			env := append(os.Environ(), mappedEnv+"="+seen)
-			err = syscall.Exec("/proc/self/exe", os.Args, env)
-			return nil, fmt.Errorf("re-execute after id mapping: %w", err)
-		}
+		notify()
 	}
+	notify()
 	return conn, nil
+}
+
+// allCaps lists every capability the kernel knows, for SysProcAttr.AmbientCaps.
+func allCaps() ([]uintptr, error) {
+	last, err := capability.LastCap()
+	if err != nil {
+		return nil, fmt.Errorf("capabilities: %w", err)
+	}
+	caps := make([]uintptr, last+1)
+	for i := range caps {
+		caps[i] = uintptr(i)
+	}
+	return caps, nil
+}
+
+// dropAmbient clears the ambient capabilities Start gave this process, and
+// the inheritable ones they needed, on every thread (they are per thread):
+// what this stage executes gets the capabilities its spec sets, not these.
+// The permitted and effective sets they gave stay. In a program built with
+// cgo, whose threads Go cannot all reach, only the calling thread's go.
+func dropAmbient() error {
+	set, err := unix.PrctlRetInt(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_IS_SET, 0, 0, 0)
+	if err != nil || set == 0 {
+		return nil // none raised (or a kernel without ambient capabilities)
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("read capabilities: %w", err)
+	}
+	// An ambient capability goes with its inheritable one.
+	data[0].Inheritable, data[1].Inheritable = 0, 0
+	switch _, _, e := syscall.AllThreadsSyscall(syscall.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0); e {
+	case 0:
+	case syscall.ENOTSUP:
+		// A program built with cgo: this thread only. The others never
+		// execute anything: what a stage executes, it executes from a
+		// thread whose capabilities it sets (container's confine).
+		err = unix.Capset(&hdr, &data[0])
+	default:
+		err = e
+	}
+	if err != nil {
+		return fmt.Errorf("clear ambient capabilities: %w", err)
+	}
+	return nil
 }
 
 // KillWithParent makes the kernel kill this process when the thread that
@@ -296,14 +349,6 @@ func KillWithParent(conn *syncmsg.Conn) error {
 		return errors.New("rless exited before the container started")
 	}
 	return nil
-}
-
-// Reexecuted reports whether this child stage is the copy WaitMapped
-// executed once the uids were mapped (so it may use what the parent
-// prepared before mapping them; see Child.Map).
-func Reexecuted() bool {
-	v := os.Getenv(mappedEnv)
-	return v == syncmsg.UIDMapped || v == syncmsg.Mapped
 }
 
 // ExitCode returns the podman-style exit status of a finished process state:

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"syscall"
 )
 
@@ -51,7 +52,9 @@ func Unshare(ctx context.Context, h *Host, m Mapping, argv []string, env []strin
 // executes the command named in its arguments. It returns only on failure,
 // with the exit status to use (126 or 127) and the error.
 func RunUnshareStage() (int, error) {
-	conn, err := WaitMapped(false)
+	// The thread WaitMapped sets up is the one that executes.
+	runtime.LockOSThread()
+	conn, err := WaitMapped(nil)
 	if err != nil {
 		return 125, err
 	}
