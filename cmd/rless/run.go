@@ -225,8 +225,7 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	}
 	cfg := container.Config{
 		ID: id, Spec: sp, Host: host, Mapping: ctrMapping, RunRoot: g.runRoot,
-		StageProgram: stageProgram(g.runRoot),
-		Stdout:       os.Stdout, Stderr: os.Stderr, ProxySignals: f.sigProxy,
+		Stdout: os.Stdout, Stderr: os.Stderr, ProxySignals: f.sigProxy,
 	}
 	cfg.Prepare = prepare
 	if ctr != nil {

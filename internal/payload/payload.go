@@ -1,5 +1,5 @@
 // Package payload appends programs to another and finds them again: rless
-// carries its image engine, its network stack and its container stage this way (see
+// carries its image engine and its network stack this way (see
 // cmd/rless/engine.go). The layout is the host program, then for each
 // payload its bytes and a trailer of its 8-byte name and its length (8
 // bytes, little-endian). Names start with "RLESS".
@@ -22,7 +22,6 @@ import (
 const (
 	Engine   = "RLESSENG" // the image engine (cmd/rless built with rless_engine)
 	Netstack = "RLESSNET" // the network stack (cmd/rless-netstack)
-	Init     = "RLESSINI" // the container stage (cmd/rless-init)
 )
 
 // trailerSize is the length of the trailer after a payload.

@@ -82,11 +82,6 @@ type Config struct {
 	// clean-up; Run returns after it has returned. rless removes the
 	// container's storage there.
 	AfterExit func()
-	// StageProgram is the program the container's first process executes:
-	// one whose main calls [Init] first thing; "" is the running program.
-	// rless gives a small program of its own (cmd/rless-init), which
-	// starts faster than the whole of rless.
-	StageProgram string
 	// StopTimeout is how long a container has to end after its stop
 	// signal (spec.StopSignal) before it is killed, when the context is
 	// done; 0 is DefaultStopTimeout.
@@ -175,7 +170,6 @@ func run(ctx context.Context, cfg Config) (int, error) {
 	opts := userns.SpawnOptions{
 		Cgroup:     cgroup,
 		Stage:      InitStage,
-		Program:    cfg.StageProgram,
 		Args:       []string{dir},
 		Cloneflags: cloneFlags(s),
 		Env:        []string{},

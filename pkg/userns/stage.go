@@ -42,11 +42,7 @@ func Stage() string { return os.Getenv(StageEnv) }
 
 // SpawnOptions says how to start a child stage.
 type SpawnOptions struct {
-	Stage string // stage name, passed in StageEnv
-	// Program is the program the child executes: one that runs the
-	// stage first thing in main, as the running program does; "" is the
-	// running program itself (/proc/self/exe).
-	Program    string
+	Stage      string    // stage name, passed in StageEnv
 	Args       []string  // arguments after argv[0]
 	Cloneflags uintptr   // namespaces to create; CLONE_NEWUSER is added
 	Env        []string  // environment of the child (nil: this process's)
@@ -142,12 +138,8 @@ func Start(opts SpawnOptions) (*Child, error) {
 		stage, flags = NestStage, 0
 	}
 	reexec := func() *exec.Cmd {
-		prog := opts.Program
-		if prog == "" {
-			prog = "/proc/self/exe"
-		}
 		return &exec.Cmd{
-			Path:       prog,
+			Path:       "/proc/self/exe",
 			Args:       append([]string{"rless-" + stage}, opts.Args...),
 			Env:        append(slices.Clip(env), StageEnv+"="+stage),
 			Stdin:      opts.Stdin,
