@@ -371,6 +371,7 @@ func awaitStart(child *userns.Child, attach func(*os.File) (io.Closer, error)) (
 			if err == nil {
 				continue
 			}
+			fds = nil // attach closed the tap
 			err = fmt.Errorf("start the network: %w", err)
 		case m.Type == syncmsg.Failed:
 			err = &Error{Code: m.Code, Err: errors.New(m.Error)}
@@ -394,22 +395,27 @@ func awaitStart(child *userns.Child, attach func(*os.File) (io.Closer, error)) (
 // that cloned it (Pdeathsig), so no other goroutine may end that thread
 // meanwhile. Run's own goroutine stays free to move between threads, which
 // costs less each time it waits.
-func startLocked(opts userns.SpawnOptions) (child *userns.Child, done func(), err error) {
-	started := make(chan error, 1)
+func startLocked(opts userns.SpawnOptions) (*userns.Child, func(), error) {
+	type result struct {
+		child *userns.Child
+		err   error
+	}
+	started := make(chan result, 1)
 	release := make(chan struct{})
 	go func() {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		child, err = userns.Start(opts)
-		started <- err
+		c, err := userns.Start(opts)
+		started <- result{c, err}
 		if err == nil {
 			<-release
 		}
 	}()
-	if err := <-started; err != nil {
-		return nil, nil, err
+	r := <-started
+	if r.err != nil {
+		return nil, nil, r.err
 	}
-	return child, func() { close(release) }, nil
+	return r.child, func() { close(release) }, nil
 }
 
 // relayTerminal copies stdin (if not nil) to the pty master and the master

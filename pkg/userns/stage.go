@@ -189,10 +189,9 @@ func sysMappings(ms []specs.LinuxIDMapping) []syscall.SysProcIDMap {
 }
 
 // Map writes the child's mapping with the helpers (see Apply), if Start
-// has not written it. As soon as the uids are mapped it lets the child
-// re-execute itself (which needs only its uid mapped) while the gid helper
-// may still run; beforeUID, if not nil, is called first, so that the
-// re-executed child may rely on what it does.
+// has not written it. As soon as the uids are mapped it tells the child
+// (WaitMapped's uidMapped), while the gid helper may still run; beforeUID,
+// if not nil, is called first, so that the child may rely on what it does.
 func (c *Child) Map(ctx context.Context, beforeUID func()) error {
 	if !c.opts.Mapping.Helpers {
 		return nil
