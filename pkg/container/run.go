@@ -255,6 +255,7 @@ func run(ctx context.Context, cfg Config) (int, error) {
 		return 0, err
 	}
 	_ = b.setState(id, string(specs.StateRunning), pid)
+	removeStale(runRoot) // while the command runs
 	slog.Debug("command started")
 	var ended chan struct{}
 	if started {
@@ -264,14 +265,11 @@ func run(ctx context.Context, cfg Config) (int, error) {
 		ended = make(chan struct{})
 		go func() {
 			defer close(ended)
-			removeStale(runRoot)
 			_, _, _ = child.Sync.Recv()
 			if err := b.remove(); err != nil {
 				slog.Warn("removing the state directory", "err", err)
 			}
 		}()
-	} else {
-		removeStale(runRoot) // while the command runs
 	}
 
 	outputDone := func() {}

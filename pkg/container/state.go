@@ -216,15 +216,16 @@ func List(runRoot string) ([]Live, error) {
 		// init.spec is complete once state.json exists (createBundle
 		// writes them in that order).
 		dir := filepath.Join(runRoot, e.Name())
-		if _, err := os.Stat(filepath.Join(dir, "state.json")); err != nil {
+		pid, err := monitorOf(dir)
+		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
-		is, err := readInitSpec(dir)
-		if err != nil {
+		is, specErr := readInitSpec(dir)
+		if specErr != nil {
 			continue
 		}
 		// A state without a monitor's pid counts as alive.
-		if pid, err := monitorOf(dir); err != nil || proc.Alive(pid) {
+		if err != nil || proc.Alive(pid) {
 			out = append(out, Live{ID: e.Name(), Spec: is.spec})
 		}
 	}

@@ -180,17 +180,21 @@ func serveEcho(port int) error {
 	if err != nil {
 		return err
 	}
-	go func() {
-		buf := make([]byte, 65536)
-		for {
-			k, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			pc.WriteTo(buf[:k], from)
-		}
-	}()
+	go echoPackets(pc)
 	return nil
+}
+
+// echoPackets sends every datagram pc receives back to its sender, until
+// pc is closed.
+func echoPackets(pc net.PacketConn) {
+	buf := make([]byte, 65536)
+	for {
+		k, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		pc.WriteTo(buf[:k], from)
+	}
 }
 
 // child is the running container stand-in.
@@ -304,16 +308,7 @@ func hostServers(t *testing.T, spec *childSpec) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { pc.Close() })
-		go func() {
-			buf := make([]byte, 2048)
-			for {
-				k, from, err := pc.ReadFrom(buf)
-				if err != nil {
-					return
-				}
-				pc.WriteTo(buf[:k], from)
-			}
-		}()
+		go echoPackets(pc)
 		spec.UDPEcho = pc.LocalAddr().String()
 	} else {
 		t.Log("no non-loopback IPv4 address on this host: skipping the HTTP and UDP checks to it")
