@@ -63,11 +63,14 @@ type bundle struct{ dir string }
 // createBundle makes the state directory dir (in a run root, which it
 // creates if needed) and writes there the spec for the container's init and
 // the state of container id, whose first process is pid, as "creating".
+// The directory is made as .tmp-<our pid>-<id> and renamed into place
+// complete: whatever a killed rless leaves says whose it was (see
+// removeStale).
 func createBundle(dir string, is initSpec, id string, pid int) (*bundle, error) {
 	if err := ensureRunRoot(filepath.Dir(dir)); err != nil {
 		return nil, err
 	}
-	b := &bundle{dir: dir}
+	b := &bundle{dir: filepath.Join(filepath.Dir(dir), tmpPrefix+strconv.Itoa(os.Getpid())+"-"+filepath.Base(dir))}
 	if err := os.Mkdir(b.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create state directory: %w", err)
 	}
@@ -75,12 +78,23 @@ func createBundle(dir string, is initSpec, id string, pid int) (*bundle, error) 
 	if err == nil {
 		err = b.setState(id, string(specs.StateCreating), pid)
 	}
+	if err == nil {
+		err = unix.Renameat2(unix.AT_FDCWD, b.dir, unix.AT_FDCWD, dir, unix.RENAME_NOREPLACE)
+		if errors.Is(err, unix.EEXIST) {
+			err = fmt.Errorf("container %s exists already", id)
+		}
+	}
 	if err != nil {
 		os.RemoveAll(b.dir)
-		return nil, err
+		return nil, fmt.Errorf("create state directory: %w", err)
 	}
+	b.dir = dir
 	return b, nil
 }
+
+// tmpPrefix starts the name of a state directory being made:
+// .tmp-<pid>-<id>, where pid is the rless process making it.
+const tmpPrefix = ".tmp-"
 
 // setState records the OCI state of the container.
 func (b *bundle) setState(id, status string, pid int) error {
@@ -131,27 +145,31 @@ func monitorOf(dir string) (int, error) {
 
 // removeStale removes the state directories in runRoot whose rless process
 // is gone: it was killed before it could clean up (its container died with
-// it). A directory without state.json is left alone: it is being created.
+// it), or while it made the directory.
 func removeStale(runRoot string) {
 	entries, err := os.ReadDir(runRoot)
 	if err != nil {
 		return
 	}
 	for _, e := range entries {
-		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+		if !e.IsDir() {
 			continue
 		}
 		dir := filepath.Join(runRoot, e.Name())
-		monitor, err := monitorOf(dir)
-		if err != nil || monitor <= 0 || monitor == os.Getpid() {
+		monitor, err := 0, error(nil)
+		if rest, ok := strings.CutPrefix(e.Name(), tmpPrefix); ok {
+			pid, _, _ := strings.Cut(rest, "-")
+			monitor, err = strconv.Atoi(pid)
+		} else if !strings.HasPrefix(e.Name(), ".") {
+			monitor, err = monitorOf(dir)
+		}
+		if err != nil || monitor <= 0 || monitor == os.Getpid() || proc.Alive(monitor) {
 			continue
 		}
-		if !proc.Alive(monitor) {
-			slog.Debug("removing stale state", "dir", dir, "monitor", monitor)
-			os.RemoveAll(dir)
-			if d := cgroups.Detect(); d.Dir != "" {
-				_ = cgroups.Remove(filepath.Join(d.Dir, "rless.slice", e.Name()))
-			}
+		slog.Debug("removing stale state", "dir", dir, "monitor", monitor)
+		os.RemoveAll(dir)
+		if d := cgroups.Detect(); d.Dir != "" && !strings.HasPrefix(e.Name(), ".") {
+			_ = cgroups.Remove(filepath.Join(d.Dir, "rless.slice", e.Name()))
 		}
 	}
 }
@@ -213,8 +231,6 @@ func List(runRoot string) ([]Live, error) {
 		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
-		// init.spec is complete once state.json exists (createBundle
-		// writes them in that order).
 		dir := filepath.Join(runRoot, e.Name())
 		pid, err := monitorOf(dir)
 		if errors.Is(err, fs.ErrNotExist) {

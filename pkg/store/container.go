@@ -51,9 +51,11 @@ func (s *Store) NewContainer(id string, img Image) *Container {
 
 // MakeContainer makes the storage NewContainer described.
 func (s *Store) MakeContainer(c *Container) error {
-	// Whose it is comes first, in a directory renamed into place: storage
-	// that a killed rless leaves always says so, for RemoveStaleContainers.
-	tmp := filepath.Join(filepath.Dir(c.Dir), ".tmp-"+filepath.Base(c.Dir))
+	// Whose it is comes first: the storage is made in a directory whose
+	// name holds this process's pid, and renamed into place with its
+	// owner file inside. Whatever a killed rless leaves says whose it was,
+	// for RemoveStaleContainers.
+	tmp := filepath.Join(filepath.Dir(c.Dir), tmpPrefix+strconv.Itoa(os.Getpid())+"-"+filepath.Base(c.Dir))
 	err := os.MkdirAll(tmp, 0o755)
 	if err == nil {
 		err = os.WriteFile(filepath.Join(tmp, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o600)
@@ -81,6 +83,26 @@ func (s *Store) MakeContainer(c *Container) error {
 // that runs the container and removes the storage when it ends.
 const ownerFile = "owner.pid"
 
+// tmpPrefix starts the name of container storage being made:
+// .tmp-<pid>-<id>, where pid is the rless process making it.
+const tmpPrefix = ".tmp-"
+
+// ownerOf returns the pid of the rless process that owns entry name of
+// the containers directory, or 0 if it says none.
+func (s *Store) ownerOf(name string) int {
+	if rest, ok := strings.CutPrefix(name, tmpPrefix); ok {
+		pid, _, _ := strings.Cut(rest, "-")
+		n, _ := strconv.Atoi(pid)
+		return n
+	}
+	data, err := os.ReadFile(filepath.Join(s.root, "containers", name, ownerFile))
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(string(data))
+	return n
+}
+
 // RemoveStaleContainers removes the storage of containers whose rless
 // process is gone (it was killed before it could remove it). Storage that
 // cannot be removed outside the user namespace is left for later.
@@ -90,12 +112,8 @@ func (s *Store) RemoveStaleContainers() {
 		return
 	}
 	for _, e := range entries {
-		data, err := os.ReadFile(filepath.Join(s.root, "containers", e.Name(), ownerFile))
-		if err != nil {
-			continue // being created (see MakeContainer)
-		}
-		pid, err := strconv.Atoi(string(data))
-		if err != nil || pid <= 0 || pid == os.Getpid() || proc.Alive(pid) {
+		pid := s.ownerOf(e.Name())
+		if pid <= 0 || pid == os.Getpid() || proc.Alive(pid) {
 			continue
 		}
 		_ = s.RemoveContainer(e.Name())

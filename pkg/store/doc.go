@@ -12,6 +12,10 @@
 //	layers/<diffid>/layer.json what is known of the layer
 //	layers/<diffid>.lock       flock held while the layer is unpacked
 //	layers/.tmp-<diffid>/      a layer being unpacked
+//	containers/<id>/           a container's writable layer and root,
+//	                           with owner.pid, the pid of its rless
+//	containers/.tmp-<pid>-<id> a container's storage being made
+//	volumes/<name>/            a named volume
 //	trash/                     entries being removed
 //
 // Everything appears complete or not at all: a layer is unpacked into a

@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -203,7 +204,7 @@ func TestVolumes(t *testing.T) {
 }
 
 // TestStaleContainers: storage whose rless is gone is removed, from the
-// moment it exists (its owner's pid is written before it appears), and
+// moment it exists (its name or its owner file names its rless), and
 // storage of a live rless is left alone.
 func TestStaleContainers(t *testing.T) {
 	s, err := Open(t.TempDir())
@@ -239,7 +240,22 @@ func TestStaleContainers(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(stale.Dir, ownerFile), []byte(strconv.Itoa(dead.Process.Pid)), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Storage a dead rless was making when it was killed, before its owner
+	// file was written; and one a live rless is making.
+	half := filepath.Join(filepath.Dir(live.Dir), fmt.Sprintf("%s%d-%s", tmpPrefix, dead.Process.Pid, hexID('e')))
+	making := filepath.Join(filepath.Dir(live.Dir), fmt.Sprintf("%s%d-%s", tmpPrefix, os.Getppid(), hexID('f')))
+	for _, d := range []string{half, making} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	s.RemoveStaleContainers()
+	if _, err := os.Stat(half); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("storage a dead rless was making is still there: %v", err)
+	}
+	if err := os.Remove(making); err != nil {
+		t.Errorf("storage a live rless is making: %v", err)
+	}
 	if _, err := os.Stat(stale.Dir); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("a dead rless's storage is still there: %v", err)
 	}
