@@ -70,25 +70,25 @@ func createBundle(dir string, is initSpec, id string, pid int) (*bundle, error) 
 	if err := ensureRunRoot(filepath.Dir(dir)); err != nil {
 		return nil, err
 	}
-	b := &bundle{dir: filepath.Join(filepath.Dir(dir), tmpPrefix+strconv.Itoa(os.Getpid())+"-"+filepath.Base(dir))}
-	if err := os.Mkdir(b.dir, 0o700); err != nil {
+	b := &bundle{dir: dir}
+	tmp := filepath.Join(filepath.Dir(dir), tmpPrefix+strconv.Itoa(os.Getpid())+"-"+filepath.Base(dir))
+	if err := os.Mkdir(tmp, 0o700); err != nil {
 		return nil, fmt.Errorf("create state directory: %w", err)
 	}
-	err := os.WriteFile(filepath.Join(b.dir, initSpecFile), encodeInitSpec(is), 0o600)
+	err := os.WriteFile(filepath.Join(tmp, initSpecFile), encodeInitSpec(is), 0o600)
 	if err == nil {
-		err = b.setState(id, string(specs.StateCreating), pid)
+		err = b.writeState(tmp, id, string(specs.StateCreating), pid)
 	}
 	if err == nil {
-		err = unix.Renameat2(unix.AT_FDCWD, b.dir, unix.AT_FDCWD, dir, unix.RENAME_NOREPLACE)
+		err = unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, dir, unix.RENAME_NOREPLACE)
 		if errors.Is(err, unix.EEXIST) {
 			err = fmt.Errorf("container %s exists already", id)
 		}
 	}
 	if err != nil {
-		os.RemoveAll(b.dir)
+		os.RemoveAll(tmp)
 		return nil, fmt.Errorf("create state directory: %w", err)
 	}
-	b.dir = dir
 	return b, nil
 }
 
@@ -98,7 +98,13 @@ const tmpPrefix = ".tmp-"
 
 // setState records the OCI state of the container.
 func (b *bundle) setState(id, status string, pid int) error {
-	return writeJSON(filepath.Join(b.dir, "state.json"), specs.State{
+	return b.writeState(b.dir, id, status, pid)
+}
+
+// writeState writes the OCI state of the container to the state.json of
+// directory dir (the bundle's, or the one being made for it).
+func (b *bundle) writeState(dir, id, status string, pid int) error {
+	return writeJSON(filepath.Join(dir, "state.json"), specs.State{
 		Version: specs.Version, ID: id, Status: specs.ContainerState(status), Pid: pid, Bundle: b.dir,
 		Annotations: map[string]string{annotationMonitor: strconv.Itoa(os.Getpid())},
 	})

@@ -1,6 +1,7 @@
 package container
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // TestStateDirectories: a state directory appears complete, under its id,
@@ -21,8 +24,12 @@ func TestStateDirectories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.dir != filepath.Join(root, "live") {
-		t.Errorf("bundle in %s", b.dir)
+	var st specs.State
+	if data, err := os.ReadFile(filepath.Join(root, "live", "state.json")); err != nil || json.Unmarshal(data, &st) != nil {
+		t.Fatalf("state.json: %s %v", data, err)
+	}
+	if st.Bundle != b.dir || b.dir != filepath.Join(root, "live") || st.ID != "live" || st.Status != specs.StateCreating {
+		t.Errorf("bundle in %s, state %+v", b.dir, st)
 	}
 	if _, err := createBundle(filepath.Join(root, "live"), is, "live", 1); err == nil || !strings.Contains(err.Error(), "container live exists already") {
 		t.Errorf("a second container of the same id: %v", err)
