@@ -150,22 +150,9 @@ func TestPublish(t *testing.T) {
 	cmd := rlessCmd("run", "-p", fmt.Sprintf("%d:80", port), "-v", www+":/www:ro", "--rootfs", rootfs, "httpd", "-f", "-p", "80", "-h", "/www")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-	}()
+	stop := startBackground(t, cmd)
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
-	var body string
-	for i := 0; i < 100; i++ { // until httpd listens
-		if body = get(url); body != "" {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if body != "served from the container\n" {
+	if body := getOnceServed(url); body != "served from the container\n" {
 		t.Fatalf("GET %s: %q (rless: %s)", url, body, stderr.String())
 	}
 	var wg sync.WaitGroup
@@ -201,8 +188,7 @@ func TestPublish(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(out, "ran")); err == nil {
 		t.Error("the command of a container whose port was taken ran")
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	cmd.Wait()
+	stop()
 	// Free again.
 	if l, err := net.Listen("tcp", fmt.Sprintf(":%d", port)); err != nil {
 		t.Errorf("port %d after the container: %v", port, err)
@@ -211,6 +197,47 @@ func TestPublish(t *testing.T) {
 	}
 	// A range and UDP, and -P for the image's exposed ports, through port.
 	assertClean(t, before)
+}
+
+// startBackground starts cmd (a rless run) and returns a function that
+// stops it with SIGTERM and waits for it; the test's clean-up calls it too,
+// if the test did not.
+func startBackground(t *testing.T, cmd *exec.Cmd) (stop func()) {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stop = sync.OnceFunc(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	})
+	t.Cleanup(stop)
+	return stop
+}
+
+// getOnceServed returns the body of url once something serves it there,
+// or "" after 5 s of nothing.
+func getOnceServed(url string) string {
+	body := ""
+	for i := 0; i < 100 && body == ""; i++ {
+		if body = get(url); body == "" {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return body
+}
+
+// publishedPorts returns what rless port --all prints once it lists n
+// ports, or what it printed last after 5 s.
+func publishedPorts(t *testing.T, n int) string {
+	var out string
+	for i := 0; i < 100; i++ {
+		if out = run(t, "port", "--all").stdout; strings.Count(out, "\n") == n {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return out
 }
 
 func get(url string) string {
@@ -240,27 +267,14 @@ func TestPublishUDP(t *testing.T) {
 	port := freePort(t)
 	cmd := rlessCmd("run", "-p", fmt.Sprintf("127.0.0.1:%d-%d:7000-7001/udp", port, port+1), "--rootfs", rootfs,
 		"sleep", "30")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-	}()
-	var r result
-	for i := 0; i < 100; i++ {
-		if r = run(t, "port", "--all"); strings.Count(r.stdout, "\n") == 2 {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	stop := startBackground(t, cmd)
+	out := publishedPorts(t, 2)
 	for _, want := range []string{fmt.Sprintf("7000/udp -> 127.0.0.1:%d", port), fmt.Sprintf("7001/udp -> 127.0.0.1:%d", port+1)} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("port: %q, want %q", r.stdout, want)
+		if !strings.Contains(out, want) {
+			t.Errorf("port: %q, want %q", out, want)
 		}
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	cmd.Wait()
+	stop()
 	assertClean(t, before)
 }
 
@@ -306,22 +320,8 @@ func TestNetworkEtc(t *testing.T) {
 	// -P: the shared image exposes 8080/tcp and 53/udp.
 	ref := regAddr + "/" + sharedRef
 	mustImg(t, root, "pull", "-q", ref)
-	cmd := imgCmd(root, "run", "-P", ref, "sleep", "30")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-	}()
-	var out string
-	for i := 0; i < 100; i++ {
-		if out = run(t, "port", "--all").stdout; strings.Count(out, "\n") == 2 {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if !strings.Contains(out, "8080/tcp -> 0.0.0.0:") || !strings.Contains(out, "53/udp -> 0.0.0.0:") {
+	startBackground(t, imgCmd(root, "run", "-P", ref, "sleep", "30"))
+	if out := publishedPorts(t, 2); !strings.Contains(out, "8080/tcp -> 0.0.0.0:") || !strings.Contains(out, "53/udp -> 0.0.0.0:") {
 		t.Errorf("-P: port --all:\n%s", out)
 	}
 }
@@ -367,21 +367,11 @@ func TestNetworkExternal(t *testing.T) {
 			}
 			port := freePort(t)
 			cmd := rlessCmd("run", "--network", tc.mode, "-p", fmt.Sprintf("%d:80", port), "-v", www+":/www:ro", "--rootfs", rootfs, "httpd", "-f", "-p", "80", "-h", "/www")
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			url := fmt.Sprintf("http://127.0.0.1:%d/", port)
-			body := ""
-			for i := 0; i < 100 && body == ""; i++ {
-				if body = get(url); body == "" {
-					time.Sleep(50 * time.Millisecond)
-				}
-			}
-			if body != "served from the container\n" {
+			stop := startBackground(t, cmd)
+			if body := getOnceServed(fmt.Sprintf("http://127.0.0.1:%d/", port)); body != "served from the container\n" {
 				t.Errorf("%s: published port: %q", tc.mode, body)
 			}
-			cmd.Process.Signal(syscall.SIGTERM)
-			cmd.Wait()
+			stop()
 			assertClean(t, before)
 		})
 	}

@@ -43,13 +43,7 @@ func BenchmarkIperf3(t *testing.B) {
 
 	spec := childSpec{Cfg: network.DefaultConfig()}
 	spec.Command = append([]string{iperf, "-c", ip.String(), "-p", "25201"}, strings.Fields(opts)...)
-	c, tap := startChild(t, spec)
-	n, err := Start(context.Background(), tap, spec.Cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
-	c.result(t)
+	c, _ := startNetwork(t, context.Background(), spec, nil)
 	c.finish(t)
 	status, _ := os.ReadFile("/proc/self/status")
 	for line := range bytes.Lines(status) {

@@ -197,6 +197,21 @@ func echoPackets(pc net.PacketConn) {
 	}
 }
 
+// startNetwork starts the container stand-in and the network for its tap,
+// on ctx and publishing l's ports, and waits for the stand-in's result.
+// The network is closed when the test ends, if not before.
+func startNetwork(t testing.TB, ctx context.Context, spec childSpec, l *network.Listeners) (*child, *Network) {
+	t.Helper()
+	c, tap := startChild(t, spec)
+	n, err := Start(ctx, tap, spec.Cfg, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	c.result(t)
+	return c, n
+}
+
 // child is the running container stand-in.
 type child struct {
 	cmd  *exec.Cmd
@@ -397,13 +412,7 @@ func TestNetwork(t *testing.T) {
 	udpAddr := netip.AddrPortFrom(pub[1].HostIP, pub[1].HostPort).String()
 
 	base := runtime.NumGoroutine()
-	c, tap := startChild(t, spec)
-	n, err := Start(context.Background(), tap, spec.Cfg, l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
-	c.result(t)
+	c, n := startNetwork(t, context.Background(), spec, l)
 
 	// 50 parallel connections to the published port, each echoed back.
 	var wg sync.WaitGroup
@@ -467,15 +476,9 @@ func TestAllowHostLoopback(t *testing.T) {
 	spec.Cfg.CIDR = netip.MustParsePrefix("10.9.8.0/24")
 	hostServers(t, &spec)
 	base := runtime.NumGoroutine()
-	c, tap := startChild(t, spec)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	n, err := Start(ctx, tap, spec.Cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
-	c.result(t)
+	c, _ := startNetwork(t, ctx, spec, nil)
 	c.finish(t)
 	cancel() // closes the network
 	settle(t, base)
