@@ -14,8 +14,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/rless/rless/internal/benchio"
-	"github.com/rless/rless/internal/busybox"
 	"io"
 	"math"
 	"os"
@@ -25,6 +23,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/rless/rless/internal/benchio"
+	"github.com/rless/rless/internal/busybox"
 )
 
 // config is what the cases are built from.

@@ -3,13 +3,13 @@ package slirp
 import (
 	"context"
 	"errors"
-	"github.com/rless/rless/pkg/network"
 	"io"
 	"net"
 	"net/netip"
 	"sync"
 	"time"
 
+	"github.com/rless/rless/pkg/network"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
@@ -87,7 +87,7 @@ func (n *Network) handleTCP(r *tcp.ForwarderRequest) {
 		return
 	}
 	ep.SocketOptions().SetKeepAlive(true)
-	n.relay(gonet.NewTCPConn(&wq, ep), hc)
+	n.relay(gonet.NewTCPConn(&wq, ep), hc, copyHalf)
 }
 
 // closeWriter is a connection that can shut down its sending half.
@@ -96,23 +96,24 @@ type closeWriter interface {
 	CloseWrite() error
 }
 
-// relay copies between a and b in both directions, passing on half-closes,
-// until both directions end or the network closes; it closes both.
-func (n *Network) relay(a, b net.Conn) {
+// relay copies between a and b in both directions, each with half (copyHalf
+// for streams, pump for datagrams), until both directions end or the network
+// closes; it closes both.
+func (n *Network) relay(a, b net.Conn, half func(dst, src net.Conn)) {
 	stop := context.AfterFunc(n.ctx, func() { a.Close(); b.Close() })
 	defer stop()
 	defer a.Close()
 	defer b.Close()
 	done := make(chan struct{})
 	go func() { // tracked through the caller, which waits for done
-		copyHalf(a, b)
+		half(a, b)
 		close(done)
 	}()
-	copyHalf(b, a)
+	half(b, a)
 	<-done
 }
 
-// copyHalf copies src to dst, then shuts down dst's sending half (or all of
+// copyHalf copies the stream src to dst, then shuts down dst's sending half (or all of
 // dst if it cannot half-close, or src failed).
 func copyHalf(dst, src net.Conn) {
 	bp := bufPool.Get().(*[]byte)
@@ -143,7 +144,7 @@ func (n *Network) handleUDP(r *udp.ForwarderRequest) bool {
 		return true
 	}
 	cc := gonet.NewUDPConn(&wq, ep)
-	started := n.goTracked(func() {
+	n.goTracked(func() {
 		if dnsQuery {
 			n.serveDNS(cc)
 			return
@@ -153,32 +154,14 @@ func (n *Network) handleUDP(r *udp.ForwarderRequest) bool {
 			cc.Close()
 			return
 		}
-		n.relayUDP(cc, hc)
-	})
-	if !started {
-		cc.Close()
-	}
+		n.relay(cc, hc, pump)
+	}, cc)
 	return true
 }
 
-// relayUDP relays datagrams between a and b until neither has sent anything
-// for udpIdle, or the network closes.
-func (n *Network) relayUDP(a, b net.Conn) {
-	stop := context.AfterFunc(n.ctx, func() { a.Close(); b.Close() })
-	defer stop()
-	defer a.Close()
-	defer b.Close()
-	done := make(chan struct{})
-	go func() {
-		pump(a, b)
-		close(done)
-	}()
-	pump(b, a)
-	<-done
-}
-
 // pump copies datagrams from src to dst until src is idle for udpIdle or
-// fails; it then closes both, which ends the opposite pump too.
+// fails; it then closes both, which ends the opposite pump too. A flow
+// relayed with it ends when neither side has sent anything for udpIdle.
 func pump(dst, src net.Conn) {
 	buf := make([]byte, 65536)
 	for {
@@ -267,7 +250,7 @@ func (n *Network) serveTCP(pl network.TCPListener) {
 			time.Sleep(10 * time.Millisecond) // e.g. EMFILE: do not spin
 			continue
 		}
-		started := n.goTracked(func() {
+		n.goTracked(func() {
 			ctx, cancel := context.WithTimeout(n.ctx, dialTimeout)
 			cc, err := gonet.DialContextTCP(ctx, n.stack, n.containerAddr(pl.Mapping.ContainerPort), n.netProto())
 			cancel()
@@ -275,11 +258,8 @@ func (n *Network) serveTCP(pl network.TCPListener) {
 				c.Close()
 				return
 			}
-			n.relay(cc, c)
-		})
-		if !started {
-			c.Close()
-		}
+			n.relay(cc, c, copyHalf)
+		}, c)
 	}
 }
 
@@ -331,9 +311,8 @@ func (n *Network) serveUDP(pu network.UDPListener) {
 				delete(flows, from)
 				mu.Unlock()
 				cc.Close()
-			})
+			}, cc)
 			if !started {
-				cc.Close()
 				return
 			}
 		}

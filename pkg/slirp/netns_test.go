@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/rless/rless/pkg/network"
 	"io"
 	"net"
 	"net/http"
@@ -21,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rless/rless/pkg/network"
 	"golang.org/x/sys/unix"
 )
 

@@ -3,10 +3,11 @@ package slirp
 import (
 	"context"
 	"fmt"
-	"github.com/rless/rless/pkg/network"
+	"io"
 	"os"
 	"sync"
 
+	"github.com/rless/rless/pkg/network"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/link/fdbased"
@@ -103,10 +104,10 @@ func start(tap *os.File, cfg network.Config, l *network.Listeners) (*Network, er
 	}
 	if l != nil {
 		for _, pl := range l.TCP {
-			n.goTracked(func() { n.serveTCP(pl) })
+			n.goTracked(func() { n.serveTCP(pl) }, nil)
 		}
 		for _, pc := range l.UDP {
-			n.goTracked(func() { n.serveUDP(pc) })
+			n.goTracked(func() { n.serveUDP(pc) }, nil)
 		}
 	}
 	return n, nil
@@ -156,9 +157,13 @@ func setupNIC(s *stack.Stack, ep stack.LinkEndpoint, cfg network.Config) error {
 }
 
 // goTracked runs f in a goroutine that Close waits for, unless the network
-// is already closing; it reports whether f was started.
-func (n *Network) goTracked(f func()) bool {
+// is already closing: then it closes c instead (if not nil), which f would
+// have owned. It reports whether f was started.
+func (n *Network) goTracked(f func(), c io.Closer) bool {
 	if !n.track() {
+		if c != nil {
+			c.Close()
+		}
 		return false
 	}
 	go func() {
