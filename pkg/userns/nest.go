@@ -52,14 +52,15 @@ func Relative(inner, outer []specs.LinuxIDMapping) ([]specs.LinuxIDMapping, erro
 	return out, nil
 }
 
-// nestedEnv returns the environment that makes a child run NestStage for
-// opts, whose nested layout is set.
-func nestedEnv(opts SpawnOptions) ([]string, error) {
-	uids, err := Relative(opts.nested.UIDs, opts.Mapping.UIDs)
+// nestedEnv returns the environment that makes a child, mapped with layout
+// outer, run NestStage: it makes namespaces of flags with layout inner (in
+// host ids) inside its own, and runs stage there.
+func nestedEnv(stage string, flags uintptr, inner, outer Mapping) ([]string, error) {
+	uids, err := Relative(inner.UIDs, outer.UIDs)
 	if err != nil {
 		return nil, fmt.Errorf("nested uid layout: %w", err)
 	}
-	gids, err := Relative(opts.nested.GIDs, opts.Mapping.GIDs)
+	gids, err := Relative(inner.GIDs, outer.GIDs)
 	if err != nil {
 		return nil, fmt.Errorf("nested gid layout: %w", err)
 	}
@@ -67,7 +68,7 @@ func nestedEnv(opts SpawnOptions) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []string{nestStageEnv + "=" + opts.Stage, nestFlagsEnv + "=" + strconv.FormatUint(uint64(opts.Cloneflags), 10), nestMapEnv + "=" + string(data)}, nil
+	return []string{nestStageEnv + "=" + stage, nestFlagsEnv + "=" + strconv.FormatUint(uint64(flags), 10), nestMapEnv + "=" + string(data)}, nil
 }
 
 // RunNestStage is the outer process of a nested layout (see NestStage),

@@ -53,9 +53,6 @@ type SpawnOptions struct {
 	Host       *Host   // the helpers to map with (see DetectHost)
 	Mapping    Mapping // the mapping to write (see Host.Mapping)
 	Cgroup     string  // a cgroup v2 directory to clone the child into, or ""
-	// nested is the layout the stage runs in when Mapping's container root
-	// is not the caller (see NestStage); Mapping is then Host's default.
-	nested *Mapping
 }
 
 // Child is a started child stage.
@@ -98,12 +95,17 @@ func Spawn(ctx context.Context, opts SpawnOptions) (*Child, error) {
 //
 // The child is killed when the OS thread that called Start exits; callers
 // that run long should hold runtime.LockOSThread for the child's lifetime.
-func Start(opts SpawnOptions) (*Child, error) {
+func Start(opts SpawnOptions) (_ *Child, err error) {
 	parent, child, err := syncmsg.Pair()
 	if err != nil {
 		return nil, err
 	}
 	defer child.Close()
+	defer func() {
+		if err != nil {
+			parent.Close()
+		}
+	}()
 	env := opts.Env
 	if env == nil {
 		env = os.Environ()
@@ -112,7 +114,6 @@ func Start(opts SpawnOptions) (*Child, error) {
 	if opts.Cgroup != "" {
 		fd, err := unix.Open(opts.Cgroup, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			parent.Close()
 			return nil, fmt.Errorf("open cgroup: %w", err)
 		}
 		defer unix.Close(fd)
@@ -120,42 +121,35 @@ func Start(opts SpawnOptions) (*Child, error) {
 	}
 	stage, flags := opts.Stage, opts.Cloneflags
 	if root, ok := HostID(opts.Mapping.UIDs, 0); !ok || root != uint32(os.Getuid()) {
-		def, fallback := opts.Host.Mapping()
+		// A nested layout: the child runs NestStage in a namespace of
+		// the host's default layout, and makes the wanted one inside.
+		outer, fallback := opts.Host.Mapping()
 		if fallback != "" {
-			parent.Close()
 			return nil, fmt.Errorf("a layout whose root is not your user needs a multi-id mapping: %s", fallback)
 		}
-		nested := opts.Mapping
-		opts.Mapping, opts.nested = def, &nested
-	}
-	if opts.nested != nil {
-		nest, err := nestedEnv(opts)
+		nest, err := nestedEnv(opts.Stage, opts.Cloneflags, opts.Mapping, outer)
 		if err != nil {
-			parent.Close()
 			return nil, err
 		}
 		env = append(slices.Clip(env), nest...)
-		stage, flags = NestStage, 0
+		stage, flags, opts.Mapping = NestStage, 0, outer
 	}
-	reexec := func() *exec.Cmd {
-		return &exec.Cmd{
-			Path:       "/proc/self/exe",
-			Args:       append([]string{"rless-" + stage}, opts.Args...),
-			Env:        append(slices.Clip(env), StageEnv+"="+stage),
-			Stdin:      opts.Stdin,
-			Stdout:     opts.Stdout,
-			Stderr:     opts.Stderr,
-			ExtraFiles: []*os.File{child.File()},
-			SysProcAttr: &syscall.SysProcAttr{
-				Cloneflags:  flags | syscall.CLONE_NEWUSER,
-				Pdeathsig:   syscall.SIGKILL,
-				Setsid:      opts.Setsid,
-				UseCgroupFD: opts.Cgroup != "", // CLONE_INTO_CGROUP: never outside its limits
-				CgroupFD:    cgroupFD,
-			},
-		}
+	cmd := &exec.Cmd{
+		Path:       "/proc/self/exe",
+		Args:       append([]string{"rless-" + stage}, opts.Args...),
+		Env:        append(slices.Clip(env), StageEnv+"="+stage),
+		Stdin:      opts.Stdin,
+		Stdout:     opts.Stdout,
+		Stderr:     opts.Stderr,
+		ExtraFiles: []*os.File{child.File()},
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags:  flags | syscall.CLONE_NEWUSER,
+			Pdeathsig:   syscall.SIGKILL,
+			Setsid:      opts.Setsid,
+			UseCgroupFD: opts.Cgroup != "", // CLONE_INTO_CGROUP: never outside its limits
+			CgroupFD:    cgroupFD,
+		},
 	}
-	cmd := reexec()
 	if !opts.Mapping.Helpers {
 		cmd.SysProcAttr.UidMappings = sysMappings(opts.Mapping.UIDs)
 		cmd.SysProcAttr.GidMappings = sysMappings(opts.Mapping.GIDs)
@@ -168,13 +162,11 @@ func Start(opts SpawnOptions) (*Child, error) {
 		// not execute again once mapped. Its runtime starts meanwhile.
 		caps, err := allCaps()
 		if err != nil {
-			parent.Close()
 			return nil, err
 		}
 		cmd.SysProcAttr.AmbientCaps = caps
 	}
 	if err := cmd.Start(); err != nil {
-		parent.Close()
 		return nil, fmt.Errorf("create namespaces: %w", err)
 	}
 	return &Child{Cmd: cmd, Sync: parent, opts: opts}, nil
