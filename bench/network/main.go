@@ -10,9 +10,10 @@
 //   - ping-pong: 1-byte TCP round trips from the container (bench/network/
 //     pingpong) to an echo server in this program.
 //
-// While a case runs, the network stack process's resident memory is
-// sampled (VmRSS and VmHWM in /proc/PID/status). Runs are interleaved (one
-// run of every case per round) and medians reported. It must run as an
+// While a case runs, the network stack process's peak resident memory is
+// sampled (VmHWM in /proc/PID/status, its resident set's high-water mark).
+// Runs are interleaved (one run of every case per round) and medians
+// reported. It must run as an
 // unprivileged user; as root, use bench/network/run.sh.
 //
 // slirp4netns runs as podman runs it (--configure --mtu=65520
@@ -106,6 +107,8 @@ type sample struct {
 }
 
 type result struct {
+	test    test
+	stack   stack
 	Name    string   `json:"name"`
 	Stack   string   `json:"stack"`
 	Test    string   `json:"test"`
@@ -141,10 +144,17 @@ func run() error {
 		flag.Usage()
 		return errors.New("bad usage")
 	}
+	testNames := make([]string, len(tests))
+	for i, t := range tests {
+		testNames[i] = t.name
+	}
+	selected, err := benchio.Select(*only, testNames)
+	if err != nil {
+		return fmt.Errorf("-tests: %w", err)
+	}
 	if _, err := exec.LookPath("iperf3"); err != nil {
 		return errors.New("iperf3 is not on PATH (apt-get install iperf3)")
 	}
-	var err error
 	if b.rless, err = filepath.Abs(b.rless); err != nil {
 		return err
 	}
@@ -210,54 +220,51 @@ func run() error {
 	}
 	fmt.Printf("host address %s, iperf3 -t %d, %d ping-pongs, %d runs per case, interleaved\n", b.host, b.seconds, b.pings, *n)
 
+	// One result per case, in the order the cases run in each round.
 	var results []*result
-	var selected []test
 	for _, t := range tests {
-		if *only == "" || slices.Contains(strings.Split(*only, ","), t.name) {
-			selected = append(selected, t)
+		if !slices.Contains(selected, t.name) {
+			continue
 		}
-	}
-	if len(selected) == 0 {
-		return fmt.Errorf("-tests %q selects no test", *only)
-	}
-	for _, t := range selected {
 		for _, st := range active {
-			results = append(results, &result{Name: st.name + " " + t.name, Stack: st.name, Test: t.name})
+			results = append(results, &result{test: t, stack: st, Name: st.name + " " + t.name, Stack: st.name, Test: t.name})
 		}
 	}
 	for round := range *n {
-		i := 0
-		for _, t := range selected {
-			for _, st := range active {
-				r := results[i]
-				i++
-				if r.Error != "" {
-					continue
-				}
-				s, err := t.run(b, st)
-				if stopped() {
-					return errors.New("interrupted")
-				}
-				if err != nil {
-					r.Error = err.Error()
-					fmt.Fprintf(os.Stderr, "%s, round %d: %v\n", r.Name, round+1, err)
-					continue
-				}
-				fmt.Fprintf(os.Stderr, "round %d %-22s %s\n", round+1, r.Name, s)
-				r.Samples = append(r.Samples, s)
+		for _, r := range results {
+			if r.Error != "" {
+				continue
 			}
+			s, err := r.test.run(b, r.stack)
+			if stopped() {
+				return errors.New("interrupted")
+			}
+			if err != nil {
+				r.Error = err.Error()
+				fmt.Fprintf(os.Stderr, "%s, round %d: %v\n", r.Name, round+1, err)
+				continue
+			}
+			fmt.Fprintf(os.Stderr, "round %d %-22s %s\n", round+1, r.Name, s)
+			r.Samples = append(r.Samples, s)
 		}
 	}
 	for _, r := range results {
 		if r.Error != "" {
 			continue
 		}
+		median := func(f func(sample) float64) float64 {
+			v := make([]float64, len(r.Samples))
+			for i, s := range r.Samples {
+				v[i] = f(s)
+			}
+			return benchio.Median(v)
+		}
 		r.Median = sample{
-			Gbps:   median(r.Samples, func(s sample) float64 { return s.Gbps }),
-			RSSMB:  median(r.Samples, func(s sample) float64 { return s.RSSMB }),
-			P50US:  median(r.Samples, func(s sample) float64 { return s.P50US }),
-			P99US:  median(r.Samples, func(s sample) float64 { return s.P99US }),
-			MeanUS: median(r.Samples, func(s sample) float64 { return s.MeanUS }),
+			Gbps:   median(func(s sample) float64 { return s.Gbps }),
+			RSSMB:  median(func(s sample) float64 { return s.RSSMB }),
+			P50US:  median(func(s sample) float64 { return s.P50US }),
+			P99US:  median(func(s sample) float64 { return s.P99US }),
+			MeanUS: median(func(s sample) float64 { return s.MeanUS }),
 		}
 		for _, s := range r.Samples {
 			r.MaxRSS = max(r.MaxRSS, s.RSSMB)
@@ -281,19 +288,6 @@ func (s sample) String() string {
 		return fmt.Sprintf("%6.2f Gbit/s  stack peak RSS %5.1f MB", s.Gbps, s.RSSMB)
 	}
 	return fmt.Sprintf("p50 %.1f µs p99 %.1f µs mean %.1f µs  stack peak RSS %5.1f MB", s.P50US, s.P99US, s.MeanUS, s.RSSMB)
-}
-
-func median(ss []sample, f func(sample) float64) float64 {
-	v := make([]float64, len(ss))
-	for i, s := range ss {
-		v[i] = f(s)
-	}
-	slices.Sort(v)
-	k := len(v)
-	if k%2 == 0 {
-		return (v[k/2-1] + v[k/2]) / 2
-	}
-	return v[k/2]
 }
 
 // The tests.
@@ -391,7 +385,7 @@ func measure(b *bench, st stack, argv []string, publish int, stdout io.Writer, b
 		defer tick.Stop()
 		for {
 			if pid := s.stackPID(); pid > 0 {
-				kb = max(kb, statusKB(pid, "VmRSS:"), statusKB(pid, "VmHWM:"))
+				kb = max(kb, statusKB(pid, "VmHWM:")) // VmHWM >= VmRSS
 			}
 			select {
 			case <-done:
@@ -677,8 +671,12 @@ func newWatch(marker string) *watch { return &watch{marker: marker, found: make(
 
 func (w *watch) Write(p []byte) (int, error) {
 	n, err := w.syncBuffer.Write(p)
-	if bytes.Contains(w.Bytes(), []byte(w.marker)) {
-		w.once.Do(func() { close(w.found) })
+	select {
+	case <-w.found: // already seen: no need to look again
+	default:
+		if bytes.Contains(w.Bytes(), []byte(w.marker)) {
+			w.once.Do(func() { close(w.found) })
+		}
 	}
 	return n, err
 }
@@ -784,9 +782,11 @@ type targetResult struct {
 	Met   *bool    `json:"met"`
 }
 
+// ratio is rless's median over a baseline stack's (base) in a test.
 type ratio struct {
-	Name  string  `json:"name"`
-	Ratio float64 `json:"ratio"`
+	base, test string
+	Name       string  `json:"name"`
+	Ratio      float64 `json:"ratio"`
 }
 
 type fullReport struct {
@@ -813,7 +813,7 @@ func report(w io.Writer, results []*result) fullReport {
 	fmt.Fprintf(w, "\n%-22s  %4s  %8s  %8s  %8s  %8s  %8s\n", "case", "runs", "Gbit/s", "RSS MB", "p50 µs", "p99 µs", "mean µs")
 	for _, r := range results {
 		if r.Error != "" {
-			fmt.Fprintf(w, "%-22s  failed: %s\n", r.Name, firstLine(r.Error))
+			fmt.Fprintf(w, "%-22s  failed: %s\n", r.Name, benchio.FirstLine(r.Error))
 			continue
 		}
 		m := r.Median
@@ -833,7 +833,7 @@ func report(w io.Writer, results []*result) fullReport {
 				q, what = r.Median.P50US/b.Median.P50US, "p50 latency (lower: rless better)"
 			}
 			name := fmt.Sprintf("rless/%s %s %s", base, t.name, what)
-			rep.Ratios = append(rep.Ratios, ratio{name, q})
+			rep.Ratios = append(rep.Ratios, ratio{base: base, test: t.name, Name: name, Ratio: q})
 			fmt.Fprintf(w, "%-70s %.2f\n", name, q)
 		}
 	}
@@ -855,8 +855,8 @@ func report(w io.Writer, results []*result) fullReport {
 	}
 	for _, t := range []string{"upload", "published"} {
 		var v *float64
-		if r, b := get("rless "+t), get("slirp4netns "+t); r != nil && b != nil {
-			q := r.Median.Gbps / b.Median.Gbps
+		if i := slices.IndexFunc(rep.Ratios, func(q ratio) bool { return q.base == "slirp4netns" && q.test == t }); i >= 0 {
+			q := rep.Ratios[i].Ratio
 			v = &q
 		}
 		check("rless/slirp4netns "+t+" throughput >= 1", v, 1, func(v float64) bool { return v >= 1 })
@@ -880,9 +880,4 @@ func num(v float64) string {
 		return "-"
 	}
 	return strconv.FormatFloat(v, 'f', 2, 64)
-}
-
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
 }

@@ -63,6 +63,7 @@ import (
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/rless/rless/internal/benchio"
 	"github.com/rless/rless/internal/busybox"
+	"github.com/rless/rless/internal/proc"
 	"github.com/rless/rless/internal/testimage"
 )
 
@@ -244,9 +245,9 @@ func run() error {
 	rep.Filesystem = fsType(cfg.work)
 	rep.Kernel = strings.TrimSpace(readFile("/proc/sys/kernel/osrelease"))
 	rep.Versions = map[string]string{
-		"rless":           firstLine(output(cfg.rless, "--version")) + commitSuffix(*commit),
-		"podman":          firstLine(output(cfg.podman, "--version")),
-		"docker-registry": firstLine(output("docker-registry", "--version")),
+		"rless":           version(cfg.rless) + commitSuffix(*commit),
+		"podman":          version(cfg.podman),
+		"docker-registry": version("docker-registry"),
 	}
 
 	// The registry.
@@ -889,20 +890,7 @@ func pauseRunning() bool {
 		return false
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return false
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// pid (comm) STATE ...
-	s := string(stat)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+2 >= len(s) {
-		return false
-	}
-	return s[i+2] != 'Z' && s[i+2] != 'X'
+	return err == nil && pid > 0 && proc.Alive(pid)
 }
 
 // stopPause stops podman's pause process with `podman system migrate`,
@@ -1049,10 +1037,10 @@ func summarize(tool string, rs []runResult) (summary, bool) {
 	if s.Runs == 0 {
 		return s, false
 	}
-	s.MedianWallS = median(s.WallS)
+	s.MedianWallS = benchio.Median(s.WallS)
 	s.MinWallS, s.MaxWallS = slices.Min(s.WallS), slices.Max(s.WallS)
-	s.MedianCPUS = median(cpu)
-	s.MedianRSSMB = median(rss)
+	s.MedianCPUS = benchio.Median(cpu)
+	s.MedianRSSMB = benchio.Median(rss)
 	s.MedianDisk = medianInt(s.Disk)
 	s.MedianInodes = medianInt(inodes)
 	return s, true
@@ -1066,22 +1054,13 @@ func printSummaries(ss []summary) {
 	}
 }
 
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	k := len(s)
-	if k%2 == 1 {
-		return s[k/2]
-	}
-	return (s[k/2-1] + s[k/2]) / 2
-}
-
+// medianInt is benchio.Median of v, rounded to the nearest integer.
 func medianInt(v []int64) int64 {
 	f := make([]float64, len(v))
 	for i, x := range v {
 		f[i] = float64(x)
 	}
-	return int64(math.Round(median(f)))
+	return int64(math.Round(benchio.Median(f)))
 }
 
 func mb(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/1e6) }
@@ -1110,9 +1089,9 @@ func commitSuffix(c string) string {
 	return " (" + c + ")"
 }
 
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
-	return line
+// version returns the first line of what `prog --version` prints.
+func version(prog string) string {
+	return benchio.FirstLine(strings.TrimSpace(output(prog, "--version")))
 }
 
 func readFile(p string) string {

@@ -82,6 +82,10 @@ func setupImages(c *config, dir string, withPodman bool) (func(), error) {
 	return cleanup, nil
 }
 
+// podmanAvailable tells whether the podman cases can run: they run podman
+// with runc.
+var podmanAvailable = onPath("podman", "runc")
+
 func podmanCase(name string, network ...string) benchCase {
 	return benchCase{
 		name: name,
@@ -91,14 +95,7 @@ func podmanCase(name string, network ...string) benchCase {
 			argv := []string{"podman", "--root", c.podmanRoot, "--runroot", c.podmanRunRoot, "--runtime", "runc", "--cgroup-manager", "cgroupfs", "run", "--rm"}
 			return append(append(argv, network...), imageName, "true")
 		},
-		available: func(c config) (bool, string) {
-			for _, p := range []string{"podman", "runc"} {
-				if ok, note := onPath(p)(c); !ok {
-					return false, note
-				}
-			}
-			return true, ""
-		},
+		available: podmanAvailable,
 	}
 }
 

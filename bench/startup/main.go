@@ -15,7 +15,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -103,10 +102,14 @@ var costs = []cost{
 
 func always(config) (bool, string) { return true, "" }
 
-func onPath(prog string) func(config) (bool, string) {
+// onPath returns an available function that is true when all of progs
+// are on PATH.
+func onPath(progs ...string) func(config) (bool, string) {
 	return func(config) (bool, string) {
-		if _, err := exec.LookPath(prog); err != nil {
-			return false, prog + " is not on PATH"
+		for _, prog := range progs {
+			if _, err := exec.LookPath(prog); err != nil {
+				return false, prog + " is not on PATH"
+			}
 		}
 		return true, ""
 	}
@@ -236,9 +239,8 @@ func run() error {
 			return err
 		}
 		defer os.RemoveAll(dir)
-		_, perr := exec.LookPath("podman")
-		_, rerr := exec.LookPath("runc")
-		cleanup, err := setupImages(&cfg, dir, perr == nil && rerr == nil)
+		withPodman, _ := podmanAvailable(cfg)
+		cleanup, err := setupImages(&cfg, dir, withPodman)
 		if cleanup != nil {
 			defer cleanup()
 		}
@@ -365,28 +367,15 @@ func caseNames() []string {
 // selectCases returns the cases named in list (all when it is empty), in
 // table order.
 func selectCases(list string) ([]benchCase, error) {
-	if strings.TrimSpace(list) == "" {
-		return cases, nil
-	}
-	want := map[string]bool{}
-	for _, name := range strings.Split(list, ",") {
-		name = strings.TrimSpace(name)
-		if name == "" {
-			continue
-		}
-		if !slices.Contains(caseNames(), name) {
-			return nil, fmt.Errorf("unknown case %q (known: %s)", name, strings.Join(caseNames(), ", "))
-		}
-		want[name] = true
+	names, err := benchio.Select(list, caseNames())
+	if err != nil {
+		return nil, fmt.Errorf("-cases: %w", err)
 	}
 	var out []benchCase
 	for _, c := range cases {
-		if want[c.name] {
+		if slices.Contains(names, c.name) {
 			out = append(out, c)
 		}
-	}
-	if len(out) == 0 {
-		return nil, errors.New("-cases selects no case")
 	}
 	return out, nil
 }
@@ -420,22 +409,17 @@ func summarize(name string, argv []string, ds []time.Duration) result {
 	for i, d := range ds {
 		s[i] = ms(d)
 	}
+	// Summed in ascending order: the mean's last digits depend on the order.
 	sorted := slices.Clone(s)
 	slices.Sort(sorted)
 	var sum float64
 	for _, v := range sorted {
 		sum += v
 	}
-	k := len(sorted)
-	median := sorted[k/2]
-	if k%2 == 0 {
-		median = (sorted[k/2-1] + sorted[k/2]) / 2
-	}
-	// Nearest-rank 90th percentile.
-	p90 := sorted[int(math.Ceil(0.9*float64(k)))-1]
+	k := len(s)
 	return result{
 		Name: name, Argv: argv, Runs: k,
-		MinMS: sorted[0], MedianMS: median, P90MS: p90, MeanMS: sum / float64(k),
+		MinMS: sorted[0], MedianMS: benchio.Median(s), P90MS: benchio.Percentile(s, 90), MeanMS: sum / float64(k),
 		Samples: s,
 	}
 }

@@ -14,8 +14,9 @@ import (
 	"io"
 	"net"
 	"os"
-	"slices"
 	"time"
+
+	"github.com/rless/rless/internal/benchio"
 )
 
 func main() {
@@ -52,16 +53,17 @@ func run(addr string, n, warmup int) error {
 			rtts = append(rtts, time.Since(start))
 		}
 	}
-	slices.Sort(rtts)
 	var sum time.Duration
 	for _, d := range rtts {
 		sum += d
 	}
 	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+	// Nearest-rank percentiles: p50 is the lower middle value when n is
+	// even.
 	return json.NewEncoder(os.Stdout).Encode(map[string]any{
 		"n":       n,
-		"p50_us":  us(rtts[(n-1)/2]),
-		"p99_us":  us(rtts[(n*99+99)/100-1]),
+		"p50_us":  us(benchio.Percentile(rtts, 50)),
+		"p99_us":  us(benchio.Percentile(rtts, 99)),
 		"mean_us": us(sum / time.Duration(n)),
 	})
 }
