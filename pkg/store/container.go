@@ -126,22 +126,29 @@ func (s *Store) RemoveStaleContainers() {
 // the caller does it again inside.
 func (s *Store) RemoveContainer(id string) error {
 	dir := filepath.Join(s.root, "containers", id)
-	// overlayfs leaves work/work without permissions.
+	// overlayfs leaves work/work without permissions: spare removeAll its
+	// second try in the common case.
 	_ = os.Chmod(filepath.Join(dir, "work", "work"), 0o700)
-	if err := os.RemoveAll(dir); err != nil {
-		// Directories the container made without write permission:
-		// give the owner back its rights and try once more.
-		_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-			if err == nil && d.IsDir() {
-				_ = os.Chmod(p, 0o700)
-			}
-			return nil
-		})
-		if err := os.RemoveAll(dir); err != nil {
-			return fmt.Errorf("remove container storage: %w", err)
-		}
+	if err := removeAll(dir); err != nil {
+		return fmt.Errorf("remove container storage: %w", err)
 	}
 	return nil
+}
+
+// removeAll removes path and what it holds. Directories made without write
+// permission (overlayfs leaves work/work so, a container may make others)
+// get their owner's rights back for a second try.
+func removeAll(path string) error {
+	if os.RemoveAll(path) == nil {
+		return nil
+	}
+	_ = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			_ = os.Chmod(p, 0o700)
+		}
+		return nil
+	})
+	return os.RemoveAll(path)
 }
 
 // RetireContainer removes the storage of container id at the cost of one
@@ -160,17 +167,20 @@ func (s *Store) RetireContainer(id string) bool {
 }
 
 // pristine reports whether the writable layer upper holds nothing but
-// empty mount points of /etc files.
+// empty mount points of /etc files, in directories of this process's user
+// (so that EmptyTrash can remove them: in a layout whose container root is
+// a subordinate id, such as keep-id's, they are not, and the storage is
+// removed inside the user namespace instead).
 func pristine(upper string) bool {
 	top, err := readNames(upper)
-	if err != nil || len(top) > 1 || len(top) == 1 && top[0] != "etc" {
+	if err != nil || len(top) > 1 || len(top) == 1 && top[0] != "etc" || !ours(upper) {
 		return false
 	}
 	if len(top) == 0 {
 		return true
 	}
 	etc, err := readNames(filepath.Join(upper, "etc"))
-	if err != nil || len(etc) > 4 {
+	if err != nil || len(etc) > 4 || !ours(filepath.Join(upper, "etc")) {
 		return false
 	}
 	for _, name := range etc {
@@ -182,6 +192,12 @@ func pristine(upper string) bool {
 		}
 	}
 	return true
+}
+
+// ours reports whether directory dir belongs to this process's user.
+func ours(dir string) bool {
+	var st unix.Stat_t
+	return unix.Lstat(dir, &st) == nil && int(st.Uid) == os.Getuid()
 }
 
 // readNames returns the names in directory dir (at most a few).
@@ -205,17 +221,7 @@ func (s *Store) EmptyTrash() {
 	trash := filepath.Join(s.root, "trash")
 	entries, _ := os.ReadDir(trash)
 	for _, e := range entries {
-		p := filepath.Join(trash, e.Name())
-		if os.RemoveAll(p) != nil {
-			// overlayfs leaves work/work without permissions.
-			_ = filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
-				if err == nil && d.IsDir() {
-					_ = os.Chmod(q, 0o700)
-				}
-				return nil
-			})
-			_ = os.RemoveAll(p)
-		}
+		_ = removeAll(filepath.Join(trash, e.Name()))
 	}
 }
 

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -98,17 +100,17 @@ func (w *LayerWriter) Abort() {
 	w.s.discard(w.tmp)
 }
 
-// discard moves path (if present) to the trash and removes it.
+// discard moves path (if present) to the trash and removes it. The move is
+// one rename to a name of its own, so that a trash entry is whole from the
+// moment it exists: EmptyTrash may remove it at any time.
 func (s *Store) discard(path string) error {
 	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	trash, err := os.MkdirTemp(filepath.Join(s.root, "trash"), "x")
-	if err != nil {
-		return fmt.Errorf("remove %s: %w", path, err)
-	}
-	if err := os.Rename(path, filepath.Join(trash, "x")); err != nil {
-		os.Remove(trash)
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	trash := filepath.Join(s.root, "trash", "x"+hex.EncodeToString(b[:]))
+	if err := os.Rename(path, trash); err != nil {
 		return fmt.Errorf("remove %s: %w", path, err)
 	}
 	if err := os.RemoveAll(trash); err != nil {
@@ -360,12 +362,8 @@ func (s *Store) Clean() error {
 			errs = append(errs, os.RemoveAll(filepath.Join(s.root, "images", e.Name())))
 		}
 	}
-	// Trash entries of live removers are theirs; a failure here is not
-	// worth an error.
-	trash, _ := os.ReadDir(filepath.Join(s.root, "trash"))
-	for _, e := range trash {
-		_ = os.RemoveAll(filepath.Join(s.root, "trash", e.Name()))
-	}
+	// A trash entry that cannot be removed is not worth an error.
+	s.EmptyTrash()
 	return errors.Join(errs...)
 }
 
