@@ -124,9 +124,9 @@ func printInfo(w io.Writer, i *hostinfo.Info) error {
 		case overlay.Native:
 			p("  overlay driver: native (kernel overlayfs in the user namespace)")
 		case overlay.Fuse:
-			p("  overlay driver: fuse (%s; native overlay refused: %s)", d.Program, strings.TrimSuffix(d.Reason, "; "))
+			p("  overlay driver: fuse (%s; native overlay refused: %s)", d.Program, d.Reason)
 		default:
-			p("  overlay driver: copy (native overlay and FUSE refused: %s)", strings.TrimSuffix(d.Reason, "; "))
+			p("  overlay driver: copy (native overlay and FUSE refused: %s)", d.Reason)
 		}
 	} else {
 		p("  overlay driver: unknown (the probe failed)")

@@ -15,6 +15,7 @@ import (
 type Detection struct {
 	Driver  string `json:"driver"`            // Native, Fuse or Copy
 	Program string `json:"program,omitempty"` // the FUSE program of Fuse
+	Found   string `json:"found,omitempty"`   // the FUSE program found, if any (whether or not it worked)
 	Kernel  string `json:"kernel"`            // the kernel release probed
 	Reason  string `json:"reason,omitempty"`  // why Native (and Fuse) did not work
 }
@@ -27,52 +28,41 @@ const CacheFile = "overlay.json"
 // on the store's file system). It must run as root of a user namespace, in
 // a mount namespace of its own (see Mount).
 func Probe(dir string) (Detection, error) {
-	d := Detection{Kernel: kernelRelease()}
 	tmp, err := os.MkdirTemp(dir, ".overlay-probe-")
 	if err != nil {
-		return d, fmt.Errorf("overlay probe: %w", err)
+		return Detection{}, fmt.Errorf("overlay probe: %w", err)
 	}
 	defer os.RemoveAll(tmp)
 	l := Layout{Lower: []string{filepath.Join(tmp, "l")}, Upper: filepath.Join(tmp, "u"), Work: filepath.Join(tmp, "w")}
 	target := filepath.Join(tmp, "m")
 	for _, p := range []string{l.Lower[0], l.Upper, l.Work, target} {
 		if err := os.Mkdir(p, 0o755); err != nil {
-			return d, fmt.Errorf("overlay probe: %w", err)
+			return Detection{}, fmt.Errorf("overlay probe: %w", err)
 		}
 	}
-	try := func(mount func() error) bool {
-		if err := mount(); err != nil {
-			d.Reason += err.Error() + "; "
-			return false
-		}
-		_ = unix.Unmount(target, unix.MNT_DETACH)
-		return true
+	d, err := mountAuto(l, target)
+	if err != nil {
+		return d, fmt.Errorf("overlay probe: %w", err)
 	}
-	switch {
-	case try(func() error { return mountNative(l, target) }):
-		d.Driver = Native
-	case try(func() error {
-		prog, err := findFuse()
-		if err == nil {
-			l.Program, d.Program = prog, prog
-			err = mountFuse(l, target)
-		}
-		return err
-	}):
-		d.Driver = Fuse
-	default:
-		d.Driver, d.Program = Copy, ""
-	}
+	_ = unix.Unmount(target, unix.MNT_DETACH)
+	d.Kernel = kernelRelease()
 	return d, nil
 }
 
 // Cached returns the Detection cached in dir, if there is one for the
-// running kernel.
+// running kernel and, unless its driver is Native, for the FUSE program
+// (or its absence) found now: a program installed or removed since calls
+// for a new probe.
 func Cached(dir string) (Detection, bool) {
 	var d Detection
 	data, err := os.ReadFile(filepath.Join(dir, CacheFile))
 	if err != nil || json.Unmarshal(data, &d) != nil || d.Kernel != kernelRelease() || d.Driver == "" {
 		return d, false
+	}
+	if d.Driver != Native {
+		if found, _ := findFuse(); found != d.Found {
+			return d, false
+		}
 	}
 	return d, true
 }

@@ -71,20 +71,7 @@ func Flatten(dst string, lower []string, idmap IDMap) error {
 		}
 	}
 	// The root takes the top layer's owner and mode.
-	var st unix.Stat_t
-	if err := unix.Stat(lower[0], &st); err != nil {
-		return err
-	}
-	if idmap != nil {
-		var ok bool
-		if st.Uid, st.Gid, ok = idmap(st.Uid, st.Gid); !ok {
-			return fmt.Errorf("layer %s: owner of / cannot be mapped", lower[0])
-		}
-	}
-	if err := unix.Chown(dst, int(st.Uid), int(st.Gid)); err != nil {
-		return fmt.Errorf("chown %s: %w", dst, err)
-	}
-	return unix.Chmod(dst, st.Mode&0o7777)
+	return matchRoot(lower[0], dst, idmap)
 }
 
 // copyLayer applies the layer tree src to dst: whiteouts (0/0 devices)

@@ -85,27 +85,14 @@ func Mount(l Layout, target string) error {
 		return errors.New("overlay: lower, upper and work directories are all needed")
 	}
 	if l.Driver != Copy {
-		if err := matchRoot(l); err != nil {
-			return err
+		if err := matchRoot(l.Lower[0], l.Upper, nil); err != nil {
+			return fmt.Errorf("overlay: %w", err)
 		}
 	}
 	switch l.Driver {
 	case "":
-		// Automatic: the kernel's overlayfs, else the FUSE program when
-		// there is one, else a copy.
-		err := mountNative(l, target)
-		if err == nil {
-			return nil
-		}
-		slog.Debug("native overlay refused, falling back", "err", err)
-		if prog, ferr := findFuse(); ferr == nil {
-			l.Program = prog
-			if ferr = mountFuse(l, target); ferr == nil {
-				return nil
-			}
-			slog.Debug("fuse-overlayfs failed, copying", "err", ferr)
-		}
-		return mountCopy(l, target)
+		_, err := mountAuto(l, target)
+		return err
 	case Native:
 		return mountNative(l, target)
 	case Fuse:
@@ -117,25 +104,58 @@ func Mount(l Layout, target string) error {
 	}
 }
 
-// matchRoot gives the writable layer's root, which is the merged root's,
-// the owner and mode of the top layer's root (they differ when the store
-// made the writable layer for a namespace of another layout).
-func matchRoot(l Layout) error {
-	var lower, upper unix.Stat_t
-	if err := unix.Stat(l.Lower[0], &lower); err != nil {
-		return fmt.Errorf("overlay: %w", err)
+// mountAuto mounts l on target with the first driver of the automatic
+// order that works: the kernel's overlayfs, else the FUSE program when there
+// is one, else a copy. It says what it found (without Kernel): the driver
+// that mounted, the FUSE program found, and why the drivers before it
+// failed.
+func mountAuto(l Layout, target string) (Detection, error) {
+	var d Detection
+	err := mountNative(l, target)
+	if err == nil {
+		d.Driver = Native
+		return d, nil
 	}
-	if err := unix.Stat(l.Upper, &upper); err != nil {
-		return fmt.Errorf("overlay: %w", err)
+	slog.Debug("native overlay refused, falling back", "err", err)
+	reasons := []string{err.Error()}
+	if d.Found, err = findFuse(); err == nil {
+		l.Program = d.Found
+		if err = mountFuse(l, target); err == nil {
+			d.Driver, d.Program, d.Reason = Fuse, d.Found, reasons[0]
+			return d, nil
+		}
+		slog.Debug("fuse-overlayfs failed, copying", "err", err)
+	}
+	d.Driver, d.Reason = Copy, strings.Join(append(reasons, err.Error()), "; ")
+	return d, mountCopy(l, target)
+}
+
+// matchRoot gives dst (the writable layer's root, which is the merged
+// root's, or a flattened copy's) the owner and mode of top, the top layer's
+// root, its owner mapped through idmap unless that is nil. They differ when
+// the store made the writable layer for a namespace of another layout.
+func matchRoot(top, dst string, idmap IDMap) error {
+	var lower, upper unix.Stat_t
+	if err := unix.Stat(top, &lower); err != nil {
+		return err
+	}
+	if idmap != nil {
+		var ok bool
+		if lower.Uid, lower.Gid, ok = idmap(lower.Uid, lower.Gid); !ok {
+			return fmt.Errorf("layer %s: owner of / cannot be mapped", top)
+		}
+	}
+	if err := unix.Stat(dst, &upper); err != nil {
+		return err
 	}
 	if lower.Uid != upper.Uid || lower.Gid != upper.Gid {
-		if err := unix.Chown(l.Upper, int(lower.Uid), int(lower.Gid)); err != nil {
-			return fmt.Errorf("overlay: chown %s: %w", l.Upper, err)
+		if err := unix.Chown(dst, int(lower.Uid), int(lower.Gid)); err != nil {
+			return fmt.Errorf("chown %s: %w", dst, err)
 		}
 	}
 	if lower.Mode&0o7777 != upper.Mode&0o7777 {
-		if err := unix.Chmod(l.Upper, lower.Mode&0o7777); err != nil {
-			return fmt.Errorf("overlay: chmod %s: %w", l.Upper, err)
+		if err := unix.Chmod(dst, lower.Mode&0o7777); err != nil {
+			return fmt.Errorf("chmod %s: %w", dst, err)
 		}
 	}
 	return nil
