@@ -6,12 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-
-	"github.com/rless/rless/internal/payload"
 	"syscall"
 
+	"github.com/rless/rless/internal/payload"
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 )
 
 func runPull(cmd *cobra.Command, g *globals, _ *pullFlags, _ []string) error {
@@ -43,30 +41,15 @@ func delegate(cmd *cobra.Command, g *globals, userNS bool) error {
 			return err
 		}
 	}
-	fd, err := engineFD()
-	if err != nil {
-		return err
-	}
-	err = syscall.Exec(fmt.Sprintf("/proc/self/fd/%d", fd), append([]string{"rless"}, os.Args[1:]...), os.Environ())
-	return fmt.Errorf("execute the image engine: %w", err)
-}
-
-// engineFD copies the engine appended to this program into an executable
-// memory file.
-func engineFD() (int, error) {
 	f, err := payload.Load(payload.Engine)
 	if errors.Is(err, payload.ErrNone) {
-		return -1, errors.New("this rless was built without its image engine: build it with `make` (or `go build -tags rless_engine,containers_image_openpgp ./cmd/rless`)")
+		return errors.New("this rless was built without its image engine: build it with `make` (or `go build -tags rless_engine,containers_image_openpgp ./cmd/rless`)")
 	}
 	if err != nil {
-		return -1, fmt.Errorf("load the image engine: %w", err)
+		return fmt.Errorf("load the image engine: %w", err)
 	}
-	// The descriptor outlives f: it is executed by number.
-	fd, err := unix.Dup(int(f.Fd()))
+	// Executed by number: f stays open until the program is replaced.
+	err = syscall.Exec(fmt.Sprintf("/proc/self/fd/%d", f.Fd()), append([]string{"rless"}, os.Args[1:]...), os.Environ())
 	f.Close()
-	if err != nil {
-		return -1, fmt.Errorf("load the image engine: %w", err)
-	}
-	unix.CloseOnExec(fd)
-	return fd, nil
+	return fmt.Errorf("execute the image engine: %w", err)
 }

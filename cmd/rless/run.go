@@ -107,6 +107,7 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	}
 	var s *store.Store
 	var img store.Image
+	var imgCfg *store.ImageConfig
 	var err error
 	if imageRef != "" {
 		if s, err = openStore(g); err != nil {
@@ -115,16 +116,15 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 		if img, err = findImage(cmd, g, s, imageRef, f.image.pull); err != nil {
 			return err
 		}
+		if imgCfg, err = s.ImageConfig(img.ID); err != nil {
+			return err
+		}
 	} else if len(args) == 0 {
 		return errors.New("no command given")
 	}
 	var exposed map[string]struct{}
-	if f.net.publishAll && imageRef != "" {
-		cfg, err := s.ImageConfig(img.ID)
-		if err != nil {
-			return err
-		}
-		exposed = cfg.ExposedPorts
+	if imgCfg != nil {
+		exposed = imgCfg.ExposedPorts
 	}
 	net, err := f.net.parse(exposed)
 	if err != nil {
@@ -136,6 +136,9 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	keep, err := parseUserns(f.userns)
 	if err != nil {
 		return err
+	}
+	if keep != nil && net.program != "" {
+		return fmt.Errorf("--network %s with --userns=keep-id is not supported: use the default network", net.mode)
 	}
 	host, mapping, err := detectMapping(g)
 	if err != nil {
@@ -161,24 +164,22 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	}
 	var mounts []specs.Mount
 	var ctr *store.Container
-	removeStorage := func() {}
+	var removeStorage func()
 	var prepare func() error
 	if imageRef != "" {
-		ctr, prepare, mounts, err = imageOptions(cmd, g, s, img, id, f, keep, host, net.etc(&f.net, hostname), args, &opts)
-		if ctr != nil {
-			removeStorage = sync.OnceFunc(func() {
-				slog.Debug("removing container storage")
-				if rerr := removeContainer(cmd, s, ctr, host, mapping); rerr != nil {
-					fmt.Fprintf(os.Stderr, "WARN: %v\n", rerr)
-				}
-				slog.Debug("container storage removed")
-			})
-			// Done as soon as the container is gone (AfterExit), or here.
-			defer removeStorage()
-		}
+		ctr, prepare, mounts, err = imageOptions(cmd, g, s, img, imgCfg, id, f, keep, host, net.etc(&f.net, hostname), args, &opts)
 		if err != nil {
 			return err
 		}
+		removeStorage = sync.OnceFunc(func() {
+			slog.Debug("removing container storage")
+			if rerr := removeContainer(cmd, s, ctr, host, mapping); rerr != nil {
+				fmt.Fprintf(os.Stderr, "WARN: %v\n", rerr)
+			}
+			slog.Debug("container storage removed")
+		})
+		// Done as soon as the container is gone (AfterExit), or here.
+		defer removeStorage()
 	} else {
 		// Checked here too, to fail before any namespace is made.
 		if opts.Rootfs, err = rootfsp.CheckRoot(dir); err != nil {
@@ -188,7 +189,7 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 			return err
 		}
 		if keep != nil && f.user == "" {
-			opts.User, opts.Home = keep.user(host, nil)
+			opts.User, opts.Home, _ = keep.user(host, nil)
 		}
 		if mounts, err = f.image.userMounts(); err != nil {
 			return err
@@ -227,17 +228,11 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 		ID: id, Spec: sp, Host: host, Mapping: ctrMapping, RunRoot: g.runRoot,
 		Stdout: os.Stdout, Stderr: os.Stderr, ProxySignals: f.sigProxy,
 	}
-	cfg.Prepare = prepare
-	if ctr != nil {
-		cfg.AfterExit = removeStorage
-	}
+	cfg.Prepare, cfg.AfterExit = prepare, removeStorage
 	if net.stack != nil {
 		cfg.AttachTap = net.stack.attach
 	}
 	if net.program != "" {
-		if keep != nil {
-			return fmt.Errorf("--network %s with --userns=keep-id is not supported: use the default network", net.mode)
-		}
 		cfg.ConnectNetwork = net.connect(g.runRoot)
 	}
 	if f.interactive {

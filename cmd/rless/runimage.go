@@ -85,21 +85,21 @@ func findImage(cmd *cobra.Command, g *globals, s *store.Store, ref, policy strin
 	return s.Lookup(strings.TrimSpace(out.String()))
 }
 
-// imageOptions fills in opts (the flags' options) from image img: the root
-// is an overlay of its layers under a writable layer in the store, and the
-// command, environment, working directory and user come from its config
-// where the flags leave them. It returns the container's storage, to be
-// removed when the container is gone.
+// imageOptions fills in opts (the flags' options) from image img, whose
+// configuration is ic: the root is an overlay of its layers under a
+// writable layer in the store, and the command, environment, working
+// directory and user come from its config where the flags leave them. It
+// returns the container's storage, to be removed when the container is gone,
+// the function that makes it, and the container's mounts.
 //
 // With keep (--userns=keep-id) the layers are the image's copy for that
 // layout, and the command runs as the user's ids unless --user says
 // otherwise.
-func imageOptions(cmd *cobra.Command, g *globals, s *store.Store, img store.Image, id string, f *runFlags, keep *keepID, host *userns.Host, etcOpts container.EtcOptions, args []string, opts *spec.Options) (ctr *store.Container, prepare func() error, mounts []specs.Mount, err error) {
-	cfg, err := s.ImageConfig(img.ID)
+func imageOptions(cmd *cobra.Command, g *globals, s *store.Store, img store.Image, ic *store.ImageConfig, id string, f *runFlags, keep *keepID, host *userns.Host, etcOpts container.EtcOptions, args []string, opts *spec.Options) (ctr *store.Container, prepare func() error, mounts []specs.Mount, err error) {
+	user2, err := f.image.userMounts()
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	ic := cfg
 	entrypoint := ic.Entrypoint
 	command := ic.Cmd
 	if cmd.Flags().Changed("entrypoint") {
@@ -137,16 +137,14 @@ func imageOptions(cmd *cobra.Command, g *globals, s *store.Store, img store.Imag
 	if opts.User, opts.Home, err = spec.ResolveUserFrom(passwd, group, user); err != nil {
 		return nil, nil, nil, err
 	}
-	var lower, addUser string
+	var lower string
+	var withUser []byte // the image's /etc/passwd with keep-id's user added
 	if keep != nil {
 		if lower, err = mappedLower(cmd, g, s, img, host, opts.Mapping); err != nil {
 			return nil, nil, nil, err
 		}
 		if f.user == "" {
-			opts.User, opts.Home = keep.user(host, passwd)
-			if passwd != nil {
-				addUser = keep.passwdEntry(host, passwd, opts.Home)
-			}
+			opts.User, opts.Home, withUser = keep.user(host, passwd)
 		}
 	}
 	slog.Debug("image config read")
@@ -169,10 +167,7 @@ func imageOptions(cmd *cobra.Command, g *globals, s *store.Store, img store.Imag
 	c.Layout.Volatile = true
 	opts.Rootfs = c.Rootfs
 	mounts = container.EtcMounts(c.Dir)
-	if addUser != "" {
-		if len(passwd) > 0 && passwd[len(passwd)-1] != '\n' {
-			addUser = "\n" + addUser
-		}
+	if withUser != nil {
 		mounts = append(mounts, specs.Mount{Destination: "/etc/passwd", Type: "bind", Source: filepath.Join(c.Dir, "passwd"), Options: []string{"bind", "rprivate"}})
 	}
 	// The storage and its files are made while the container's first
@@ -187,8 +182,8 @@ func imageOptions(cmd *cobra.Command, g *globals, s *store.Store, img store.Imag
 		if _, err := container.EtcFiles(c.Dir, etcOpts); err != nil {
 			return err
 		}
-		if addUser != "" {
-			if err := os.WriteFile(filepath.Join(c.Dir, "passwd"), append(passwd, addUser...), 0o644); err != nil {
+		if withUser != nil {
+			if err := os.WriteFile(filepath.Join(c.Dir, "passwd"), withUser, 0o644); err != nil {
 				return fmt.Errorf("write /etc/passwd: %w", err)
 			}
 		}
@@ -202,8 +197,7 @@ func imageOptions(cmd *cobra.Command, g *globals, s *store.Store, img store.Imag
 			mounts = append(mounts, m)
 		}
 	}
-	user2, err := f.image.userMounts()
-	return c, prepare, append(mounts, user2...), err
+	return c, prepare, append(mounts, user2...), nil
 }
 
 // storageDriver returns the overlay driver and mount program that

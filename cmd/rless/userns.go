@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os/user"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -72,36 +73,31 @@ func (k *keepID) ids(host *userns.Host) (uid, gid uint32) {
 }
 
 // user returns the user keep-id runs the command as when --user does not
-// say, and the home directory: the image's entry of that uid, else the
-// user's own name and home, which passwdEntry adds to the image's
-// /etc/passwd as podman does.
-func (k *keepID) user(host *userns.Host, passwd []byte) (specs.User, string) {
+// say, and its home directory: the one of the image's entry of that uid
+// (in passwd, nil when the image has no /etc/passwd), else the user's own. For an
+// image whose /etc/passwd has no such entry it also returns that file with
+// one added, of the user's name and home, as podman does; else nil.
+func (k *keepID) user(host *userns.Host, passwd []byte) (u specs.User, home string, withUser []byte) {
 	uid, gid := k.ids(host)
-	u := specs.User{UID: uid, GID: gid}
-	if _, home, err := spec.ResolveUserFrom(passwd, nil, strconv.Itoa(int(uid))); err == nil && home != "" {
-		return u, home
-	}
-	if hu, err := user.LookupId(strconv.Itoa(host.UID)); err == nil && hu.HomeDir != "" {
-		return u, hu.HomeDir
-	}
-	return u, "/"
-}
-
-// passwdEntry returns the line keep-id adds to the image's /etc/passwd when
-// it has no entry of the user's container uid, or "".
-func (k *keepID) passwdEntry(host *userns.Host, passwd []byte, home string) string {
-	uid, gid := k.ids(host)
-	for _, line := range strings.Split(string(passwd), "\n") {
-		f := strings.Split(line, ":")
-		if len(f) > 2 && f[2] == strconv.Itoa(int(uid)) {
-			return ""
+	u = specs.User{UID: uid, GID: gid}
+	home, found := spec.LookupUID(passwd, uid)
+	if home == "" {
+		home = "/"
+		if hu, err := user.LookupId(strconv.Itoa(host.UID)); err == nil && hu.HomeDir != "" {
+			home = hu.HomeDir
 		}
+	}
+	if found || passwd == nil {
+		return u, home, nil
 	}
 	name := host.User
 	if name == "" {
 		name = "user"
 	}
-	return fmt.Sprintf("%s:*:%d:%d:%s:%s:/bin/sh\n", name, uid, gid, name, home)
+	if len(passwd) > 0 && passwd[len(passwd)-1] != '\n' {
+		passwd = append(slices.Clip(passwd), '\n')
+	}
+	return u, home, fmt.Appendf(slices.Clip(passwd), "%s:*:%d:%d:%s:%s:/bin/sh\n", name, uid, gid, name, home)
 }
 
 // mappedLower returns the image's copy for layout m (see
@@ -143,7 +139,8 @@ func newMapImageCmd(g *globals) *cobra.Command {
 		Hidden: true,
 		Args:   cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if done, err := inUserNS(cmd, g); done {
+			s, done, err := storeInUserNS(cmd, g)
+			if done || err != nil {
 				return err
 			}
 			var layouts []userns.Mapping
@@ -151,10 +148,6 @@ func newMapImageCmd(g *globals) *cobra.Command {
 				return fmt.Errorf("layouts %q: %v", args[1], err)
 			}
 			def, m := layouts[0], layouts[1]
-			s, err := openStore(g)
-			if err != nil {
-				return err
-			}
 			img, err := s.Lookup(args[0])
 			if err != nil {
 				return err

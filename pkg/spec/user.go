@@ -30,6 +30,17 @@ func ResolveUserFrom(passwd, group []byte, value string) (specs.User, string, er
 	return resolveUser(value, parseDB(bytes.NewReader(passwd)), func() [][]string { return parseDB(bytes.NewReader(group)) })
 }
 
+// LookupUID returns the home directory of the entry of uid in passwd (the
+// contents of an /etc/passwd), and whether there is one.
+func LookupUID(passwd []byte, uid uint32) (home string, ok bool) {
+	for _, f := range parseDB(bytes.NewReader(passwd)) {
+		if len(f) >= 6 && f[2] != "" && parseID(f[2]) == uid {
+			return f[5], true
+		}
+	}
+	return "", false
+}
+
 func resolveUser(value string, passwd [][]string, readGroups func() [][]string) (specs.User, string, error) {
 	var u specs.User
 	if value == "" {

@@ -351,3 +351,19 @@ func TestResolveUserNumericByValue(t *testing.T) {
 		t.Errorf("ResolveUser(01000) = %+v, %q; want uid 1000 gid 1000 home /home/alice", u, home)
 	}
 }
+
+func TestLookupUID(t *testing.T) {
+	passwd := []byte("root:x:0:0:root:/root:/bin/sh\n# comment\n  app:x:1000:1000::/home/app:/bin/sh  \nnohome:x:1001:1001:::/bin/sh\nshort:x:1002\n")
+	for _, tc := range []struct {
+		uid  uint32
+		home string
+		ok   bool
+	}{{0, "/root", true}, {1000, "/home/app", true}, {1001, "", true}, {1002, "", false}, {7, "", false}} {
+		if home, ok := LookupUID(passwd, tc.uid); home != tc.home || ok != tc.ok {
+			t.Errorf("LookupUID(%d) = %q, %v; want %q, %v", tc.uid, home, ok, tc.home, tc.ok)
+		}
+	}
+	if _, ok := LookupUID(nil, 0); ok {
+		t.Error("an entry in no passwd")
+	}
+}

@@ -1,6 +1,7 @@
 package userns
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -126,13 +127,9 @@ func RunNestStage() (int, error) {
 	// The socket is the inner stage's now: rless sees it close when that
 	// stage executes the command.
 	conn.Close()
-	go func() {
-		for sig := range sigs {
-			if sig != syscall.SIGCHLD && sig != syscall.SIGURG {
-				_ = cmd.Process.Signal(sig)
-			}
-		}
-	}()
-	_ = cmd.Wait()
+	// Every signal but those of the Go runtime and of its own children.
+	_ = (&Child{Cmd: cmd}).Wait(context.Background(), sigs, func(sig os.Signal) bool {
+		return sig == syscall.SIGCHLD || sig == syscall.SIGURG
+	})
 	return ExitCode(cmd.ProcessState), nil
 }
