@@ -4,9 +4,9 @@
 // gVisor's netstack, whose package initialisation costs about a
 // millisecond, out of the processes that start containers.
 //
-// Protocol: argument 1 is the JSON of a Setup; descriptor 3 is a message
-// socket (internal/syncmsg) from rless; descriptors 4 onwards are the
-// sockets of the published ports, in the order of Setup.Ports (and then,
+// Protocol: argument 1 is the JSON of a network.Config; descriptor 3 is a
+// message socket (internal/syncmsg) from rless; descriptors 4 onwards are
+// the sockets of the published ports, in the order of the Config's Ports (and then,
 // with _RLESS_NETSTACK_FD set, this program itself in a memory file, which
 // it closes). rless sends
 // a "tap" message carrying the container's tap device; the stack then runs
@@ -31,12 +31,6 @@ import (
 	"github.com/rless/rless/pkg/slirp"
 )
 
-// Setup is what rless tells the stack.
-type Setup struct {
-	Config network.Config        `json:"config"`
-	Ports  []network.PortMapping `json:"ports"` // as network.Listeners.Ports gives them
-}
-
 func main() {
 	logging.FromEnv()
 	if err := run(); err != nil {
@@ -47,22 +41,22 @@ func main() {
 
 func run() error {
 	if len(os.Args) != 2 {
-		return errors.New("usage: rless-netstack SETUP-JSON (run by rless)")
+		return errors.New("usage: rless-netstack CONFIG-JSON (run by rless)")
 	}
-	var s Setup
-	if err := json.Unmarshal([]byte(os.Args[1]), &s); err != nil {
+	var cfg network.Config
+	if err := json.Unmarshal([]byte(os.Args[1]), &cfg); err != nil {
 		return fmt.Errorf("setup: %w", err)
 	}
 	conn := syncmsg.FromFD(3)
 	defer conn.Close()
 	if os.Getenv("_RLESS_NETSTACK_FD") != "" {
-		syscall.Close(4 + len(s.Ports)) // this program, in a memory file
+		syscall.Close(4 + len(cfg.Ports)) // this program, in a memory file
 	}
-	files := make([]*os.File, len(s.Ports))
+	files := make([]*os.File, len(cfg.Ports))
 	for i := range files {
 		files[i] = os.NewFile(uintptr(4+i), "published-port")
 	}
-	l, err := network.FromFiles(s.Ports, files)
+	l, err := network.FromFiles(cfg.Ports, files)
 	if err != nil {
 		return err
 	}
@@ -77,7 +71,7 @@ func run() error {
 		l.Close()
 		return fmt.Errorf("wait for the tap device: %v (message %q)", err, m.Type)
 	}
-	n, err := slirp.Start(ctx, os.NewFile(uintptr(fds[0]), "tap"), s.Config, l)
+	n, err := slirp.Start(ctx, os.NewFile(uintptr(fds[0]), "tap"), cfg, l)
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,46 +23,40 @@ import (
 // container's network namespace, as podman runs them.
 
 // slirp4netnsArgs parses the options of --network slirp4netns:OPTIONS
-// (podman's: allow_host_loopback, cidr, enable_ipv6, mtu, port_handler)
-// into the program's arguments, and the addresses it gives the container
-// (the built-in stack's, for the /etc files).
+// (podman's: allow_host_loopback, cidr, mtu, as the built-in stack takes
+// them, and enable_ipv6, port_handler) into the program's arguments, and
+// the addresses it gives the container (the built-in stack's, for the /etc
+// files).
 func slirp4netnsArgs(opts string) ([]string, network.Config, error) {
-	args := []string{"--configure", "--mtu=65520", "--enable-sandbox"}
-	cfg := network.DefaultConfig()
+	var common []string
+	ipv6 := false
 	if opts != "" {
 		for _, o := range strings.Split(opts, ",") {
 			k, v, _ := strings.Cut(o, "=")
 			switch k {
-			case "allow_host_loopback":
-				b, err := strconv.ParseBool(v)
-				if err != nil {
-					return nil, cfg, fmt.Errorf("slirp4netns option %q: %w", o, err)
-				}
-				cfg.AllowHostLoopback = b
-			case "mtu":
-				if _, err := strconv.Atoi(v); err != nil {
-					return nil, cfg, fmt.Errorf("slirp4netns option %q: %w", o, err)
-				}
-				args = append(args, "--mtu="+v)
-			case "cidr":
-				p, err := netip.ParsePrefix(v)
-				if err != nil {
-					return nil, cfg, fmt.Errorf("slirp4netns option %q: %w", o, err)
-				}
-				cfg.CIDR = p
-				args = append(args, "--cidr="+v)
+			case "allow_host_loopback", "mtu", "cidr":
+				common = append(common, o)
 			case "enable_ipv6":
-				if v == "true" {
-					args = append(args, "--enable-ipv6")
-				}
+				ipv6 = v == "true"
 			case "port_handler":
 				if v != "slirp4netns" {
-					return nil, cfg, fmt.Errorf("slirp4netns option %q: only port_handler=slirp4netns is supported", o)
+					return nil, network.Config{}, fmt.Errorf("slirp4netns option %q: only port_handler=slirp4netns is supported", o)
 				}
 			default:
-				return nil, cfg, fmt.Errorf("slirp4netns option %q: unknown (known: allow_host_loopback, cidr, enable_ipv6, mtu, port_handler)", o)
+				return nil, network.Config{}, fmt.Errorf("slirp4netns option %q: unknown (known: allow_host_loopback, cidr, enable_ipv6, mtu, port_handler)", o)
 			}
 		}
+	}
+	cfg, err := network.ParseOptions(strings.Join(common, ","))
+	if err != nil {
+		return nil, cfg, err
+	}
+	args := []string{"--configure", "--mtu=" + strconv.Itoa(cfg.MTU), "--enable-sandbox"}
+	if cfg.CIDR != network.DefaultConfig().CIDR {
+		args = append(args, "--cidr="+cfg.CIDR.String())
+	}
+	if ipv6 {
+		args = append(args, "--enable-ipv6")
 	}
 	if !cfg.AllowHostLoopback {
 		args = append(args, "--disable-host-loopback")
@@ -73,7 +66,6 @@ func slirp4netnsArgs(opts string) ([]string, network.Config, error) {
 
 // external is a running slirp4netns or pasta.
 type external struct {
-	name string
 	cmd  *exec.Cmd // slirp4netns, a child; nil for pasta, which daemonizes
 	pid  int       // pasta's daemon
 	exit *os.File  // slirp4netns ends when this closes
@@ -112,16 +104,10 @@ func connectSlirp4netns(path string, args []string, ports []network.PortMapping,
 		exitW.Close()
 		return nil, fmt.Errorf("slirp4netns: %w", err)
 	}
-	e := &external{name: "slirp4netns", cmd: cmd, exit: exitW}
-	ready := make(chan error, 1)
-	go func() {
-		b := make([]byte, 1)
-		_, err := readyR.Read(b)
-		ready <- err
-	}()
-	select {
-	case err = <-ready:
-	case <-time.After(10 * time.Second):
+	e := &external{cmd: cmd, exit: exitW}
+	_ = readyR.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err = readyR.Read(make([]byte, 1))
+	if errors.Is(err, os.ErrDeadlineExceeded) {
 		err = errors.New("not ready after 10 s")
 	}
 	if err != nil {
@@ -144,10 +130,7 @@ func addHostfwd(api string, p network.PortMapping) error {
 		return fmt.Errorf("slirp4netns API: %w", err)
 	}
 	defer c.Close()
-	host := "0.0.0.0"
-	if p.HostIP.IsValid() {
-		host = p.HostIP.String()
-	}
+	host := p.BindIP().String()
 	req := map[string]any{"execute": "add_hostfwd", "arguments": map[string]any{
 		"proto": p.Protocol, "host_addr": host, "host_port": p.HostPort, "guest_port": p.ContainerPort}}
 	if err := json.NewEncoder(c).Encode(req); err != nil {
@@ -186,9 +169,15 @@ func pastaArgs(opts string, ports []network.PortMapping) []string {
 	if !mapGW {
 		args = append(args, "--no-map-gw")
 	}
+	// The forwarding options the user gave, by their short names: -t,
+	// -t8080, --tcp-ports=8080 and --tcp-ports are all -t.
+	long := map[string]string{"--tcp-ports": "-t", "--udp-ports": "-u", "--tcp-ns": "-T", "--udp-ns": "-U"}
 	forwards := map[string]bool{}
 	for _, a := range own {
-		if a == "-t" || a == "-u" || a == "-T" || a == "-U" || strings.HasPrefix(a, "--tcp-ports") || strings.HasPrefix(a, "--udp-ports") {
+		name, _, _ := strings.Cut(a, "=")
+		if short, ok := long[name]; ok {
+			forwards[short] = true
+		} else if len(a) >= 2 && a[0] == '-' && strings.IndexByte("tuTU", a[1]) >= 0 {
 			forwards[a[:2]] = true
 		}
 	}
@@ -232,21 +221,14 @@ func connectPasta(path string, args []string, runRoot string, pid int) (*externa
 	if err != nil {
 		return nil, fmt.Errorf("pasta: its pid: %w", err)
 	}
-	return &external{name: "pasta", pid: daemon}, nil
+	return &external{pid: daemon}, nil
 }
 
 // Close ends the program and waits (5 s at most) until it has.
 func (e *external) Close() error {
 	if e.cmd != nil {
 		e.exit.Close()
-		done := make(chan error, 1)
-		go func() { done <- e.cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = e.cmd.Process.Kill()
-			<-done
-		}
+		_, _ = waitOrKill(e.cmd, 5*time.Second)
 		return nil
 	}
 	fd, err := unix.PidfdOpen(e.pid, 0)

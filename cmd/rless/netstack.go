@@ -36,10 +36,9 @@ type netstack struct {
 
 // startNetstack starts the stack process for cfg, with the sockets of the
 // published ports l (which stay open here too, until the caller closes
-// them), in the background.
+// them; cfg.Ports says what they are), in the background.
 func startNetstack(runRoot string, cfg network.Config, l *network.Listeners) *netstack {
 	n := &netstack{started: make(chan struct{})}
-	ports := l.Ports()
 	files, err := l.Files()
 	if err != nil {
 		n.err = err
@@ -48,7 +47,7 @@ func startNetstack(runRoot string, cfg network.Config, l *network.Listeners) *ne
 	}
 	go func() {
 		defer close(n.started)
-		n.cmd, n.conn, n.err = launchNetstack(runRoot, cfg, ports, files)
+		n.cmd, n.conn, n.err = launchNetstack(runRoot, cfg, files)
 	}()
 	return n
 }
@@ -59,7 +58,7 @@ const netstackFDEnv = "_RLESS_NETSTACK_FD"
 
 // launchNetstack starts the stack process and returns it with the message
 // socket to it. It closes files (copies of the published ports' sockets).
-func launchNetstack(runRoot string, cfg network.Config, ports []network.PortMapping, files []*os.File) (cmd *exec.Cmd, parent *syncmsg.Conn, err error) {
+func launchNetstack(runRoot string, cfg network.Config, files []*os.File) (cmd *exec.Cmd, parent *syncmsg.Conn, err error) {
 	defer func() {
 		for _, f := range files {
 			f.Close()
@@ -75,27 +74,22 @@ func launchNetstack(runRoot string, cfg network.Config, ports []network.PortMapp
 			parent.Close()
 		}
 	}()
-	setup, err := json.Marshal(map[string]any{"config": cfg, "ports": ports})
+	setup, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	newCmd := func(path string, extra []*os.File, env []string) *exec.Cmd {
-		return &exec.Cmd{
-			Path:       path,
-			Args:       []string{"rless-netstack", string(setup)},
-			Env:        env,
-			Stderr:     os.Stderr,
-			ExtraFiles: append([]*os.File{child.File()}, append(files, extra...)...),
-			// Its own process group: a Ctrl-C at the terminal is the
-			// container's to handle, and rless stops the stack after.
-			SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true},
-		}
+	cmd = &exec.Cmd{
+		Args:       []string{"rless-netstack", string(setup)},
+		Stderr:     os.Stderr,
+		ExtraFiles: append([]*os.File{child.File()}, files...),
+		// Its own process group: a Ctrl-C at the terminal is the
+		// container's to handle, and rless stops the stack after.
+		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true},
 	}
-	// The program: extracted once into the run root, else copied into
+	// The program: extracted once into the run root (payload.Extract
+	// makes sure no process holds it open for writing), else copied into
 	// a memory file passed as the last descriptor.
-	path, err := payload.Extract(payload.Netstack, filepath.Join(runRoot, ".bin"))
-	var extra []*os.File
-	var env []string
+	cmd.Path, err = payload.Extract(payload.Netstack, filepath.Join(runRoot, ".bin"))
 	switch {
 	case errors.Is(err, payload.ErrNone):
 		return nil, nil, errors.New("this rless was built without its network stack: build it with `make`, or use --network none or host")
@@ -106,20 +100,11 @@ func launchNetstack(runRoot string, cfg network.Config, ports []network.PortMapp
 			return nil, nil, fmt.Errorf("load the network stack: %w", err)
 		}
 		defer prog.Close()
-		extra, env = []*os.File{prog}, append(os.Environ(), netstackFDEnv+"=1")
-		path = fmt.Sprintf("/proc/self/fd/%d", 3+1+len(files))
+		cmd.ExtraFiles = append(cmd.ExtraFiles, prog)
+		cmd.Env = append(os.Environ(), netstackFDEnv+"=1")
+		cmd.Path = fmt.Sprintf("/proc/self/fd/%d", 3+len(cmd.ExtraFiles)-1)
 	}
-	cmd = newCmd(path, extra, env)
-	err = cmd.Start()
-	for try := 0; errors.Is(err, syscall.ETXTBSY) && try < 50; try++ {
-		// Just extracted: a process forked meanwhile may hold it open
-		// for writing until it executes (Go's descriptors are
-		// close-on-exec, not close-on-fork).
-		time.Sleep(2 * time.Millisecond)
-		cmd = newCmd(path, extra, env)
-		err = cmd.Start()
-	}
-	if err != nil {
+	if err := cmd.Start(); err != nil {
 		return nil, nil, fmt.Errorf("start the network stack: %w", err)
 	}
 	return cmd, parent, nil
@@ -163,13 +148,8 @@ func (n *netstack) Close() error {
 		if n.cmd == nil {
 			return
 		}
-		done := make(chan error, 1)
-		go func() { done <- n.cmd.Wait() }()
-		select {
-		case n.waitErr = <-done:
-		case <-time.After(5 * time.Second):
-			_ = n.cmd.Process.Kill()
-			<-done
+		var killed bool
+		if killed, n.waitErr = waitOrKill(n.cmd, 5*time.Second); killed {
 			n.waitErr = errors.New("it did not stop: killed")
 		}
 		if n.waitErr != nil {
@@ -177,4 +157,12 @@ func (n *netstack) Close() error {
 		}
 	})
 	return n.waitErr
+}
+
+// waitOrKill waits for cmd to exit, killing it if it has not after d; it
+// reports whether it had to.
+func waitOrKill(cmd *exec.Cmd, d time.Duration) (killed bool, err error) {
+	t := time.AfterFunc(d, func() { _ = cmd.Process.Kill() })
+	err = cmd.Wait()
+	return !t.Stop(), err
 }

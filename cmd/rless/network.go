@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"sort"
@@ -158,9 +158,10 @@ func (n *netSetup) start(runRoot string, opts *spec.Options) error {
 	if err != nil {
 		return err
 	}
-	n.listeners = l
+	n.listeners, n.ports = l, l.Ports() // with the host ports bound
+	cfg.Ports = n.ports
 	n.stack = startNetstack(runRoot, cfg, l)
-	slog.Debug("network stack starting", "ports", l.Ports())
+	slog.Debug("network stack starting", "ports", n.ports)
 	return nil
 }
 
@@ -190,14 +191,10 @@ func (n *netSetup) close() {
 // `rless port`.
 const AnnotationPorts = "io.rless.ports"
 
-// annotate records the bound ports in the spec's annotations.
+// annotate records the published ports in the spec's annotations.
 func (n *netSetup) annotate(a map[string]string) {
-	ports := n.listeners.Ports()
-	if n.program != "" {
-		ports = n.ports
-	}
-	if len(ports) > 0 {
-		data, _ := json.Marshal(ports)
+	if len(n.ports) > 0 {
+		data, _ := json.Marshal(n.ports)
 		a[AnnotationPorts] = string(data)
 	}
 }
@@ -229,11 +226,7 @@ func newPortCmd(g *globals) *cobra.Command {
 					}
 				}
 				for _, p := range ports {
-					host := "0.0.0.0"
-					if p.HostIP.IsValid() {
-						host = p.HostIP.String()
-					}
-					bound := net.JoinHostPort(host, fmt.Sprint(p.HostPort))
+					bound := netip.AddrPortFrom(p.BindIP(), p.HostPort).String()
 					private := fmt.Sprintf("%d/%s", p.ContainerPort, p.Protocol)
 					switch {
 					case len(args) == 2:

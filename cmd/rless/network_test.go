@@ -10,7 +10,7 @@ import (
 
 func TestSlirp4netnsArgs(t *testing.T) {
 	got, cfg, err := slirp4netnsArgs("allow_host_loopback=true,mtu=1500,cidr=10.5.0.0/24,enable_ipv6=true,port_handler=slirp4netns")
-	want := []string{"--configure", "--mtu=65520", "--enable-sandbox", "--mtu=1500", "--cidr=10.5.0.0/24", "--enable-ipv6"}
+	want := []string{"--configure", "--mtu=1500", "--enable-sandbox", "--cidr=10.5.0.0/24", "--enable-ipv6"}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v, %v; want %v", got, err, want)
 	}
@@ -18,10 +18,10 @@ func TestSlirp4netnsArgs(t *testing.T) {
 		t.Errorf("addresses %+v", cfg)
 	}
 	got, _, _ = slirp4netnsArgs("")
-	if got[len(got)-1] != "--disable-host-loopback" {
-		t.Errorf("default: %v", got)
+	if want := []string{"--configure", "--mtu=65520", "--enable-sandbox", "--disable-host-loopback"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("default: %v, want %v", got, want)
 	}
-	for _, bad := range []string{"mtu=x", "cidr=x", "allow_host_loopback=maybe", "port_handler=rootlesskit", "bogus=1"} {
+	for _, bad := range []string{"mtu=x", "mtu=100", "cidr=x", "cidr=10.5.0.0/30", "allow_host_loopback=maybe", "port_handler=rootlesskit", "bogus=1"} {
 		if _, _, err := slirp4netnsArgs(bad); err == nil {
 			t.Errorf("%s accepted", bad)
 		}
@@ -37,6 +37,12 @@ func TestPastaArgs(t *testing.T) {
 	}
 	got = strings.Join(pastaArgs("--map-gw,-T,auto", nil), " ")
 	if want := "--config-net --quiet -t none -u none -U none -T auto"; got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	// The user's forwarding options in every form pasta takes: rless adds
+	// no "none" of the same kind, which pasta would refuse as a conflict.
+	got = strings.Join(pastaArgs("--tcp-ports=8080,-u53,--tcp-ns,auto,--udp-ns=auto", nil), " ")
+	if want := "--config-net --quiet --no-map-gw --tcp-ports=8080 -u53 --tcp-ns auto --udp-ns=auto"; got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }

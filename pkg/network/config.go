@@ -28,9 +28,11 @@ type Config struct {
 	// nameservers of the host's /etc/resolv.conf. UDP queries try each in
 	// turn; DNS over TCP goes to the first.
 	DNS []string
-	// Ports lists the published ports; it is informational for Start, which
-	// forwards whatever [Listeners] it is given.
-	Ports []PortMapping
+	// Ports lists the published ports, as [Listeners.Ports] gives them:
+	// what a network stack in another process is told of the sockets it
+	// is handed (see cmd/rless-netstack). slirp.Start forwards whatever
+	// Listeners it is given.
+	Ports []PortMapping `json:",omitempty"`
 }
 
 // DefaultConfig returns podman's defaults: 10.0.2.0/24, MTU 65520, host
@@ -114,6 +116,15 @@ type PortMapping struct {
 	ContainerPort uint16
 	// Protocol is "tcp" or "udp".
 	Protocol string
+}
+
+// BindIP returns the host address m listens on: HostIP, or 0.0.0.0 when
+// that is unset (all addresses).
+func (m PortMapping) BindIP() netip.Addr {
+	if m.HostIP.IsValid() {
+		return m.HostIP
+	}
+	return netip.IPv4Unspecified()
 }
 
 // String formats m as podman does: [hostIP:]hostPort:containerPort/proto.

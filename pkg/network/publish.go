@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 )
 
@@ -60,11 +61,7 @@ func Listen(ports []PortMapping) (*Listeners, error) {
 			if errors.As(err, &se) {
 				err = se.Err
 			}
-			where := m.hostAddr()
-			if !m.HostIP.IsValid() {
-				where = "0.0.0.0" + where
-			}
-			return nil, fmt.Errorf("publish %s/%s: %w", where, m.Protocol, err)
+			return nil, fmt.Errorf("publish %s/%s: %w", netip.AddrPortFrom(m.BindIP(), m.HostPort), m.Protocol, err)
 		}
 	}
 	return l, nil
