@@ -61,8 +61,10 @@ func TestExamples(t *testing.T) {
 	}
 
 	// A SIGTERM to the program stops the container: the stop signal
-	// first, then SIGKILL when the command ignores it.
-	stop := func(timeout, script string) (string, int) {
+	// first, then SIGKILL when the command ignores it. stop returns what
+	// the command printed after "ready", its exit status and when the
+	// SIGTERM was sent.
+	stop := func(timeout, script string) (string, int, time.Time) {
 		cmd := exec.Command(bin, "-stop-signal", "USR1", "-stop-timeout", timeout, rootfs, "sh", "-c", script)
 		cmd.Env = append(cmd.Environ(), "XDG_RUNTIME_DIR="+filepath.Dir(runRoot))
 		out, err := cmd.StdoutPipe()
@@ -76,20 +78,21 @@ func TestExamples(t *testing.T) {
 		if line, err := r.ReadString('\n'); line != "ready\n" {
 			t.Fatalf("stop: %q %v", line, err)
 		}
+		sent := time.Now()
 		cmd.Process.Signal(syscall.SIGTERM)
 		rest, _ := io.ReadAll(r)
 		cmd.Wait()
-		return string(rest), cmd.ProcessState.ExitCode()
+		return string(rest), cmd.ProcessState.ExitCode(), sent
 	}
 	loop := "echo ready; while :; do sleep 0.05; done"
-	if out, code := stop("60s", `trap 'echo stopped by USR1; exit 3' USR1; `+loop); code != 3 || out != "stopped by USR1\n" {
+	if out, code, _ := stop("60s", `trap 'echo stopped by USR1; exit 3' USR1; `+loop); code != 3 || out != "stopped by USR1\n" {
 		t.Errorf("stop signal: exit %d, output %q", code, out)
 	}
-	start := time.Now()
-	if out, code := stop("1s", `trap '' USR1; `+loop); code != 137 || out != "" {
-		t.Errorf("stop of a command that ignores its stop signal: exit %d, output %q", code, out)
+	rest, code, sent := stop("1s", `trap '' USR1; `+loop)
+	if code != 137 || rest != "" {
+		t.Errorf("stop of a command that ignores its stop signal: exit %d, output %q", code, rest)
 	}
-	if d := time.Since(start); d < time.Second {
+	if d := time.Since(sent); d < time.Second {
 		t.Errorf("killed %v after the stop signal, before the timeout", d)
 	}
 	assertClean(t, before)

@@ -8,6 +8,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,14 +19,19 @@ import (
 
 // waitForContainer waits (up to 5 s) until the test run root lists a
 // container (container.List): rless has written its state and the
-// container is being set up or runs. It returns the containers listed.
-func waitForContainer() []container.Live {
+// container is being set up or runs. It returns the containers listed, and
+// fails the test when none is listed in time.
+func waitForContainer(t *testing.T) []container.Live {
+	t.Helper()
+	var err error
 	for i := 0; i < 500; i++ {
-		if live, _ := container.List(runRoot); len(live) > 0 {
+		var live []container.Live
+		if live, err = container.List(runRoot); len(live) > 0 {
 			return live
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	t.Fatalf("no container listed in %s after 5 s (last error: %v)", runRoot, err)
 	return nil
 }
 
@@ -76,15 +82,8 @@ func TestRunImage(t *testing.T) {
 		t.Errorf("--entrypoint: %q %s", r.stdout, r.stderr)
 	}
 	// An image a container uses is not removed.
-	sleeper := imgCmd(root, "run", "alpine", "sleep", "60")
-	if err := sleeper.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		sleeper.Process.Signal(syscall.SIGTERM)
-		sleeper.Wait()
-	}()
-	waitForContainer()
+	startBackground(t, imgCmd(root, "run", "alpine", "sleep", "60"))
+	waitForContainer(t)
 	if r := rlessImg(t, root, "rmi", "alpine"); r.code != 2 || !strings.Contains(r.stderr, "in use") {
 		t.Errorf("rmi of an image in use: exit %d %s", r.code, r.stderr)
 	}
@@ -119,11 +118,8 @@ func TestRunImageConfig(t *testing.T) {
 		want  string
 	}{{nil, "SIGUSR2"}, {[]string{"--stop-signal", "RTMIN+3"}, "SIGRTMIN+3"}} {
 		args := append(append([]string{"run"}, tc.flags...), ref, "sleep", "30")
-		sleeper := imgCmd(root, args...)
-		if err := sleeper.Start(); err != nil {
-			t.Fatal(err)
-		}
-		live := waitForContainer()
+		stop := startBackground(t, imgCmd(root, args...))
+		live := waitForContainer(t)
 		var got string
 		if len(live) == 1 {
 			got = live[0].Spec.Annotations["org.opencontainers.image.stopSignal"]
@@ -131,8 +127,7 @@ func TestRunImageConfig(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("stop signal %v: %q in %d listed containers, want %s", tc.flags, got, len(live), tc.want)
 		}
-		sleeper.Process.Signal(syscall.SIGTERM)
-		sleeper.Wait()
+		stop()
 	}
 	if r := rlessImg(t, root, "run", "--rm", "--stop-signal", "NOPE", ref, "true"); r.code != 125 || !strings.Contains(r.stderr, `invalid signal "NOPE"`) {
 		t.Errorf("--stop-signal NOPE: exit %d %s", r.code, r.stderr)
@@ -265,16 +260,12 @@ func TestVolumes(t *testing.T) {
 	}
 	// In use: refused (2); then removed with its content, inside the
 	// user namespace for files of other owners.
-	sleeper := imgCmd(root, "run", "-v", "data:/data", "alpine", "sleep", "60")
-	if err := sleeper.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitForContainer()
+	stop := startBackground(t, imgCmd(root, "run", "-v", "data:/data", "alpine", "sleep", "60"))
+	waitForContainer(t)
 	if r := rlessImg(t, root, "volume", "rm", "data"); r.code != 2 || !strings.Contains(r.stderr, "in use") {
 		t.Errorf("volume rm of a volume in use: exit %d %s", r.code, r.stderr)
 	}
-	sleeper.Process.Signal(syscall.SIGTERM)
-	sleeper.Wait()
+	stop()
 	if out := mustImg(t, root, "volume", "rm", "data").stdout; out != "data\n" {
 		t.Errorf("volume rm: %q", out)
 	}
@@ -318,13 +309,19 @@ func TestRunImageKilled(t *testing.T) {
 	root := imageStore(t)
 	mustImg(t, root, "pull", "-q", "alpine")
 	before := takeSnapshot(t)
+	// Not startBackground: rless is killed, not stopped. Should the test
+	// fail before the kill, the clean-up kills it all the same.
 	cmd := imgCmd(root, "run", "alpine", "sleep", "60")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitForContainer()
-	cmd.Process.Signal(syscall.SIGKILL)
-	cmd.Wait()
+	kill := sync.OnceFunc(func() {
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+	})
+	t.Cleanup(kill)
+	waitForContainer(t)
+	kill()
 	if after := waitProcessesGone(t, before); len(newPids(before, after)) > 0 || after.mounts != before.mounts {
 		t.Errorf("left after SIGKILL: processes %v, mounts changed: %v", newPids(before, after), after.mounts != before.mounts)
 	}
@@ -370,6 +367,11 @@ func TestRunImageKeepID(t *testing.T) {
 	}
 	if r := rlessImg(t, root, "run", "--rm", "--userns=keep-id", "alpine", "sh", "-c", "kill -TERM $$"); r.code != 143 {
 		t.Errorf("keep-id: killed by SIGTERM: exit %d, want 143 (%s)", r.code, r.stderr)
+	}
+	// Their storage went at once: its directories belong to subordinate
+	// ids, which no later run could remove from the trash.
+	if trash, _ := filepath.Glob(filepath.Join(root, "trash", "ctr-*")); len(trash) > 0 {
+		t.Errorf("keep-id containers' storage in the trash: %v", trash)
 	}
 	// Other ids, other images: the image's USER keeps its files, and
 	// uid= and gid= place the user elsewhere.
@@ -428,12 +430,15 @@ func TestOverlayDetection(t *testing.T) {
 	if r := mustImg(t, root, "run", "--rm", "alpine", "sh", "-c", rootFS); r.stdout != "overlay\n" {
 		t.Errorf("root file system %q, want overlay", r.stdout)
 	}
-	// A store where the probe found only the copy fallback copies.
+	// A store where the probe found only the copy fallback copies, as
+	// long as the FUSE program found is the one it found (here, where
+	// that did not work).
 	var d map[string]string
 	if err := json.Unmarshal(data, &d); err != nil {
 		t.Fatal(err)
 	}
-	d["driver"] = "copy"
+	fuse, _ := exec.LookPath("fuse-overlayfs")
+	d["driver"], d["found"] = "copy", fuse
 	data, _ = json.Marshal(d)
 	if err := os.WriteFile(cache, data, 0o644); err != nil {
 		t.Fatal(err)
@@ -443,5 +448,17 @@ func TestOverlayDetection(t *testing.T) {
 	}
 	if r := mustImg(t, root, "info"); !strings.Contains(r.stdout, "overlay driver: copy") {
 		t.Errorf("info with copy cached:\n%s", r.stdout)
+	}
+	// A FUSE program installed or removed since the probe: probed again.
+	d["found"] = "/nonexistent/fuse-overlayfs"
+	data, _ = json.Marshal(d)
+	if err := os.WriteFile(cache, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := mustImg(t, root, "run", "--rm", "alpine", "sh", "-c", rootFS); r.stdout != "overlay\n" {
+		t.Errorf("with a stale copy cached: root file system %q, want overlay", r.stdout)
+	}
+	if r := mustImg(t, root, "info", "--format", "{{.Store.Overlay.Driver}}"); r.stdout != "overlay\n" {
+		t.Errorf("info after the stale cache: %q", r.stdout)
 	}
 }

@@ -3,7 +3,10 @@ package proc
 import (
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestAlive(t *testing.T) {
@@ -19,4 +22,43 @@ func TestAlive(t *testing.T) {
 	if Alive(pid) {
 		t.Errorf("reaped process %d is alive", pid)
 	}
+
+	// A zombie: ended, not yet waited for. Its pid exists (kill(pid, 0)
+	// succeeds) but it is not alive.
+	cmd = exec.Command("true")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	pid = cmd.Process.Pid
+	state := ""
+	for i := 0; i < 500 && state != "Z"; i++ {
+		if state = procState(t, pid); state != "Z" {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if state != "Z" {
+		t.Fatalf("process %d is in state %q after 5 s, not a zombie", pid, state)
+	}
+	if Alive(pid) {
+		t.Errorf("zombie process %d is alive", pid)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("wait for the zombie: %v", err)
+	}
+}
+
+// procState returns the state letter of /proc/PID/stat.
+func procState(t *testing.T, pid int) string {
+	t.Helper()
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The state follows the command name, which is in parentheses.
+	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	if len(f) == 0 {
+		t.Fatalf("/proc/%d/stat: %q", pid, stat)
+	}
+	return f[0]
 }

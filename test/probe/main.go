@@ -6,6 +6,8 @@
 //	probe keycalls        try add_key, request_key and keyctl, and print what each returned
 //	probe udp ADDR MSG    send MSG to the UDP address ADDR and print the reply (3 s at most)
 //	probe get URL         print the body of an HTTP GET of URL (3 s at most)
+//	probe udpecho PORT... answer each UDP datagram to a PORT with "echo " and
+//	                      the datagram, until killed
 package main
 
 import (
@@ -76,6 +78,30 @@ func main() {
 			os.Exit(1)
 		}
 		fmt.Printf("%s\n", buf[:n])
+	case "udpecho":
+		if len(os.Args) < 3 {
+			fmt.Fprintln(os.Stderr, "usage: probe udpecho PORT...")
+			os.Exit(2)
+		}
+		for _, port := range os.Args[2:] {
+			pc, err := net.ListenPacket("udp", ":"+port)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "udpecho:", err)
+				os.Exit(1)
+			}
+			go func() {
+				buf := make([]byte, 2048)
+				for {
+					n, from, err := pc.ReadFrom(buf)
+					if err != nil {
+						fmt.Fprintln(os.Stderr, "udpecho:", err)
+						os.Exit(1)
+					}
+					pc.WriteTo(append([]byte("echo "), buf[:n]...), from)
+				}
+			}()
+		}
+		select {}
 	default:
 		fmt.Fprintln(os.Stderr, "unknown probe", os.Args[1])
 		os.Exit(2)
