@@ -410,6 +410,13 @@ func TestNetworkExternal(t *testing.T) {
 				out := mustRun(t, []string{"--network", tc.mode}, "sh", "-c", "ip route | awk '/^default/ {print $3}'")
 				gw = strings.TrimSpace(out)
 			}
+			if tc.mode == "pasta" {
+				// pasta's own forwarding options, in its long and joined
+				// forms: rless adds no conflicting "none" of that kind.
+				for _, o := range []string{fmt.Sprintf("--tcp-ports=%d:80", freePort(t)), fmt.Sprintf("-t%d:80", freePort(t)), "--udp-ns=none"} {
+					mustRun(t, []string{"--network", "pasta:" + o}, "true")
+				}
+			}
 			if tc.mode == "slirp4netns" {
 				out := mustRun(t, []string{"--network", tc.mode}, "wget", "-q", "-O-", "http://"+web+"/")
 				if out != "page on the host\n" {
