@@ -1,13 +1,16 @@
 package slirp
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"io"
+	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/rless/rless/pkg/network"
 )
@@ -34,15 +37,29 @@ func BenchmarkIperf3(t *testing.B) {
 	if !ok {
 		t.Skip("no non-loopback host address")
 	}
-	srv := exec.Command(iperf, "-s", "-B", ip.String(), "-p", "25201")
+	l, err := net.Listen("tcp", net.JoinHostPort(ip.String(), "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port) // free, as far as can be known
+	l.Close()
+	srv := exec.Command(iperf, "-s", "-B", ip.String(), "-p", port, "--forceflush")
+	out, err := srv.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { srv.Process.Kill(); srv.Wait() }()
-	time.Sleep(300 * time.Millisecond)
+	// Until it listens: it says so (--forceflush: not buffered in a pipe).
+	sc := bufio.NewScanner(out)
+	for sc.Scan() && !strings.Contains(sc.Text(), "Server listening") {
+	}
+	go io.Copy(io.Discard, out)
 
 	spec := childSpec{Cfg: network.DefaultConfig()}
-	spec.Command = append([]string{iperf, "-c", ip.String(), "-p", "25201"}, strings.Fields(opts)...)
+	spec.Command = append([]string{iperf, "-c", ip.String(), "-p", port}, strings.Fields(opts)...)
 	c, _ := startNetwork(t, context.Background(), spec, nil)
 	c.finish(t)
 	status, _ := os.ReadFile("/proc/self/status")
