@@ -5,9 +5,10 @@
 # it runs the suite as the user rlesstest, which has a subordinate id range,
 # and the end-to-end tests once more as rlesstest2, which has none (the
 # single-mapping fallback), through hack/as-user.sh. As root it also tells
-# the tests (RLESS_TEST_EXPECT_NET=1) that this machine is set up as
-# hack/deps.sh sets it up, slirp4netns, pasta and a usable /dev/net/tun: the
-# network tests fail rather than skip when one is missing.
+# the tests (RLESS_TEST_EXPECT_DEPS=1, see internal/testenv) that this
+# machine is set up as hack/deps.sh sets it up: slirp4netns, pasta,
+# fuse-overlayfs, a usable /dev/net/tun and /dev/fuse. The tests that need
+# one fail rather than skip when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CGO_ENABLED=0
@@ -19,7 +20,7 @@ fi
 
 status=0
 echo "== all tests, as rlesstest (subordinate range 100000-165535)"
-hack/as-user.sh env RLESS_TEST_EXPECT_NET=1 go test -count=1 "$@" ./... || status=1
+hack/as-user.sh env RLESS_TEST_EXPECT_DEPS=1 go test -count=1 "$@" ./... || status=1
 echo "== fuzzing the layer unpacker and the reference parser briefly, as rlesstest"
 # Budgets in executions, not seconds: Go 1.26's fuzzer can report a bare
 # "context deadline exceeded" when a -fuzztime duration ends while a
@@ -28,5 +29,5 @@ echo "== fuzzing the layer unpacker and the reference parser briefly, as rlesste
 hack/as-user.sh bash -c 'go test -run XXX -fuzz FuzzUnpack -fuzztime 4000x -fuzzminimizetime 200x ./pkg/layer &&
 	go test -run XXX -fuzz FuzzParse -fuzztime 60000x ./pkg/reference' || status=1
 echo "== end-to-end tests, as rlesstest2 (no subordinate range)"
-RLESS_AS_USER=rlesstest2 hack/as-user.sh env RLESS_TEST_EXPECT_RANGE=0 RLESS_TEST_EXPECT_NET=1 go test -count=1 "$@" ./test/ || status=1
+RLESS_AS_USER=rlesstest2 hack/as-user.sh env RLESS_TEST_EXPECT_RANGE=0 RLESS_TEST_EXPECT_DEPS=1 go test -count=1 "$@" ./test/ || status=1
 exit $status

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rless/rless/internal/testenv"
 	"github.com/rless/rless/pkg/network"
 )
 
@@ -361,28 +362,9 @@ func TestNetworkEtc(t *testing.T) {
 	}
 }
 
-// expectNet reports whether the harness says this host has every network
-// mode: RLESS_TEST_EXPECT_NET=1, which hack/test.sh sets when run as root
-// (as CI does, after hack/deps.sh installed slirp4netns and passt and
-// opened /dev/net/tun to all). Then a missing program or device fails the
-// tests that need it; without it they skip, as on a machine that lacks
-// them.
-func expectNet(t *testing.T) bool {
-	t.Helper()
-	switch v := os.Getenv("RLESS_TEST_EXPECT_NET"); v {
-	case "", "0":
-		return false
-	case "1":
-		return true
-	default:
-		t.Fatalf("RLESS_TEST_EXPECT_NET=%q, want 1, 0 or nothing", v)
-		return false
-	}
-}
-
 // TestNetworkExternal: --network slirp4netns and pasta, when installed,
-// connect the container and publish its ports. With RLESS_TEST_EXPECT_NET=1
-// they must be installed.
+// connect the container and publish its ports. Where the harness promises
+// them (testenv.ExpectDeps), they must be installed.
 func TestNetworkExternal(t *testing.T) {
 	host := hostAddr(t)
 	web := serveHTTP(t, host.String()+":0", "page on the host\n")
@@ -399,10 +381,7 @@ func TestNetworkExternal(t *testing.T) {
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
 			if _, err := exec.LookPath(tc.mode); err != nil {
-				if expectNet(t) {
-					t.Fatalf("RLESS_TEST_EXPECT_NET=1 but %s is not installed (hack/deps.sh installs it): %v", tc.mode, err)
-				}
-				t.Skipf("%s is not installed", tc.mode)
+				testenv.SkipWithout(t, tc.mode+" is not installed")
 			}
 			before := takeSnapshot(t)
 			gw := tc.gateway

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rless/rless/internal/testenv"
 	"github.com/rless/rless/pkg/container"
 	"github.com/rless/rless/pkg/terminal"
 )
@@ -192,10 +193,10 @@ func TestRunImageDrivers(t *testing.T) {
 		t.Run(d.name, func(t *testing.T) {
 			if d.name == "fuse-overlayfs" {
 				if _, err := exec.LookPath("fuse-overlayfs"); err != nil {
-					t.Skip("fuse-overlayfs is not installed")
+					testenv.SkipWithout(t, "fuse-overlayfs is not installed")
 				}
 				if f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0); err != nil {
-					t.Skipf("no FUSE for this user: %v", err)
+					testenv.SkipWithout(t, fmt.Sprintf("/dev/fuse is not usable by this user: %v", err))
 				} else {
 					f.Close()
 				}

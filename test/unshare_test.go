@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/rless/rless/internal/testenv"
 )
 
 func TestUnshare(t *testing.T) {
@@ -111,8 +113,8 @@ func TestInfo(t *testing.T) {
 		t.Errorf("network modes %v, want %v", info.Network, want)
 	}
 	// Where the harness says the host has them all (CI), all of them.
-	if all := []string{"slirp", "none", "host", "slirp4netns", "pasta"}; expectNet(t) && strings.Join(info.Network, ",") != strings.Join(all, ",") {
-		t.Errorf("RLESS_TEST_EXPECT_NET=1: network modes %v, want %v (this host gives %v; hack/deps.sh installs slirp4netns and passt and opens /dev/net/tun)", info.Network, all, want)
+	if all := []string{"slirp", "none", "host", "slirp4netns", "pasta"}; testenv.ExpectDeps(t) && strings.Join(info.Network, ",") != strings.Join(all, ",") {
+		t.Errorf("RLESS_TEST_EXPECT_DEPS=1: network modes %v, want %v (this host gives %v; hack/deps.sh installs slirp4netns and passt and opens /dev/net/tun)", info.Network, all, want)
 	}
 	text := run(t, "info")
 	for _, want := range []string{"kernel:", "subuids:", "newuidmap:", "network modes:"} {

@@ -1,0 +1,40 @@
+// Package testenv says what the test harness promises of the machine the
+// tests run on.
+package testenv
+
+import (
+	"os"
+	"testing"
+)
+
+// Env is the variable by which the harness promises the optional
+// dependencies: hack/test.sh sets it to 1 when it runs as root (as CI does),
+// after hack/deps.sh installed slirp4netns, pasta and fuse-overlayfs and
+// opened /dev/net/tun and /dev/fuse to all.
+const Env = "RLESS_TEST_EXPECT_DEPS"
+
+// ExpectDeps reports whether the harness promises the optional
+// dependencies (Env=1). An unknown value of Env fails t.
+func ExpectDeps(t testing.TB) bool {
+	t.Helper()
+	switch v := os.Getenv(Env); v {
+	case "", "0":
+		return false
+	case "1":
+		return true
+	default:
+		t.Fatalf("%s=%q, want 1, 0 or nothing", Env, v)
+		return false
+	}
+}
+
+// SkipWithout skips t because an optional dependency is missing, as why
+// says, or fails it when the harness promised the dependencies: a machine
+// of a user may lack them, CI's may not.
+func SkipWithout(t testing.TB, why string) {
+	t.Helper()
+	if ExpectDeps(t) {
+		t.Fatalf("%s=1, but %s (hack/deps.sh provides it)", Env, why)
+	}
+	t.Skip(why)
+}
