@@ -3,6 +3,7 @@ package test
 import (
 	"bufio"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -119,6 +120,94 @@ func TestDemoImage(t *testing.T) {
 	r := run(t, "--root", root, "run", "--rm", "oci:"+layout+":demo")
 	if r.code != 0 || !strings.HasPrefix(r.stdout, "Hello from rless! I am PID ") || !strings.Contains(r.stdout, ", uid 0, on host ") || !strings.Contains(r.stdout, "own sources: rless test") {
 		t.Errorf("demo: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	assertClean(t, before)
+}
+
+// buildExample builds examples/NAME and returns the program's path.
+func buildExample(t *testing.T, name string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), name)
+	if out, err := exec.Command("go", "build", "-o", bin, "../examples/"+name).CombinedOutput(); err != nil {
+		t.Fatalf("build example %s: %v\n%s", name, err, out)
+	}
+	return bin
+}
+
+// exampleEnv is the environment of a library example that uses rless's
+// default store and run root: a fresh store (XDG_DATA_HOME/rless), the
+// test run root, and the test registry. It returns the store's path too.
+func exampleEnv(t *testing.T) ([]string, string) {
+	t.Helper()
+	data := t.TempDir()
+	root := filepath.Join(data, "rless")
+	t.Cleanup(func() {
+		if out, err := rlessCmd("unshare", "rm", "-rf", root).CombinedOutput(); err != nil {
+			t.Errorf("remove store %s: %v\n%s", root, err, out)
+		}
+	})
+	return append(os.Environ(), "XDG_DATA_HOME="+data, "XDG_RUNTIME_DIR="+filepath.Dir(runRoot),
+		"CONTAINERS_REGISTRIES_CONF="+regConf, "REGISTRY_AUTH_FILE="+filepath.Join(workDir, "auth.json")), root
+}
+
+// TestExampleRunImage: examples/run-image pulls an image through the
+// library alone and runs a command in it, stdio connected, exiting with
+// the command's status.
+func TestExampleRunImage(t *testing.T) {
+	registry(t)
+	bin := buildExample(t, "run-image")
+	env, root := exampleEnv(t)
+	before := takeSnapshot(t)
+	cmd := exec.Command(bin, "alpine", "cat", "/etc/alpine-release")
+	cmd.Env = env
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil || string(out) != alpineFile || !strings.Contains(stderr.String(), "Trying to pull docker.io/library/alpine:latest") {
+		t.Errorf("run-image alpine cat /etc/alpine-release: %v %q\n%s", err, out, stderr.String())
+	}
+	// Present now: not pulled again; stdin relayed; the command's status.
+	cmd = exec.Command(bin, "alpine", "sh", "-c", "cat; exit 7")
+	cmd.Env, cmd.Stdin = env, strings.NewReader("from stdin\n")
+	stderr.Reset()
+	cmd.Stderr = &stderr
+	out, err = cmd.Output()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 7 || string(out) != "from stdin\n" || strings.Contains(stderr.String(), "Trying to pull") {
+		t.Errorf("run-image alpine sh -c 'cat; exit 7': %v %q\n%s", err, out, stderr.String())
+	}
+	cmd = exec.Command(bin, "rless/nosuch")
+	cmd.Env = env
+	if out, err := cmd.CombinedOutput(); err == nil || cmd.ProcessState.ExitCode() != 125 || !strings.Contains(string(out), "Error: ") {
+		t.Errorf("run-image of a missing image: %v %q", err, out)
+	}
+	if left := containersLeft(root); len(left) != 0 {
+		t.Errorf("container storage left: %v", left)
+	}
+	assertClean(t, before)
+}
+
+// TestExampleLifecycle: examples/lifecycle creates, starts, execs into,
+// stops from a second process, waits for and deletes a container, through
+// the library.
+func TestExampleLifecycle(t *testing.T) {
+	registry(t)
+	bin := buildExample(t, "lifecycle")
+	env, root := exampleEnv(t)
+	pull := imgCmd(root, "pull", "-q", "alpine")
+	if out, err := pull.CombinedOutput(); err != nil {
+		t.Fatalf("pull: %v\n%s", err, out)
+	}
+	before := takeSnapshot(t)
+	cmd := exec.Command(bin, "alpine")
+	cmd.Env = env
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil || string(out) != "exec-ok\nexited 143\ndeleted\n" {
+		t.Errorf("lifecycle alpine: %v %q\n%s", err, out, stderr.String())
+	}
+	if left := containersLeft(root); len(left) != 0 {
+		t.Errorf("container storage left: %v", left)
 	}
 	assertClean(t, before)
 }

@@ -22,11 +22,11 @@ import (
 // container (container.List): rless has written its state and the
 // container is being set up or runs. It returns the containers listed, and
 // fails the test when none is listed in time.
-func waitForContainer(t *testing.T) []container.Live {
+func waitForContainer(t *testing.T) []container.State {
 	t.Helper()
 	var err error
 	for i := 0; i < 500; i++ {
-		var live []container.Live
+		var live []container.State
 		if live, err = container.List(runRoot); len(live) > 0 {
 			return live
 		}

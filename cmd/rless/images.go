@@ -10,12 +10,9 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/rless/rless/pkg/container"
-	"github.com/rless/rless/pkg/store"
+	"github.com/rless/rless/pkg/engine"
 	"github.com/spf13/cobra"
 )
-
-func openStore(g *globals) (*store.Store, error) { return store.Open(g.root) }
 
 func newImagesCmd(g *globals, use string) *cobra.Command {
 	var quiet, noTrunc bool
@@ -25,20 +22,20 @@ func newImagesCmd(g *globals, use string) *cobra.Command {
 		Short: "List images in local storage",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openStore(g)
+			e, err := openEngine(g)
 			if err != nil {
 				return err
 			}
-			imgs, err := s.Images()
+			imgs, err := e.Images()
 			if err != nil {
 				return err
 			}
 			if len(args) == 1 {
-				img, err := s.Lookup(args[0])
+				img, err := e.Image(args[0])
 				if err != nil {
 					imgs = nil
 				} else {
-					imgs = []store.Image{img}
+					imgs = []engine.Image{img}
 				}
 			}
 			switch {
@@ -49,7 +46,7 @@ func newImagesCmd(g *globals, use string) *cobra.Command {
 				return nil
 			case format == "json":
 				if imgs == nil {
-					imgs = []store.Image{}
+					imgs = []engine.Image{}
 				}
 				return printJSON(imgs)
 			case format != "":
@@ -85,7 +82,7 @@ func newImagesCmd(g *globals, use string) *cobra.Command {
 	return cmd
 }
 
-func idOf(img store.Image, full bool) string {
+func idOf(img engine.Image, full bool) string {
 	if full {
 		return "sha256:" + img.ID
 	}
@@ -146,7 +143,7 @@ func humanSize(n int64) string {
 // inspectedImage is what `image inspect` prints: the store's record, the
 // image configuration and the manifest.
 type inspectedImage struct {
-	store.Image
+	engine.Image
 	RepoTags    []string        `json:"RepoTags"`
 	RepoDigests []string        `json:"RepoDigests"`
 	Config      json.RawMessage `json:"Config"`
@@ -160,17 +157,17 @@ func newInspectCmd(g *globals) *cobra.Command {
 		Short: "Show the configuration of images",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openStore(g)
+			e, err := openEngine(g)
 			if err != nil {
 				return err
 			}
 			var out []inspectedImage
 			for _, a := range args {
-				img, err := s.Lookup(a)
+				img, err := e.Image(a)
 				if err != nil {
 					return err
 				}
-				m, c, err := s.ReadImage(img.ID)
+				m, c, err := e.ImageFiles(img.ID)
 				if err != nil {
 					return err
 				}
@@ -212,11 +209,11 @@ func newRmiCmd(g *globals, use string) *cobra.Command {
 		Short: "Remove images from local storage",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, done, err := storeInUserNS(cmd, g)
-			if done || err != nil {
+			e, err := openEngine(g)
+			if err != nil {
 				return err
 			}
-			res, err := s.Remove(args, force, imageInUse(g))
+			res, err := e.RemoveImages(cmd.Context(), args, force)
 			for _, n := range res.Untagged {
 				fmt.Printf("Untagged: %s\n", n)
 			}
@@ -224,9 +221,9 @@ func newRmiCmd(g *globals, use string) *cobra.Command {
 				fmt.Printf("Deleted: %s\n", id)
 			}
 			switch {
-			case errors.Is(err, store.ErrNotFound):
+			case errors.Is(err, engine.ErrImageNotFound):
 				return codeError{1, err}
-			case errors.Is(err, store.ErrInUse):
+			case errors.Is(err, engine.ErrImageInUse):
 				return codeError{2, err}
 			}
 			return err
@@ -236,24 +233,18 @@ func newRmiCmd(g *globals, use string) *cobra.Command {
 	return cmd
 }
 
-// imageInUse reports images of containers; rless keeps no containers
-// beyond a run yet, so a run's state directory is what uses an image.
-func imageInUse(g *globals) store.InUse {
-	return func(id string) bool { return container.UsesImage(g.runRoot, id) }
-}
-
 func newTagCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "tag IMAGE TARGET [TARGET...]",
 		Short: "Add names to an image",
 		Args:  cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openStore(g)
+			e, err := openEngine(g)
 			if err != nil {
 				return err
 			}
 			for _, t := range args[1:] {
-				if err := s.Tag(args[0], t); err != nil {
+				if err := e.Tag(args[0], t); err != nil {
 					return err
 				}
 			}
@@ -269,11 +260,11 @@ func newPruneCmd(g *globals) *cobra.Command {
 		Short: "Remove images without names (all unused ones with --all)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, done, err := storeInUserNS(cmd, g)
-			if done || err != nil {
+			e, err := openEngine(g)
+			if err != nil {
 				return err
 			}
-			ids, err := s.Prune(all, imageInUse(g))
+			ids, err := e.PruneImages(cmd.Context(), all)
 			for _, id := range ids {
 				fmt.Println(id)
 			}
@@ -299,11 +290,11 @@ func newSystemCmd(g *globals) *cobra.Command {
 		Short: "Show the disk space images use",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openStore(g)
+			e, err := openEngine(g)
 			if err != nil {
 				return err
 			}
-			u, err := s.Usage()
+			u, err := e.Usage()
 			if err != nil {
 				return err
 			}

@@ -4,15 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"sort"
 	"strings"
 	"text/template"
 
-	"github.com/rless/rless/pkg/hostinfo"
-	"github.com/rless/rless/pkg/overlay"
-	"github.com/rless/rless/pkg/userns"
+	"github.com/rless/rless/pkg/engine"
 	"github.com/spf13/cobra"
 )
 
@@ -29,14 +26,13 @@ helper programs found on PATH, the network modes, and the store paths.
 same structure (for example --format '{{.Host.Kernel}}').`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			info, err := hostinfo.Collect(g.root, g.runRoot)
+			e, err := openEngine(g)
 			if err != nil {
 				return err
 			}
-			if d, err := overlayDetection(cmd, g, info.IDs); err == nil {
-				info.Store.Overlay = &d
-			} else {
-				slog.Debug("overlay probe failed", "err", err)
+			info, err := e.Info(cmd.Context())
+			if err != nil {
+				return err
 			}
 			switch format {
 			case "":
@@ -62,7 +58,7 @@ same structure (for example --format '{{.Host.Kernel}}').`,
 	return cmd
 }
 
-func printInfo(w io.Writer, i *hostinfo.Info) error {
+func printInfo(w io.Writer, i *engine.Info) error {
 	yes := func(b bool) string {
 		if b {
 			return "yes"
@@ -121,9 +117,9 @@ func printInfo(w io.Writer, i *hostinfo.Info) error {
 	p("  runroot: %s", i.Store.RunRoot)
 	if d := i.Store.Overlay; d != nil {
 		switch d.Driver {
-		case overlay.Native:
+		case engine.OverlayNative:
 			p("  overlay driver: native (kernel overlayfs in the user namespace)")
-		case overlay.Fuse:
+		case engine.OverlayFuse:
 			p("  overlay driver: fuse (%s; native overlay refused: %s)", d.Program, d.Reason)
 		default:
 			p("  overlay driver: copy (native overlay and FUSE refused: %s)", d.Reason)
@@ -134,7 +130,7 @@ func printInfo(w io.Writer, i *hostinfo.Info) error {
 	return nil
 }
 
-func ranges(rs []userns.Range) string {
+func ranges(rs []engine.IDRange) string {
 	if len(rs) == 0 {
 		return "none"
 	}

@@ -74,8 +74,7 @@ func execute(args []string) int {
 	pf.StringVar(&g.storageDriver, "storage-driver", "overlay", "how an image's layers become a container's root: overlay (kernel overlayfs, else fuse-overlayfs, else a copy) or vfs (a copy)")
 	pf.StringArrayVar(&g.storageOpts, "storage-opt", nil, "storage option: overlay.mount_program=PATH (a FUSE overlay program such as fuse-overlayfs, instead of the kernel's)")
 	root.AddCommand(newRunCmd(g), newUnshareCmd(g), newInfoCmd(g),
-		newImagesCmd(g, "images"), newRmiCmd(g, "rmi"), newTagCmd(g), newImageCmd(g), newSystemCmd(g), newVolumeCmd(g),
-		newMapImageCmd(g), newProbeOverlayCmd(g), newPortCmd(g))
+		newImagesCmd(g, "images"), newRmiCmd(g, "rmi"), newTagCmd(g), newImageCmd(g), newSystemCmd(g), newVolumeCmd(g), newPortCmd(g))
 	root.AddCommand(engineCommands(g, false)...)
 	root.SetArgs(args)
 

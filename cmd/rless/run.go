@@ -3,18 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"github.com/rless/rless/pkg/container"
-	rootfsp "github.com/rless/rless/pkg/rootfs"
+	"github.com/rless/rless/pkg/engine"
 	"github.com/rless/rless/pkg/spec"
-	"github.com/rless/rless/pkg/store"
-	"github.com/rless/rless/pkg/userns"
 	"github.com/spf13/cobra"
 )
 
@@ -35,6 +28,7 @@ type runFlags struct {
 	sigProxy    bool
 	security    securityFlags
 	image       imageFlags
+	sysctl      []string
 }
 
 func newRunCmd(g *globals) *cobra.Command {
@@ -58,8 +52,8 @@ The container's network is, by default, a userspace network built into rless
 ports published by -p; --network none, host, slirp4netns or pasta choose
 otherwise. --userns=keep-id keeps your uid and gid inside.
 
-There are no detached containers yet: a container's storage is removed when
-it exits, with or without --rm.
+There are no detached containers on the command line yet: a container's
+storage is removed when it exits, with or without --rm.
 
 rless's own init runs as PID 1 by default (as "podman run --init"): it
 forwards signals to the command and reaps zombies; --init=false makes the
@@ -88,183 +82,116 @@ when it is not found.`,
 	fl.BoolVar(&f.rm, "rm", false, "remove the container when it exits (always done: there are no detached containers yet)")
 	fl.BoolVar(&f.sigProxy, "sig-proxy", true, "forward the signals rless receives to the container")
 	f.security.register(fl)
+	fl.StringArrayVar(&f.sysctl, "sysctl", nil, "set a namespaced kernel parameter KEY=VALUE (net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*, kernel.domainname)")
 	f.image.register(cmd)
 	return cmd
 }
 
 func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
-	dir, imageRef := f.rootfs, ""
-	if dir == "" {
+	cfg := engine.Config{
+		Rootfs: f.rootfs, ReadOnly: f.readOnly, Env: hostEnv(f.env), Workdir: f.workdir,
+		User: f.user, Hostname: f.hostname, Terminal: f.tty, NoInit: !f.init,
+		StopSignal: f.stopSignal, ProxySignals: f.sigProxy,
+		Network: f.net.network, Publish: f.net.publish, PublishAll: f.net.publishAll,
+		DNS: f.net.dns, DNSSearch: f.net.dnsSearch, AddHosts: f.net.addHost,
+		Stdout: os.Stdout, Stderr: os.Stderr,
+	}
+	if cfg.Rootfs == "" {
 		if len(args) == 0 {
 			return errors.New("no image given")
 		}
 		if strings.HasPrefix(args[0], "/") || strings.HasPrefix(args[0], ".") {
-			dir = args[0]
+			cfg.Rootfs = args[0]
 		} else {
-			imageRef = args[0]
+			cfg.Image = args[0]
 		}
 		args = args[1:]
 	}
-	var s *store.Store
-	var img store.Image
-	var imgCfg *store.ImageConfig
-	var err error
-	if imageRef != "" {
-		if s, err = openStore(g); err != nil {
-			return err
-		}
-		if img, err = findImage(cmd, g, s, imageRef, f.image.pull); err != nil {
-			return err
-		}
-		if imgCfg, err = s.ImageConfig(img.ID); err != nil {
-			return err
-		}
-	} else if len(args) == 0 {
+	cfg.Command = args
+	if cfg.Image == "" && len(args) == 0 {
 		return errors.New("no command given")
-	}
-	var exposed map[string]struct{}
-	if imgCfg != nil {
-		exposed = imgCfg.ExposedPorts
-	}
-	net, err := f.net.parse(exposed)
-	if err != nil {
-		return err
-	}
-	// Waited for last: it stops as the container ends, and its exit
-	// overlaps the rest of the clean-up.
-	defer net.close()
-	keep, err := parseUserns(f.userns)
-	if err != nil {
-		return err
-	}
-	if keep != nil && net.program != "" {
-		return fmt.Errorf("--network %s with --userns=keep-id is not supported: use the default network", net.mode)
-	}
-	host, mapping, err := detectMapping(g)
-	if err != nil {
-		return err
-	}
-	// The container's layout: the default, or keep-id's.
-	ctrMapping := mapping
-	if keep != nil {
-		if ctrMapping, err = keep.mapping(host); err != nil {
-			return err
-		}
-	}
-	id := container.NewID()
-	hostname := f.hostname
-	if hostname == "" {
-		hostname = id[:12]
-	}
-	opts := spec.Options{
-		ReadOnly: f.readOnly, Args: args, Env: hostEnv(f.env),
-		Cwd: f.workdir, Hostname: hostname, Terminal: f.tty,
-		Init: f.init, Mapping: ctrMapping,
-		StopSignal: f.stopSignal,
-	}
-	var mounts []specs.Mount
-	var ctr *store.Container
-	var removeStorage func()
-	var prepare func() error
-	if imageRef != "" {
-		ctr, prepare, mounts, err = imageOptions(cmd, g, s, img, imgCfg, id, f, keep, host, net.etc(&f.net, hostname), args, &opts)
-		if err != nil {
-			return err
-		}
-		removeStorage = sync.OnceFunc(func() {
-			slog.Debug("removing container storage")
-			if rerr := removeContainer(cmd, s, ctr, host, mapping); rerr != nil {
-				fmt.Fprintf(os.Stderr, "WARN: %v\n", rerr)
-			}
-			slog.Debug("container storage removed")
-		})
-		// Done as soon as the container is gone (AfterExit), or here.
-		defer removeStorage()
-	} else {
-		// Checked here too, to fail before any namespace is made.
-		if opts.Rootfs, err = rootfsp.CheckRoot(dir); err != nil {
-			return err
-		}
-		if opts.User, opts.Home, err = spec.ResolveUser(opts.Rootfs, f.user); err != nil {
-			return err
-		}
-		if keep != nil && f.user == "" {
-			opts.User, opts.Home, _ = keep.user(host, nil)
-		}
-		if mounts, err = f.image.userMounts(); err != nil {
-			return err
-		}
-		var etc []specs.Mount
-		etc, prepare = rootfsEtc(g.runRoot, id, opts.Rootfs, net.etc(&f.net, hostname))
-		mounts = append(etc, mounts...)
-	}
-	if mounts, err = resolveVolumes(g, s, mounts); err != nil {
-		return err
-	}
-	if mounts, err = chownMounts(cmd, host, ctrMapping, opts.User, mounts); err != nil {
-		return err
-	}
-	if err := f.security.apply(&opts); err != nil {
-		return err
-	}
-	// The network last: its stack starts now, alongside the container.
-	if err := net.start(g.runRoot, &opts); err != nil {
-		return err
-	}
-	sp, err := spec.New(opts)
-	if err != nil {
-		return err
-	}
-	sp.Mounts = append(sp.Mounts, mounts...)
-	if sp.Annotations == nil {
-		sp.Annotations = map[string]string{}
-	}
-	net.annotate(sp.Annotations)
-	if ctr != nil {
-		ctr.Layout.Annotate(sp.Annotations)
-		sp.Annotations[container.AnnotationImage] = img.ID
-	}
-	cfg := container.Config{
-		ID: id, Spec: sp, Host: host, Mapping: ctrMapping, RunRoot: g.runRoot,
-		Stdout: os.Stdout, Stderr: os.Stderr, ProxySignals: f.sigProxy,
-	}
-	cfg.Prepare, cfg.AfterExit = prepare, removeStorage
-	if net.stack != nil {
-		cfg.AttachTap = net.stack.attach
-	}
-	if net.program != "" {
-		cfg.ConnectNetwork = net.connect(g.runRoot)
 	}
 	if f.interactive {
 		cfg.Stdin = os.Stdin
 	}
-	code, err := container.Run(cmd.Context(), cfg)
-	if err != nil || code == 0 {
-		return err
+	var err error
+	if cfg.Pull, err = engine.ParsePullPolicy(f.image.pull); err != nil {
+		return fmt.Errorf("--pull: %w", err)
 	}
-	return exitError{code}
-}
-
-// rootfsEtc returns the bind mounts of the /etc/hosts, /etc/resolv.conf
-// and /etc/hostname of a container on a root directory, for those the
-// directory has (none is created in it), and the function that writes them
-// into the container's state directory once it exists (so that they go
-// with it, also when rless is killed).
-func rootfsEtc(runRoot, id, root string, o container.EtcOptions) ([]specs.Mount, func() error) {
-	dir := filepath.Join(runRoot, id)
-	var mounts []specs.Mount
-	for _, m := range container.EtcMounts(dir) {
-		if fi, err := os.Lstat(filepath.Join(root, m.Destination)); err == nil && fi.Mode().IsRegular() {
-			mounts = append(mounts, m)
+	cfg.Pulling.Display = true
+	if cmd.Flags().Changed("entrypoint") {
+		cfg.Entrypoint = []string{}
+		if f.image.entrypoint != "" {
+			cfg.Entrypoint = []string{f.image.entrypoint}
 		}
 	}
-	if len(mounts) == 0 {
-		return nil, nil
-	}
-	return mounts, func() error {
-		_, err := container.EtcFiles(dir, o)
+	if cfg.Mounts, err = f.image.userMounts(); err != nil {
 		return err
 	}
+	if cfg.KeepID, err = engine.ParseUserns(f.userns); err != nil {
+		return fmt.Errorf("--%w", err)
+	}
+	if cfg.Security, cfg.Limits, err = f.security.apply(); err != nil {
+		return err
+	}
+	cfg.Sysctl = map[string]string{}
+	for _, kv := range f.sysctl {
+		k, v, err := spec.ParseSysctl(kv)
+		if err != nil {
+			return fmt.Errorf("--sysctl: %w", err)
+		}
+		cfg.Sysctl[k] = v
+	}
+	e, err := openEngine(g)
+	if err != nil {
+		return err
+	}
+	code, err := e.Run(cmd.Context(), cfg)
+	if err != nil {
+		var le *engine.LimitError
+		if errors.As(err, &le) {
+			return fmt.Errorf("--%s needs a delegated cgroup v2 %s controller: %s (--cgroups=disabled runs without the limit)", map[string]string{"memory": "memory", "cpu": "cpus"}[le.Limit], le.Limit, le.Reason)
+		}
+		return codeError{engine.ExitCode(err), err}
+	}
+	if code != 0 {
+		return exitError{code}
+	}
+	return nil
+}
+
+// openEngine opens the engine the global flags describe.
+func openEngine(g *globals) (*engine.Engine, error) {
+	opts := []engine.Option{
+		engine.WithRoot(g.root), engine.WithRunRoot(g.runRoot),
+		engine.WithWarnings(func(msg string) { fmt.Fprintf(os.Stderr, "WARN: %s\n", msg) }),
+	}
+	switch g.storageDriver {
+	case "overlay", "":
+	case "vfs":
+		opts = append(opts, engine.WithStorageDriver(engine.StorageVFS))
+	default:
+		return nil, fmt.Errorf("--storage-driver %q: want overlay or vfs", g.storageDriver)
+	}
+	for _, o := range g.storageOpts {
+		k, v, _ := strings.Cut(o, "=")
+		switch k {
+		case "overlay.mount_program", "mount_program":
+			if v == "" {
+				return nil, errors.New("--storage-opt overlay.mount_program: no program given")
+			}
+			if g.storageDriver != "vfs" {
+				opts = append(opts, engine.WithMountProgram(v))
+			}
+		default:
+			return nil, fmt.Errorf("--storage-opt %q: unknown option", o)
+		}
+	}
+	e, err := engine.Open(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("--storage-opt: %w", err)
+	}
+	return e, nil
 }
 
 // hostEnv completes NAME entries (without "=") from the host environment,
@@ -279,31 +206,4 @@ func hostEnv(env []string) []string {
 		}
 	}
 	return out
-}
-
-// detectMapping looks up the user's ranges and helpers and returns the
-// mapping containers get, warning (once) when it is the single mapping.
-func detectMapping(g *globals) (*userns.Host, userns.Mapping, error) {
-	host, err := userns.DetectHost()
-	if err != nil {
-		return nil, userns.Mapping{}, err
-	}
-	mapping, fallback := host.Mapping()
-	if fallback != "" {
-		warnOnce(g.runRoot, "single-mapping", fallback+": using a single mapping (container root = your user); other ids, and chown to them, are unavailable")
-	}
-	return host, mapping, nil
-}
-
-// warnOnce prints a warning the first time it is given under key since the
-// run root was created (that is, once per boot when it is on a tmpfs).
-func warnOnce(runRoot, key, msg string) {
-	marker := filepath.Join(runRoot, ".warned-"+key)
-	if _, err := os.Stat(marker); err == nil {
-		return
-	}
-	fmt.Fprintf(os.Stderr, "WARN: %s\n", msg)
-	if os.MkdirAll(runRoot, 0o700) == nil {
-		_ = os.WriteFile(marker, nil, 0o600)
-	}
 }

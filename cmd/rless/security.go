@@ -5,8 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"github.com/rless/rless/pkg/cgroups"
+	"github.com/rless/rless/pkg/engine"
 	"github.com/rless/rless/pkg/spec"
 	"github.com/spf13/pflag"
 )
@@ -35,13 +34,9 @@ func (f *securityFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.cgroups, "cgroups", "enabled", "enabled, or disabled to run without cgroup limits")
 }
 
-// apply fills o's confinement and limits from the flags.
-func (f *securityFlags) apply(o *spec.Options) error {
-	var err error
-	if o.Capabilities, err = spec.Capabilities(f.capAdd, f.capDrop, f.privileged); err != nil {
-		return err
-	}
-	var mask, unmask []string
+// apply returns the engine's confinement and limits from the flags.
+func (f *securityFlags) apply() (engine.Security, engine.Limits, error) {
+	sec := engine.Security{CapAdd: f.capAdd, CapDrop: f.capDrop, Privileged: f.privileged}
 	for _, opt := range f.securityOpts {
 		key, val, ok := strings.Cut(opt, "=")
 		if !ok {
@@ -49,87 +44,66 @@ func (f *securityFlags) apply(o *spec.Options) error {
 		}
 		switch key {
 		case "no-new-privileges":
-			o.NoNewPrivileges = val == "" || val == "true"
+			sec.NoNewPrivileges = val == "" || val == "true"
 			if val != "" && val != "true" && val != "false" {
-				return fmt.Errorf("--security-opt %s: want true or false", opt)
+				return sec, engine.Limits{}, fmt.Errorf("--security-opt %s: want true or false", opt)
 			}
 		case "mask":
-			mask = append(mask, strings.Split(val, ":")...)
+			sec.Mask = append(sec.Mask, strings.Split(val, ":")...)
 		case "unmask":
-			unmask = append(unmask, strings.Split(val, ":")...)
+			sec.Unmask = append(sec.Unmask, strings.Split(val, ":")...)
 		case "seccomp":
 			if val == "" {
-				return fmt.Errorf("--security-opt %s: want seccomp=unconfined or seccomp=PROFILE.json", opt)
+				return sec, engine.Limits{}, fmt.Errorf("--security-opt %s: want seccomp=unconfined or seccomp=PROFILE.json", opt)
 			}
-			o.Seccomp = val
+			sec.Seccomp = val
 		case "label", "apparmor":
 			// No SELinux or AppArmor confinement here: accepted as podman does without them.
 		default:
-			return fmt.Errorf("--security-opt %q: unknown option", opt)
+			return sec, engine.Limits{}, fmt.Errorf("--security-opt %q: unknown option", opt)
 		}
 	}
-	o.MaskedPaths, o.ReadonlyPaths = spec.MaskedAndReadonly(mask, unmask, f.privileged)
-	if f.privileged && o.Seccomp == "" {
-		o.Seccomp = spec.SeccompUnconfined // as podman: no filter unless one is asked for
-	}
-	return f.limits(o)
+	lim, err := f.limits()
+	return sec, lim, err
 }
 
-// limits fills o.Rlimits from --ulimit and --pids-limit, and refuses the
-// limits this host cannot enforce.
-func (f *securityFlags) limits(o *spec.Options) error {
-	haveNproc := false
+// limits returns the limits of --ulimit, --pids-limit, --memory, --cpus
+// and --cgroups.
+func (f *securityFlags) limits() (engine.Limits, error) {
+	var lim engine.Limits
 	for _, u := range f.ulimits {
 		r, err := spec.ParseUlimit(u)
 		if err != nil {
-			return fmt.Errorf("--ulimit: %w", err)
+			return lim, fmt.Errorf("--ulimit: %w", err)
 		}
-		haveNproc = haveNproc || r.Type == "RLIMIT_NPROC"
-		o.Rlimits = append(o.Rlimits, r)
+		lim.Rlimits = append(lim.Rlimits, r)
 	}
 	switch f.cgroups {
-	case "enabled", "disabled":
+	case "enabled":
+	case "disabled":
+		lim.NoCgroups = true
 	default:
-		return fmt.Errorf("--cgroups %q: want enabled or disabled", f.cgroups)
+		return lim, fmt.Errorf("--cgroups %q: want enabled or disabled", f.cgroups)
 	}
-	var d cgroups.Delegation
-	if f.cgroups == "enabled" {
-		d = cgroups.Detect()
+	lim.Pids = f.pidsLimit
+	if lim.Pids == 0 {
+		lim.Pids = -1 // as podman: 0 is no limit
 	}
-	res := &specs.LinuxResources{}
-	if f.memory != "" && f.cgroups == "enabled" {
+	if f.memory != "" {
 		n, err := parseBytes(f.memory)
 		if err != nil {
-			return fmt.Errorf("--memory: %w", err)
+			return lim, fmt.Errorf("--memory: %w", err)
 		}
-		if !d.Available("memory") {
-			return fmt.Errorf("--memory needs a delegated cgroup v2 memory controller: %s (--cgroups=disabled runs without the limit)", d.Reason("memory"))
-		}
-		res.Memory = &specs.LinuxMemory{Limit: &n}
+		lim.Memory = n
 	}
-	if f.cpus != "" && f.cgroups == "enabled" {
+	if f.cpus != "" {
 		cpus, err := strconv.ParseFloat(f.cpus, 64)
 		if err != nil || cpus <= 0 {
-			return fmt.Errorf("--cpus %q: want a positive number", f.cpus)
+			return lim, fmt.Errorf("--cpus %q: want a positive number", f.cpus)
 		}
-		if !d.Available("cpu") {
-			return fmt.Errorf("--cpus needs a delegated cgroup v2 cpu controller: %s (--cgroups=disabled runs without the limit)", d.Reason("cpu"))
-		}
-		quota, period := int64(cpus*100000), uint64(100000)
-		res.CPU = &specs.LinuxCPU{Quota: &quota, Period: &period}
+		lim.CPUs = cpus
 	}
-	// The pids limit: in the cgroup when there is one, else RLIMIT_NPROC
-	// (counted per user namespace); an explicit --ulimit nproc is kept too.
-	if f.pidsLimit > 0 && d.Available("pids") {
-		limit := f.pidsLimit
-		res.Pids = &specs.LinuxPids{Limit: &limit}
-	} else if r, ok := spec.PidsRlimit(f.pidsLimit); ok && !haveNproc {
-		o.Rlimits = append(o.Rlimits, r)
-	}
-	if res.Memory != nil || res.CPU != nil || res.Pids != nil {
-		o.Resources = res
-	}
-	return nil
+	return lim, nil
 }
 
 // parseBytes parses a size as podman does: a number with an optional unit

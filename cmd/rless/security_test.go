@@ -24,19 +24,19 @@ func TestSecurityFlags(t *testing.T) {
 	f := securityFlags{pidsLimit: spec.DefaultPidsLimit, cgroups: "disabled",
 		securityOpts: []string{"no-new-privileges", "unmask=/proc/keys", "mask=/secret", "seccomp:/p.json"},
 		ulimits:      []string{"nofile=10:20"}, memory: "1g"}
-	var o spec.Options
-	if err := f.apply(&o); err != nil {
+	sec, lim, err := f.apply()
+	if err != nil {
 		t.Fatal(err)
 	}
-	if !o.NoNewPrivileges || o.Seccomp != "/p.json" || o.Resources != nil {
-		t.Errorf("options %+v", o)
+	if !sec.NoNewPrivileges || sec.Seccomp != "/p.json" || !lim.NoCgroups || lim.Memory != 1<<30 || lim.Pids != spec.DefaultPidsLimit {
+		t.Errorf("security %+v, limits %+v", sec, lim)
 	}
-	if len(o.Rlimits) != 2 || o.Rlimits[0].Type != "RLIMIT_NOFILE" || o.Rlimits[1].Type != "RLIMIT_NPROC" || o.Rlimits[1].Soft != 2048 {
-		t.Errorf("rlimits %+v", o.Rlimits)
+	if len(lim.Rlimits) != 1 || lim.Rlimits[0].Type != "RLIMIT_NOFILE" {
+		t.Errorf("rlimits %+v", lim.Rlimits)
 	}
 	for _, bad := range [][]string{{"bogus"}, {"no-new-privileges=maybe"}, {"seccomp="}} {
 		f := securityFlags{cgroups: "enabled", securityOpts: bad}
-		if err := f.apply(&spec.Options{}); err == nil {
+		if _, _, err := f.apply(); err == nil {
 			t.Errorf("--security-opt %v: no error", bad)
 		}
 	}

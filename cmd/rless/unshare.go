@@ -3,7 +3,7 @@ package main
 import (
 	"os"
 
-	"github.com/rless/rless/pkg/userns"
+	"github.com/rless/rless/pkg/engine"
 	"github.com/spf13/cobra"
 )
 
@@ -17,7 +17,7 @@ belong to your subordinate ids on the host belong to the ids 1..N there, so
 you can inspect and remove what containers wrote. RLESS_ROOT and
 RLESS_RUNROOT tell the command where the store is.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			host, mapping, err := detectMapping(g)
+			e, err := openEngine(g)
 			if err != nil {
 				return err
 			}
@@ -29,7 +29,7 @@ RLESS_RUNROOT tell the command where the store is.`,
 				args = []string{sh}
 			}
 			env := append(os.Environ(), "RLESS_ROOT="+g.root, "RLESS_RUNROOT="+g.runRoot)
-			code, err := userns.Unshare(cmd.Context(), host, mapping, args, env)
+			code, err := e.Unshare(cmd.Context(), args, env)
 			if err != nil || code == 0 {
 				return err
 			}

@@ -4,66 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"text/tabwriter"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"github.com/rless/rless/pkg/container"
-	"github.com/rless/rless/pkg/spec"
-	"github.com/rless/rless/pkg/store"
-	"github.com/rless/rless/pkg/userns"
+	"github.com/rless/rless/pkg/engine"
 	"github.com/spf13/cobra"
 )
-
-// resolveVolumes turns the named-volume mounts of -v and --mount into bind
-// mounts of the volumes' directories, creating volumes that do not exist
-// yet (as podman does). s may be nil: the store is then opened if needed.
-func resolveVolumes(g *globals, s *store.Store, mounts []specs.Mount) ([]specs.Mount, error) {
-	for i, m := range mounts {
-		if m.Type != spec.VolumeMount {
-			continue
-		}
-		if s == nil {
-			var err error
-			if s, err = openStore(g); err != nil {
-				return nil, err
-			}
-		}
-		v, err := s.Volume(m.Source)
-		if errors.Is(err, store.ErrNoVolume) {
-			v, err = s.CreateVolume(m.Source)
-			if errors.Is(err, store.ErrVolumeExists) { // made meanwhile
-				v, err = s.Volume(m.Source)
-			}
-		}
-		if err != nil {
-			return nil, err
-		}
-		mounts[i].Type, mounts[i].Source = "bind", v.Mountpoint
-	}
-	return mounts, nil
-}
-
-// chownMounts gives the sources of the mounts with the U option to the
-// container's user (inside the user namespace, where its ids exist) and
-// drops the option.
-func chownMounts(cmd *cobra.Command, host *userns.Host, mapping userns.Mapping, user specs.User, mounts []specs.Mount) ([]specs.Mount, error) {
-	for i, m := range mounts {
-		if !slices.Contains(m.Options, spec.ChownOption) {
-			continue
-		}
-		mounts[i].Options = slices.DeleteFunc(slices.Clone(m.Options), func(o string) bool { return o == spec.ChownOption })
-		owner := fmt.Sprintf("%d:%d", user.UID, user.GID)
-		code, err := userns.Unshare(cmd.Context(), host, mapping, []string{"chown", "-R", owner, m.Source}, os.Environ())
-		if err == nil && code != 0 {
-			err = fmt.Errorf("chown -R %s %s: exit %d", owner, m.Source, code)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("volume %s with U: %w", m.Source, err)
-		}
-	}
-	return mounts, nil
-}
 
 func newVolumeCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "volume", Short: "Manage named volumes"}
@@ -72,7 +17,7 @@ func newVolumeCmd(g *globals) *cobra.Command {
 		Short: "Create a volume (a random name when none is given)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openStore(g)
+			e, err := openEngine(g)
 			if err != nil {
 				return err
 			}
@@ -80,7 +25,7 @@ func newVolumeCmd(g *globals) *cobra.Command {
 			if len(args) == 1 {
 				name = args[0]
 			}
-			v, err := s.CreateVolume(name)
+			v, err := e.CreateVolume(name)
 			if err != nil {
 				return err
 			}
@@ -96,11 +41,11 @@ func newVolumeCmd(g *globals) *cobra.Command {
 		Short:   "List volumes",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openStore(g)
+			e, err := openEngine(g)
 			if err != nil {
 				return err
 			}
-			vs, err := s.Volumes()
+			vs, err := e.Volumes()
 			if err != nil {
 				return err
 			}
@@ -112,7 +57,7 @@ func newVolumeCmd(g *globals) *cobra.Command {
 				return nil
 			case format == "json":
 				if vs == nil {
-					vs = []store.Volume{}
+					vs = []engine.Volume{}
 				}
 				return printJSON(vs)
 			}
@@ -131,13 +76,13 @@ func newVolumeCmd(g *globals) *cobra.Command {
 		Short: "Show volumes",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openStore(g)
+			e, err := openEngine(g)
 			if err != nil {
 				return err
 			}
-			var out []store.Volume
+			var out []engine.Volume
 			for _, a := range args {
-				v, err := s.Volume(a)
+				v, err := e.Volume(a)
 				if err != nil {
 					return err
 				}
@@ -152,19 +97,18 @@ func newVolumeCmd(g *globals) *cobra.Command {
 		Short: "Remove volumes and their content",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, done, err := storeInUserNS(cmd, g)
-			if done || err != nil {
+			e, err := openEngine(g)
+			if err != nil {
 				return err
 			}
 			for _, a := range args {
-				v, err := s.Volume(a)
-				if err != nil {
+				err := e.RemoveVolume(cmd.Context(), a, force)
+				switch {
+				case errors.Is(err, engine.ErrNoVolume):
 					return codeError{1, err}
-				}
-				if container.MountsPath(g.runRoot, v.Mountpoint) && !force {
-					return codeError{2, fmt.Errorf("volume %s is in use by a container", a)}
-				}
-				if err := s.RemoveVolume(a); err != nil {
+				case errors.Is(err, engine.ErrVolumeInUse):
+					return codeError{2, err}
+				case err != nil:
 					return err
 				}
 				fmt.Println(a)
@@ -178,24 +122,15 @@ func newVolumeCmd(g *globals) *cobra.Command {
 		Short: "Remove the volumes no container uses",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, done, err := storeInUserNS(cmd, g)
-			if done || err != nil {
-				return err
-			}
-			vs, err := s.Volumes()
+			e, err := openEngine(g)
 			if err != nil {
 				return err
 			}
-			for _, v := range vs {
-				if container.MountsPath(g.runRoot, v.Mountpoint) {
-					continue
-				}
-				if err := s.RemoveVolume(v.Name); err != nil {
-					return err
-				}
-				fmt.Println(v.Name)
+			names, err := e.PruneVolumes(cmd.Context())
+			for _, n := range names {
+				fmt.Println(n)
 			}
-			return nil
+			return err
 		},
 	}
 	prune.Flags().BoolP("force", "f", false, "do not ask (rless never asks)")

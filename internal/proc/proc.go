@@ -23,3 +23,24 @@ func Alive(pid int) bool {
 	i := strings.LastIndexByte(string(stat), ')')
 	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }
+
+// StartTime returns the start time of process pid, in clock ticks since
+// boot (field 22 of /proc/PID/stat): with the pid, it names a process for
+// good, since a pid is reused only by a process started later.
+func StartTime(pid int) (uint64, error) {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The fields after the command name, which is in parentheses: state is
+	// field 3, start time field 22.
+	i := strings.LastIndexByte(string(stat), ')')
+	if i < 0 {
+		return 0, errors.New("/proc/PID/stat: no command name")
+	}
+	fields := strings.Fields(string(stat[i+1:]))
+	if len(fields) < 20 {
+		return 0, errors.New("/proc/PID/stat: too few fields")
+	}
+	return strconv.ParseUint(fields[19], 10, 64)
+}

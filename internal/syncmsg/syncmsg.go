@@ -30,6 +30,7 @@ const (
 	PTY       = "pty"       // child → parent: carries the pty master
 	Tap       = "tap"       // child → parent → network stack: carries the tap device
 	NetReady  = "netready"  // parent → child: the network namespace is connected
+	Created   = "created"   // child → parent: the container is made; the init waits for Start at the barrier
 	Started   = "started"   // child → parent: the command runs
 	Exited    = "exited"    // child → parent: the command has ended, with status Code; the init ends next
 	Failed    = "error"     // child → parent: setup failed; Error and Code say how

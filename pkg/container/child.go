@@ -40,13 +40,20 @@ func containerInit() int {
 	specc := make(chan specResult, 1)
 	conn, err := userns.WaitMapped(func() {
 		go func() {
+			dirfd := -1
 			is, err := readInitSpec(os.Args[1])
 			if err != nil {
 				err = fmt.Errorf("read container spec: %w", err)
 			} else {
-				err = nameAndLoopback(is.spec)
+				err = nameAndLoopback(is)
 			}
-			specc <- specResult{is, err}
+			if err == nil && (is.barrier || spec.InitEnabled(is.spec)) {
+				// For the barrier and the exit status, after pivot_root.
+				if dirfd, err = unix.Open(os.Args[1], unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+					err = fmt.Errorf("open state directory: %w", err)
+				}
+			}
+			specc <- specResult{is, dirfd, err}
 		}()
 	})
 	if err != nil {
@@ -65,6 +72,16 @@ func containerInit() int {
 		return code
 	}
 	slog.Debug("container ready", "command", p.path)
+	if r.barrier {
+		// Created: the command starts once Start opens the barrier.
+		if err := conn.Send(syncmsg.Msg{Type: syncmsg.Created}); err != nil && !userns.Detached() {
+			return ExitRlessFailed
+		}
+		if err := waitBarrier(p.dirfd); err != nil {
+			fmt.Fprintf(os.Stderr, "Error: %v\n", err)
+			return ExitRlessFailed
+		}
+	}
 	if spec.InitEnabled(p.spec) {
 		return p.runInit(conn)
 	}
@@ -76,7 +93,8 @@ func containerInit() int {
 
 type specResult struct {
 	initSpec
-	err error
+	dirfd int // the state directory, opened before the root changes
+	err   error
 }
 
 // process is the prepared command of a container.
@@ -86,6 +104,7 @@ type process struct {
 	stdio *os.File // the pty slave, or nil to keep fds 0-2
 
 	seccomp []unix.SockFilter // the filter to install, if any
+	dirfd   int               // the state directory (O_PATH), or -1
 
 	// With rless's init: the signals it forwards, subscribed to in the
 	// background; sigsReady is closed once they are (the kernel drops a
@@ -101,7 +120,7 @@ func prepare(conn *syncmsg.Conn, r specResult) (*process, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &process{spec: s, seccomp: r.seccomp}
+	p := &process{spec: s, seccomp: r.seccomp, dirfd: r.dirfd}
 	if spec.InitEnabled(s) {
 		// Installing the handlers takes a while: do it alongside the mounts.
 		p.sigs = make(chan os.Signal, 64)
@@ -115,10 +134,9 @@ func prepare(conn *syncmsg.Conn, r specResult) (*process, error) {
 			close(p.sigsReady)
 		}()
 	}
-	if v, ok := s.Annotations[network.AnnotationTap]; ok {
-		// A userspace network: the tap goes to the launcher, which
-		// serves it (see Config.AttachTap).
-		if err := sendTap(conn, v); err != nil {
+	if r.tap != nil {
+		// The tap goes to the parent, for its network driver.
+		if err := sendTap(conn, *r.tap); err != nil {
 			return nil, err
 		}
 	}
@@ -156,11 +174,12 @@ func prepare(conn *syncmsg.Conn, r specResult) (*process, error) {
 	if p.path, err = lookPath(s.Process.Args[0], s.Process.Env); err != nil {
 		return p, err
 	}
-	if prog, ok := s.Annotations[network.AnnotationExternal]; ok {
-		// rless connects the namespace meanwhile (Config.ConnectNetwork).
+	if r.waitNet {
+		// The parent connects the namespace meanwhile (its network
+		// driver's Attach).
 		m, _, err := conn.Recv()
 		if err != nil || m.Type != syncmsg.NetReady {
-			return nil, fmt.Errorf("wait for %s to connect the network: %v", prog, err)
+			return nil, fmt.Errorf("wait for the network to be connected: %v", err)
 		}
 	}
 	return p, nil
@@ -168,13 +187,14 @@ func prepare(conn *syncmsg.Conn, r specResult) (*process, error) {
 
 // nameAndLoopback sets the hostname and, in a network namespace of its own
 // without a userspace network (whose tap brings lo up), brings up lo.
-func nameAndLoopback(s *specs.Spec) error {
+func nameAndLoopback(is initSpec) error {
+	s := is.spec
 	if s.Hostname != "" {
 		if err := unix.Sethostname([]byte(s.Hostname)); err != nil {
 			return fmt.Errorf("set hostname: %w", err)
 		}
 	}
-	if _, tap := s.Annotations[network.AnnotationTap]; !tap && hasNamespace(s, specs.NetworkNamespace) {
+	if is.tap == nil && hasNamespace(s, specs.NetworkNamespace) {
 		return loopbackUp()
 	}
 	return nil
@@ -184,13 +204,9 @@ func hasNamespace(s *specs.Spec, t specs.LinuxNamespaceType) bool {
 	return slices.ContainsFunc(s.Linux.Namespaces, func(ns specs.LinuxNamespace) bool { return ns.Type == t })
 }
 
-// sendTap creates the tap device annotation v describes (with lo up) and
-// sends it to rless.
-func sendTap(conn *syncmsg.Conn, v string) error {
-	cfg, err := network.ParseTapAnnotation(v)
-	if err != nil {
-		return err
-	}
+// sendTap creates the tap device cfg describes (with lo up) and sends it
+// to the parent.
+func sendTap(conn *syncmsg.Conn, cfg network.Config) error {
 	tap, err := network.CreateTap(network.TapName, cfg)
 	if err != nil {
 		return err
@@ -327,9 +343,11 @@ func (p *process) exec() error {
 		return err
 	}
 	// Changing ids cleared the parent-death signal; the command must still
-	// die with rless.
-	if _, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0); e != 0 {
-		return fmt.Errorf("set parent-death signal: %w", e)
+	// die with rless, unless the container outlives its creator.
+	if !userns.Detached() {
+		if _, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0); e != 0 {
+			return fmt.Errorf("set parent-death signal: %w", e)
+		}
 	}
 	err := syscall.Exec(p.path, p.spec.Process.Args, p.spec.Process.Env)
 	return execError(p.path, err)

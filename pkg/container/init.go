@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/rless/rless/internal/logging"
+	"github.com/rless/rless/pkg/reexec"
 	"github.com/rless/rless/pkg/userns"
 )
 
@@ -37,6 +38,8 @@ func Init() {
 			fmt.Fprintf(os.Stderr, "Error: %v\n", err)
 		}
 		os.Exit(code)
+	case reexec.Stage:
+		reexec.Main()
 	case userns.UnshareStage:
 		code, err := userns.RunUnshareStage()
 		fmt.Fprintf(os.Stderr, "Error: %v\n", err)

@@ -88,6 +88,9 @@ func (p *process) runInit(conn *syncmsg.Conn) int {
 			if ws.Signaled() {
 				code = 128 + int(ws.Signal())
 			}
+			if p.dirfd >= 0 {
+				writeExitAt(p.dirfd, code)
+			}
 			_ = conn.Send(syncmsg.Msg{Type: syncmsg.Exited, Code: code})
 			return code
 		}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/rless/rless/internal/atomicfile"
@@ -20,7 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// DefaultRunRoot returns where rless keeps the state of running containers:
+// DefaultRunRoot returns where rless keeps the state of containers:
 // $XDG_RUNTIME_DIR/rless, or /tmp/rless-$UID when XDG_RUNTIME_DIR is unset.
 func DefaultRunRoot() string {
 	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
@@ -53,64 +54,166 @@ func ensureRunRoot(dir string) error {
 	return nil
 }
 
-// bundle is a container's state directory: state.json (the OCI state) and
-// init.spec (the spec, in the form the container's init reads: see
-// encodeInitSpec, and List for other processes). There is no config.json:
-// encoding a spec as JSON costs a fresh process about 2 ms of CPU, a tenth of
-// a container start.
-type bundle struct{ dir string }
+// Status is the state of a container, as the OCI runtime spec names them.
+type Status string
 
-// createBundle makes the state directory dir (in a run root, which it
-// creates if needed) and writes there the spec for the container's init and
-// the state of container id, whose first process is pid, as "creating".
-// The directory is made as .tmp-<our pid>-<id> and renamed into place
-// complete: whatever a killed rless leaves says whose it was (see
-// removeStale).
-func createBundle(dir string, is initSpec, id string, pid int) (*bundle, error) {
-	if err := ensureRunRoot(filepath.Dir(dir)); err != nil {
-		return nil, err
-	}
-	b := &bundle{dir: dir}
-	tmp := filepath.Join(filepath.Dir(dir), tmpPrefix+strconv.Itoa(os.Getpid())+"-"+filepath.Base(dir))
-	if err := os.Mkdir(tmp, 0o700); err != nil {
-		return nil, fmt.Errorf("create state directory: %w", err)
-	}
-	err := os.WriteFile(filepath.Join(tmp, initSpecFile), encodeInitSpec(is), 0o600)
-	if err == nil {
-		err = b.writeState(tmp, id, string(specs.StateCreating), pid)
-	}
-	if err == nil {
-		err = unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, dir, unix.RENAME_NOREPLACE)
-		if errors.Is(err, unix.EEXIST) {
-			err = fmt.Errorf("container %s exists already", id)
-		}
-	}
-	if err != nil {
-		os.RemoveAll(tmp)
-		return nil, fmt.Errorf("create state directory: %w", err)
-	}
-	return b, nil
+// The states of a container.
+const (
+	// Creating: its namespaces and root are being made.
+	Creating Status = Status(specs.StateCreating)
+	// Created: made, its command not started yet (see Container.Start).
+	Created Status = Status(specs.StateCreated)
+	// Running: its command runs.
+	Running Status = Status(specs.StateRunning)
+	// Stopped: its processes are gone; its state stays until Delete.
+	Stopped Status = Status(specs.StateStopped)
+)
+
+// State is what a container's state directory says of it.
+type State struct {
+	ID     string
+	Status Status
+	// Pid is the host pid of the container's first process (rless's
+	// init, or the command with init disabled); 0 once stopped.
+	Pid int
+	// ExitCode is the command's exit status once stopped (128+N for
+	// signal N), -1 when unknown (the command was PID 1 and the process
+	// that created the container is gone).
+	ExitCode int
+	// Bundle is the OCI bundle directory the container was made from, or "".
+	Bundle string
+	// Created is when the container was made.
+	Created time.Time
+	// Dir is the container's state directory.
+	Dir string
+	// Spec is the container's spec: the parts its init reads.
+	Spec *specs.Spec
+	// Record is what the container's creator recorded of it (see
+	// Config.Record), nil if nothing (yet).
+	Record *Record
+}
+
+// Record is what a container's creator records of it for list and
+// inspect; the container package keeps it with the container's state
+// and does not interpret it.
+type Record struct {
+	Name    string            `json:"name,omitempty"`
+	Image   string            `json:"image,omitempty"`    // the reference the container was made from
+	ImageID string            `json:"image_id,omitempty"` // the image's ID
+	Command []string          `json:"command,omitempty"`
+	Created time.Time         `json:"created"`
+	Ports   json.RawMessage   `json:"ports,omitempty"`
+	Mounts  []specs.Mount     `json:"mounts,omitempty"`
+	Labels  map[string]string `json:"labels,omitempty"`
+	// Storage is the container's storage directory, if it has one.
+	Storage string `json:"storage,omitempty"`
+	// Extra is for the creator's own fields.
+	Extra json.RawMessage `json:"extra,omitempty"`
+}
+
+// Files of a state directory.
+const (
+	stateFile  = "state.json"  // the OCI state, with rless's annotations
+	recordFile = "record.json" // Config.Record
+	exitFile   = "exit"        // the command's exit status, written when it ends
+	startFifo  = "start.fifo"  // the barrier of a created container (see Start)
+)
+
+// Annotations of state.json.
+const (
+	// annotationCreator is the pid of the process that created the
+	// container.
+	annotationCreator = "io.rless.creator.pid"
+	// annotationStartTime is the start time of the container's first
+	// process (field 22 of /proc/PID/stat): with the pid, it names the
+	// process for good.
+	annotationStartTime = "io.rless.pid.start"
+	// annotationAutoRemove is "true" when the creator deletes the
+	// container as it ends (a foreground run): one whose creator and
+	// processes are gone is removed by the next rless.
+	annotationAutoRemove = "io.rless.autoremove"
+	// annotationCreated is the time of creation, RFC 3339.
+	annotationCreated = "io.rless.created"
+)
+
+// stateDir is a container's state directory: state.json (the OCI state),
+// init.spec (the spec, in the form the container's init reads: see
+// encodeInitSpec), record.json, exit and start.fifo. There is no
+// config.json: encoding a spec as JSON costs a fresh process about 2 ms of
+// CPU, a tenth of a container start.
+type stateDir struct {
+	dir        string
+	id         string
+	bundle     string
+	autoRemove bool
+	created    time.Time
 }
 
 // tmpPrefix starts the name of a state directory being made:
 // .tmp-<pid>-<id>, where pid is the rless process making it.
 const tmpPrefix = ".tmp-"
 
-// setState records the OCI state of the container.
-func (b *bundle) setState(id, status string, pid int) error {
-	return b.writeState(b.dir, id, status, pid)
+// create makes the state directory (in a run root, which it creates if
+// needed) and writes there the spec for the container's init and the state
+// of the container, whose first process is pid, as "creating", and, with
+// barrier, the fifo Start opens. The directory is made as
+// .tmp-<our pid>-<id> and renamed into place complete: whatever a killed
+// rless leaves says whose it was (see removeStale).
+func (d *stateDir) create(is initSpec, pid int, barrier bool) error {
+	if err := ensureRunRoot(filepath.Dir(d.dir)); err != nil {
+		return err
+	}
+	tmp := filepath.Join(filepath.Dir(d.dir), tmpPrefix+strconv.Itoa(os.Getpid())+"-"+filepath.Base(d.dir))
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		return fmt.Errorf("create state directory: %w", err)
+	}
+	err := os.WriteFile(filepath.Join(tmp, initSpecFile), encodeInitSpec(is), 0o600)
+	if err == nil && barrier {
+		err = unix.Mkfifo(filepath.Join(tmp, startFifo), 0o600)
+	}
+	if err == nil {
+		err = d.write(tmp, Creating, pid)
+	}
+	if err == nil {
+		err = unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, d.dir, unix.RENAME_NOREPLACE)
+		if errors.Is(err, unix.EEXIST) {
+			err = fmt.Errorf("container %s exists already", d.id)
+		}
+	}
+	if err != nil {
+		os.RemoveAll(tmp)
+		return fmt.Errorf("create state directory: %w", err)
+	}
+	return nil
 }
 
-// writeState writes the OCI state of the container to the state.json of
-// directory dir (the bundle's, or the one being made for it).
-func (b *bundle) writeState(dir, id, status string, pid int) error {
-	return writeJSON(filepath.Join(dir, "state.json"), specs.State{
-		Version: specs.Version, ID: id, Status: specs.ContainerState(status), Pid: pid, Bundle: b.dir,
-		Annotations: map[string]string{annotationMonitor: strconv.Itoa(os.Getpid())},
+// setState records the container's status.
+func (d *stateDir) setState(status Status, pid int) error {
+	return d.write(d.dir, status, pid)
+}
+
+// write writes state.json in directory dir (the state directory, or the
+// one being made for it).
+func (d *stateDir) write(dir string, status Status, pid int) error {
+	a := map[string]string{
+		annotationCreator: strconv.Itoa(os.Getpid()),
+		annotationCreated: d.created.Format(time.RFC3339Nano),
+	}
+	if pid > 0 {
+		if st, err := proc.StartTime(pid); err == nil {
+			a[annotationStartTime] = strconv.FormatUint(st, 10)
+		}
+	}
+	if d.autoRemove {
+		a[annotationAutoRemove] = "true"
+	}
+	return writeJSON(filepath.Join(dir, stateFile), specs.State{
+		Version: specs.Version, ID: d.id, Status: specs.ContainerState(status), Pid: pid, Bundle: d.bundle,
+		Annotations: a,
 	})
 }
 
-func (b *bundle) remove() error { return os.RemoveAll(b.dir) }
+func (d *stateDir) remove() error { return os.RemoveAll(d.dir) }
 
 // writeJSON writes v to path atomically (see atomicfile).
 func writeJSON(path string, v any) error {
@@ -131,27 +234,110 @@ func readInitSpec(dir string) (initSpec, error) {
 	return decodeInitSpec(data)
 }
 
-// annotationMonitor, in state.json, is the pid of the rless process that
-// runs the container and removes its state directory when it ends.
-const annotationMonitor = "io.rless.monitor.pid"
-
-// monitorOf returns the pid of the rless process that runs the container
-// of state directory dir, from its state.json.
-func monitorOf(dir string) (int, error) {
-	data, err := os.ReadFile(filepath.Join(dir, "state.json"))
-	if err != nil {
-		return 0, err
-	}
-	var st specs.State
-	if err := json.Unmarshal(data, &st); err != nil {
-		return 0, err
-	}
-	return strconv.Atoi(st.Annotations[annotationMonitor])
+// rawState is state.json as read, with what its annotations say.
+type rawState struct {
+	specs.State
+	creator    int
+	startTime  uint64
+	autoRemove bool
+	created    time.Time
 }
 
-// removeStale removes the state directories in runRoot whose rless process
-// is gone: it was killed before it could clean up (its container died with
-// it), or while it made the directory.
+func readRawState(dir string) (rawState, error) {
+	data, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		return rawState{}, err
+	}
+	var st rawState
+	if err := json.Unmarshal(data, &st.State); err != nil {
+		return st, fmt.Errorf("%s: %w", filepath.Join(dir, stateFile), err)
+	}
+	st.creator, _ = strconv.Atoi(st.Annotations[annotationCreator])
+	st.startTime, _ = strconv.ParseUint(st.Annotations[annotationStartTime], 10, 64)
+	st.autoRemove = st.Annotations[annotationAutoRemove] == "true"
+	st.created, _ = time.Parse(time.RFC3339Nano, st.Annotations[annotationCreated])
+	return st, nil
+}
+
+// alive reports whether the container's first process still runs: the
+// process of its pid, started when it was.
+func (st rawState) alive() bool {
+	if st.Pid <= 0 {
+		return false
+	}
+	t, err := proc.StartTime(st.Pid)
+	return err == nil && (st.startTime == 0 || t == st.startTime) && proc.Alive(st.Pid)
+}
+
+// status is the container's status now: the recorded one, or stopped when
+// its first process is gone.
+func (st rawState) status() Status {
+	s := Status(st.Status)
+	switch s {
+	case Creating:
+		if !proc.Alive(st.creator) {
+			return Stopped
+		}
+	case Created, Running:
+		if !st.alive() {
+			return Stopped
+		}
+	}
+	return s
+}
+
+// readState reads the state of the container of state directory dir.
+func readState(dir string) (State, error) {
+	raw, err := readRawState(dir)
+	if err != nil {
+		return State{}, err
+	}
+	st := State{
+		ID: raw.ID, Status: raw.status(), Pid: raw.Pid, ExitCode: -1,
+		Bundle: raw.Bundle, Created: raw.created, Dir: dir,
+	}
+	if st.Status == Stopped {
+		st.Pid = 0
+		st.ExitCode = readExit(dir)
+	}
+	if is, err := readInitSpec(dir); err == nil {
+		st.Spec = is.spec
+	}
+	if data, err := os.ReadFile(filepath.Join(dir, recordFile)); err == nil {
+		var r Record
+		if json.Unmarshal(data, &r) == nil {
+			st.Record = &r
+		}
+	}
+	return st, nil
+}
+
+// readExit returns the exit status recorded in state directory dir, or -1.
+func readExit(dir string) int {
+	data, err := os.ReadFile(filepath.Join(dir, exitFile))
+	if err != nil {
+		return -1
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// writeExit records the command's exit status in state directory dir,
+// unless it is recorded already (by the container's init).
+func writeExit(dir string, code int) {
+	if readExit(dir) >= 0 {
+		return
+	}
+	_ = atomicfile.Write(filepath.Join(dir, exitFile), []byte(strconv.Itoa(code)), 0o600)
+}
+
+// removeStale removes the state directories in runRoot that no one will
+// delete: those of foreground containers (auto-removed) whose creator and
+// processes are gone (it was killed before it could clean up), and those a
+// killed rless left half-made.
 func removeStale(runRoot string) {
 	entries, err := os.ReadDir(runRoot)
 	if err != nil {
@@ -162,19 +348,24 @@ func removeStale(runRoot string) {
 			continue
 		}
 		dir := filepath.Join(runRoot, e.Name())
-		monitor, err := 0, error(nil)
 		if rest, ok := strings.CutPrefix(e.Name(), tmpPrefix); ok {
 			pid, _, _ := strings.Cut(rest, "-")
-			monitor, err = strconv.Atoi(pid)
-		} else if !strings.HasPrefix(e.Name(), ".") {
-			monitor, err = monitorOf(dir)
-		}
-		if err != nil || monitor <= 0 || monitor == os.Getpid() || proc.Alive(monitor) {
+			if n, err := strconv.Atoi(pid); err == nil && n > 0 && n != os.Getpid() && !proc.Alive(n) {
+				slog.Debug("removing half-made state", "dir", dir)
+				os.RemoveAll(dir)
+			}
 			continue
 		}
-		slog.Debug("removing stale state", "dir", dir, "monitor", monitor)
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		st, err := readRawState(dir)
+		if err != nil || !st.autoRemove || st.creator <= 0 || st.creator == os.Getpid() || proc.Alive(st.creator) || st.alive() {
+			continue
+		}
+		slog.Debug("removing stale state", "dir", dir, "creator", st.creator)
 		os.RemoveAll(dir)
-		if d := cgroups.Detect(); d.Dir != "" && !strings.HasPrefix(e.Name(), ".") {
+		if d := cgroups.Detect(); d.Dir != "" {
 			_ = cgroups.Remove(filepath.Join(d.Dir, "rless.slice", e.Name()))
 		}
 	}
@@ -184,13 +375,13 @@ func removeStale(runRoot string) {
 // container runs; the store refuses to remove such an image.
 const AnnotationImage = "io.rless.image.id"
 
-// UsesImage reports whether a container in runRoot whose rless is alive
+// UsesImage reports whether a container of runRoot that is not stopped
 // runs image id (see AnnotationImage).
 func UsesImage(runRoot, id string) bool {
 	return anyLive(runRoot, func(s *specs.Spec) bool { return s.Annotations[AnnotationImage] == id })
 }
 
-// MountsPath reports whether a container in runRoot whose rless is alive
+// MountsPath reports whether a container of runRoot that is not stopped
 // has a mount of the host path p (a volume's directory, say).
 func MountsPath(runRoot, p string) bool {
 	return anyLive(runRoot, func(s *specs.Spec) bool {
@@ -204,27 +395,21 @@ func MountsPath(runRoot, p string) bool {
 }
 
 // anyLive reports whether match holds for the spec of a container of
-// runRoot that is being created or whose rless is alive.
+// runRoot that is not stopped.
 func anyLive(runRoot string, match func(*specs.Spec) bool) bool {
-	live, _ := List(runRoot)
-	for _, c := range live {
-		if match(c.Spec) {
+	all, _ := List(runRoot)
+	for _, c := range all {
+		if c.Status != Stopped && c.Spec != nil && match(c.Spec) {
 			return true
 		}
 	}
 	return false
 }
 
-// Live is a container of a run root that is being created or whose rless
-// is alive.
-type Live struct {
-	ID   string
-	Spec *specs.Spec // its spec: the parts its init reads (see initSpec)
-}
-
-// List returns the containers of runRoot that are being created or whose
-// rless is alive, in the order of their ids.
-func List(runRoot string) ([]Live, error) {
+// List returns the state of every container of runRoot, in the order of
+// their ids. It takes no lock: each state is read from files replaced
+// atomically.
+func List(runRoot string) ([]State, error) {
 	entries, err := os.ReadDir(runRoot)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -232,24 +417,26 @@ func List(runRoot string) ([]Live, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []Live
+	var out []State
 	for _, e := range entries {
 		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
-		dir := filepath.Join(runRoot, e.Name())
-		pid, err := monitorOf(dir)
-		if errors.Is(err, fs.ErrNotExist) {
+		st, err := readState(filepath.Join(runRoot, e.Name()))
+		if err != nil {
+			continue // gone meanwhile, or not a container's
+		}
+		if st.Status == Stopped && isStaleForeground(filepath.Join(runRoot, e.Name())) {
 			continue
 		}
-		is, specErr := readInitSpec(dir)
-		if specErr != nil {
-			continue
-		}
-		// A state without a monitor's pid counts as alive.
-		if err != nil || proc.Alive(pid) {
-			out = append(out, Live{ID: e.Name(), Spec: is.spec})
-		}
+		out = append(out, st)
 	}
 	return out, nil
+}
+
+// isStaleForeground reports whether the state directory dir is that of a
+// foreground container whose creator is gone: it is no one's to list.
+func isStaleForeground(dir string) bool {
+	raw, err := readRawState(dir)
+	return err == nil && raw.autoRemove && raw.creator != os.Getpid() && !proc.Alive(raw.creator)
 }

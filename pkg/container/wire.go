@@ -9,6 +9,7 @@ import (
 	"sort"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/rless/rless/pkg/network"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,7 +25,7 @@ import (
 // field the init starts to use must be added to both functions (the round
 // trip test covers every field carried).
 
-const wireVersion = 2
+const wireVersion = 3
 
 // initSpecFile is the name of the encoded spec in the state directory.
 const initSpecFile = "init.spec"
@@ -35,6 +36,14 @@ const initSpecFile = "init.spec"
 type initSpec struct {
 	spec    *specs.Spec
 	seccomp []unix.SockFilter
+	// barrier: wait for Start before starting the command (see Create).
+	barrier bool
+	// tap: make this tap device and send it to the parent, for its
+	// network driver (network.Driver.Tap); nil for none.
+	tap *network.Config
+	// waitNet: wait until the parent says the network is connected
+	// (a driver that joins the namespace from outside).
+	waitNet bool
 }
 
 func encodeInitSpec(is initSpec) []byte {
@@ -113,6 +122,13 @@ func encodeInitSpec(is initSpec) []byte {
 		w.strMap(l.Sysctl)
 	}
 	w.strMap(s.Annotations)
+	w.bool(is.barrier)
+	w.bool(is.waitNet)
+	if is.tap != nil {
+		w.str(is.tap.TapAnnotation())
+	} else {
+		w.str("")
+	}
 	w.uint(uint64(len(is.seccomp)))
 	for _, f := range is.seccomp {
 		w.uint(uint64(f.Code))
@@ -180,7 +196,14 @@ func decodeInitSpec(b []byte) (initSpec, error) {
 		s.Linux = l
 	}
 	s.Annotations = r.strMap()
-	is := initSpec{spec: s}
+	is := initSpec{spec: s, barrier: r.bool(), waitNet: r.bool()}
+	if v := r.str(); v != "" && r.err == nil {
+		cfg, err := network.ParseTapAnnotation(v)
+		if err != nil {
+			return initSpec{}, fmt.Errorf("init spec: %w", err)
+		}
+		is.tap = &cfg
+	}
 	for n := r.count(); n > 0; n-- {
 		f := unix.SockFilter{Code: uint16(r.uint()), Jt: uint8(r.uint()), Jf: uint8(r.uint()), K: r.uint32()}
 		is.seccomp = append(is.seccomp, f)

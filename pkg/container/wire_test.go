@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/rless/rless/pkg/network"
 	"github.com/rless/rless/pkg/spec"
 	"github.com/rless/rless/pkg/userns"
 	"golang.org/x/sys/unix"
@@ -42,7 +43,10 @@ func fullSpec(t testing.TB) *specs.Spec {
 
 // fullInitSpec is fullSpec with a seccomp program.
 func fullInitSpec(t testing.TB) initSpec {
-	return initSpec{spec: fullSpec(t), seccomp: []unix.SockFilter{{Code: 0x20, K: 4}, {Code: 0x15, Jt: 1, Jf: 255, K: 0xc000003e}, {Code: 0x6, K: 0x7fff0000}}}
+	tap := network.DefaultConfig()
+	tap.MTU = 1500
+	return initSpec{spec: fullSpec(t), seccomp: []unix.SockFilter{{Code: 0x20, K: 4}, {Code: 0x15, Jt: 1, Jf: 255, K: 0xc000003e}, {Code: 0x6, K: 0x7fff0000}},
+		barrier: true, waitNet: true, tap: &tap}
 }
 
 func TestInitSpecRoundTrip(t *testing.T) {

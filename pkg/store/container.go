@@ -24,6 +24,11 @@ type Container struct {
 	Dir    string         // containers/<id>
 	Rootfs string         // where the root is mounted
 	Layout overlay.Layout // the image's layers under the writable layer
+	// Owner says whose the storage is: 0 (the default), the process that
+	// makes it, which removes it when the container ends (if that process
+	// dies first, RemoveStaleContainers does); -1, no process's: it stays
+	// until removed (a container kept until it is deleted).
+	Owner int
 }
 
 // CreateContainer makes the storage of container id on image img.
@@ -58,7 +63,11 @@ func (s *Store) MakeContainer(c *Container) error {
 	tmp := filepath.Join(filepath.Dir(c.Dir), tmpPrefix+strconv.Itoa(os.Getpid())+"-"+filepath.Base(c.Dir))
 	err := os.MkdirAll(tmp, 0o755)
 	if err == nil {
-		err = os.WriteFile(filepath.Join(tmp, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o600)
+		owner := os.Getpid()
+		if c.Owner < 0 {
+			owner = 0
+		}
+		err = os.WriteFile(filepath.Join(tmp, ownerFile), []byte(strconv.Itoa(owner)), 0o600)
 	}
 	if err == nil {
 		err = os.Rename(tmp, c.Dir)

@@ -34,6 +34,8 @@ const (
 	premapped = "premapped"
 	// SyncFD is the descriptor number of the message socket in a child.
 	SyncFD = 3
+	// detachEnv marks a child started with SpawnOptions.Detach.
+	detachEnv = "_RLESS_DETACHED"
 )
 
 // Stage returns the stage this process was re-executed for, or "" when it
@@ -53,6 +55,14 @@ type SpawnOptions struct {
 	Host       *Host   // the helpers to map with (see DetectHost)
 	Mapping    Mapping // the mapping to write (see Host.Mapping)
 	Cgroup     string  // a cgroup v2 directory to clone the child into, or ""
+	// Path is the program to execute ("": this one, /proc/self/exe).
+	Path string
+	// ExtraFiles are passed to the child from descriptor 4 on (3 is the
+	// message socket).
+	ExtraFiles []*os.File
+	// Detach lets the child outlive the thread that starts it (by
+	// default it is killed when that thread ends).
+	Detach bool
 }
 
 // Child is a started child stage.
@@ -134,14 +144,18 @@ func Start(opts SpawnOptions) (_ *Child, err error) {
 		env = append(slices.Clip(env), nest...)
 		stage, flags, opts.Mapping = NestStage, 0, outer
 	}
+	path := opts.Path
+	if path == "" {
+		path = "/proc/self/exe"
+	}
 	cmd := &exec.Cmd{
-		Path:       "/proc/self/exe",
+		Path:       path,
 		Args:       append([]string{"rless-" + stage}, opts.Args...),
 		Env:        append(slices.Clip(env), StageEnv+"="+stage),
 		Stdin:      opts.Stdin,
 		Stdout:     opts.Stdout,
 		Stderr:     opts.Stderr,
-		ExtraFiles: []*os.File{child.File()},
+		ExtraFiles: append([]*os.File{child.File()}, opts.ExtraFiles...),
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags:  flags | syscall.CLONE_NEWUSER,
 			Pdeathsig:   syscall.SIGKILL,
@@ -149,6 +163,10 @@ func Start(opts SpawnOptions) (_ *Child, err error) {
 			UseCgroupFD: opts.Cgroup != "", // CLONE_INTO_CGROUP: never outside its limits
 			CgroupFD:    cgroupFD,
 		},
+	}
+	if opts.Detach {
+		cmd.SysProcAttr.Pdeathsig = 0
+		cmd.Env = append(cmd.Env, detachEnv+"=1")
 	}
 	if !opts.Mapping.Helpers {
 		cmd.SysProcAttr.UidMappings = sysMappings(opts.Mapping.UIDs)
@@ -244,6 +262,8 @@ func WaitMapped(uidMapped func()) (*syncmsg.Conn, error) {
 	conn := syncmsg.FromFD(SyncFD)
 	seen := os.Getenv(mappedEnv)
 	os.Unsetenv(mappedEnv)
+	detached = os.Getenv(detachEnv) == "1"
+	os.Unsetenv(detachEnv)
 	// Executing may have cleared the parent-death signal.
 	if err := KillWithParent(conn); err != nil {
 		return nil, err
@@ -324,6 +344,9 @@ func dropAmbient() error {
 // clears the parent-death signal: an execve that gains capabilities, or a
 // change of ids.
 func KillWithParent(conn *syncmsg.Conn) error {
+	if detached {
+		return nil
+	}
 	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
 		return fmt.Errorf("set parent-death signal: %w", err)
 	}
@@ -333,6 +356,14 @@ func KillWithParent(conn *syncmsg.Conn) error {
 	}
 	return nil
 }
+
+// detached is set in a child started with SpawnOptions.Detach (see
+// WaitMapped): it does not die with its parent.
+var detached bool
+
+// Detached reports whether this child stage was started with
+// SpawnOptions.Detach: it must not die with the process that started it.
+func Detached() bool { return detached }
 
 // ExitCode returns the podman-style exit status of a finished process state:
 // its exit code, or 128+N when signal N killed it.

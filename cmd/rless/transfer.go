@@ -1,18 +1,18 @@
 package main
 
 import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
 	"os"
+	"path/filepath"
+	"strings"
 
+	"github.com/rless/rless/pkg/engine"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 )
-
-// The commands that move images to and from registries and archives need
-// containers/image, which costs milliseconds of start-up in every process
-// that links it. rless keeps it out of the binary that runs containers:
-// `make` builds the image engine (this program built with the rless_engine
-// tag) and appends it to bin/rless, which executes it for these commands
-// only (see engine_off.go). Built with the tag, the commands run in process
-// (engine_on.go).
 
 // pullFlags are the flags of pull.
 type pullFlags struct {
@@ -134,4 +134,175 @@ pulled, so the images keep their IDs when loaded again.`,
 	logout.Flags().BoolVarP(&out.all, "all", "a", false, "remove every stored credential")
 	logout.Flags().StringVar(&out.authFile, "authfile", os.Getenv("REGISTRY_AUTH_FILE"), "credentials file (default: $REGISTRY_AUTH_FILE, else ${XDG_RUNTIME_DIR}/containers/auth.json)")
 	return append(cmds, login, logout)
+}
+
+func runPull(cmd *cobra.Command, g *globals, f *pullFlags, args []string) error {
+	e, err := openEngine(g)
+	if err != nil {
+		return err
+	}
+	opts := engine.PullOptions{
+		Platform: f.platform, OS: f.os, Arch: f.arch, Variant: f.variant,
+		AuthFile: f.authFile, Creds: f.creds, SignaturePolicy: f.policyPath,
+		Display: !f.quiet,
+	}
+	if cmd.Flags().Changed("tls-verify") {
+		opts.TLSVerify = &f.tlsVerify
+	}
+	img, err := e.Pull(cmd.Context(), args[0], opts)
+	if err != nil {
+		return err
+	}
+	fmt.Println(img.ID)
+	return nil
+}
+
+func runSave(cmd *cobra.Command, g *globals, f *saveFlags, args []string) error {
+	if f.output == "" && term.IsTerminal(int(os.Stdout.Fd())) {
+		return errors.New("refusing to write an archive to a terminal: use --output or redirect stdout")
+	}
+	e, err := openEngine(g)
+	if err != nil {
+		return err
+	}
+	out := f.output
+	if out == "" {
+		dir, err := os.MkdirTemp("", "rless-save-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		out = filepath.Join(dir, "archive.tar")
+	} else if out, err = filepath.Abs(out); err != nil {
+		return err
+	}
+	if err := e.SaveImages(cmd.Context(), args, f.format, out); err != nil {
+		return err
+	}
+	if f.output == "" {
+		a, err := os.Open(out)
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		if _, err := io.Copy(os.Stdout, a); err != nil {
+			return fmt.Errorf("write archive: %w", err)
+		}
+	}
+	return nil
+}
+
+func runLoad(cmd *cobra.Command, g *globals, f *loadFlags, args []string) error {
+	if f.input == "" && term.IsTerminal(int(os.Stdin.Fd())) {
+		return errors.New("no archive: use --input or redirect stdin")
+	}
+	e, err := openEngine(g)
+	if err != nil {
+		return err
+	}
+	in := f.input
+	if in == "" {
+		tmp, err := os.CreateTemp("", "rless-load-*.tar")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(tmp.Name())
+		_, err = io.Copy(tmp, os.Stdin)
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("read archive: %w", err)
+		}
+		in = tmp.Name()
+	} else if in, err = filepath.Abs(in); err != nil {
+		return err
+	}
+	imgs, err := e.LoadImages(cmd.Context(), in, engine.PullOptions{Display: !f.quiet})
+	for _, img := range imgs {
+		if len(img.Names) == 0 {
+			fmt.Printf("Loaded image: sha256:%s\n", img.ID)
+		}
+		for _, n := range img.Names {
+			fmt.Printf("Loaded image: %s\n", n)
+		}
+	}
+	return err
+}
+
+func runLogin(cmd *cobra.Command, g *globals, f *loginFlags, args []string) error {
+	e, err := openEngine(g)
+	if err != nil {
+		return err
+	}
+	opts := engine.LoginOptions{AuthFile: f.authFile}
+	if cmd.Flags().Changed("tls-verify") {
+		opts.TLSVerify = &f.tlsVerify
+	}
+	registry := engine.RegistryHost(args[0])
+	if f.getLogin {
+		name, err := e.LoginName(cmd.Context(), registry, opts)
+		if err != nil {
+			return err
+		}
+		fmt.Println(name)
+		return nil
+	}
+	user, password := f.user, f.password
+	in := bufio.NewReader(os.Stdin)
+	if user == "" {
+		if !term.IsTerminal(int(os.Stdin.Fd())) {
+			return errors.New("no user name: use --username")
+		}
+		fmt.Fprint(os.Stderr, "Username: ")
+		line, _ := in.ReadString('\n')
+		user = strings.TrimSpace(line)
+	}
+	switch {
+	case f.passwordStdin:
+		if password != "" {
+			return errors.New("--password and --password-stdin are mutually exclusive")
+		}
+		data, err := io.ReadAll(in)
+		if err != nil {
+			return err
+		}
+		password = strings.TrimRight(string(data), "\r\n")
+	case password == "" && term.IsTerminal(int(os.Stdin.Fd())):
+		fmt.Fprint(os.Stderr, "Password: ")
+		b, err := term.ReadPassword(int(os.Stdin.Fd()))
+		fmt.Fprintln(os.Stderr)
+		if err != nil {
+			return err
+		}
+		password = string(b)
+	case password == "":
+		return errors.New("no password: use --password-stdin")
+	}
+	if err := e.Login(cmd.Context(), registry, user, password, opts); err != nil {
+		return err
+	}
+	fmt.Println("Login Succeeded!")
+	return nil
+}
+
+func runLogout(cmd *cobra.Command, g *globals, f *loginFlags, args []string) error {
+	e, err := openEngine(g)
+	if err != nil {
+		return err
+	}
+	opts := engine.LoginOptions{AuthFile: f.authFile}
+	registry := ""
+	if !f.all {
+		registry = engine.RegistryHost(args[0])
+	}
+	if err := e.Logout(cmd.Context(), registry, f.all, opts); err != nil {
+		return err
+	}
+	if f.all {
+		fmt.Println("Removed login credentials for all registries")
+	} else {
+		fmt.Printf("Removed login credentials for %s\n", registry)
+	}
+	return nil
 }
