@@ -41,12 +41,18 @@ func containerInit() int {
 	conn, err := userns.WaitMapped(func() {
 		go func() {
 			is, err := readInitSpec(os.Args[1])
+			stateDir := -1
 			if err != nil {
 				err = fmt.Errorf("read container spec: %w", err)
 			} else {
 				err = nameAndLoopback(is.spec)
+				if err == nil && spec.InitEnabled(is.spec) {
+					// For the exec agent, which binds its socket there
+					// once the command runs (see agent.go).
+					stateDir, err = openStateDir(os.Args[1])
+				}
 			}
-			specc <- specResult{is, err}
+			specc <- specResult{is, stateDir, err}
 		}()
 	})
 	if err != nil {
@@ -76,7 +82,8 @@ func containerInit() int {
 
 type specResult struct {
 	initSpec
-	err error
+	stateDir int // with rless's init: the state directory, opened O_PATH; else -1
+	err      error
 }
 
 // process is the prepared command of a container.
@@ -86,6 +93,8 @@ type process struct {
 	stdio *os.File // the pty slave, or nil to keep fds 0-2
 
 	seccomp []unix.SockFilter // the filter to install, if any
+
+	stateDir int // with rless's init: the state directory, opened O_PATH; else -1
 
 	// With rless's init: the signals it forwards, subscribed to in the
 	// background; sigsReady is closed once they are (the kernel drops a
@@ -101,7 +110,7 @@ func prepare(conn *syncmsg.Conn, r specResult) (*process, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &process{spec: s, seccomp: r.seccomp}
+	p := &process{spec: s, seccomp: r.seccomp, stateDir: r.stateDir}
 	if spec.InitEnabled(s) {
 		// Installing the handlers takes a while: do it alongside the mounts.
 		p.sigs = make(chan os.Signal, 64)
@@ -153,7 +162,7 @@ func prepare(conn *syncmsg.Conn, r specResult) (*process, error) {
 	if err := checkUser(s); err != nil {
 		return nil, err
 	}
-	if p.path, err = lookPath(s.Process.Args[0], s.Process.Env); err != nil {
+	if p.path, err = lookPath("", s.Process.Args[0], s.Process.Env); err != nil {
 		return p, err
 	}
 	if prog, ok := s.Annotations[network.AnnotationExternal]; ok {
@@ -239,7 +248,12 @@ func enterCwd(cwd string) error {
 
 // checkUser fails clearly when the process's ids are not mapped.
 func checkUser(s *specs.Spec) error {
-	u := s.Process.User
+	return checkIDs(s, s.Process.User)
+}
+
+// checkIDs fails clearly when u's ids are not mapped in the user namespace
+// of s.
+func checkIDs(s *specs.Spec, u specs.User) error {
 	if _, ok := userns.HostID(s.Linux.UIDMappings, u.UID); !ok {
 		return fmt.Errorf("user %d is not mapped in the user namespace (no subordinate uid range?)", u.UID)
 	}
@@ -253,9 +267,16 @@ func checkUser(s *specs.Spec) error {
 
 // lookPath finds the command in the container's PATH, the way the command
 // would be found by a shell, and maps failures to podman's exit statuses.
-func lookPath(name string, env []string) (string, error) {
+// Relative paths are taken from directory cwd ("" is the current one).
+func lookPath(cwd, name string, env []string) (string, error) {
+	in := func(p string) string {
+		if cwd == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(cwd, p)
+	}
 	if strings.Contains(name, "/") {
-		return name, checkExecutable(name)
+		return name, checkExecutable(in(name))
 	}
 	path := spec.DefaultPath
 	for _, kv := range env {
@@ -269,7 +290,7 @@ func lookPath(name string, env []string) (string, error) {
 			dir = "."
 		}
 		p := filepath.Join(dir, name)
-		err := checkExecutable(p)
+		err := checkExecutable(in(p))
 		if err == nil {
 			return p, nil
 		}
@@ -323,7 +344,7 @@ func (p *process) exec() error {
 			return fmt.Errorf("set controlling terminal: %w", err)
 		}
 	}
-	if err := p.confine(); err != nil {
+	if err := confine(p.spec.Process, p.seccomp); err != nil {
 		return err
 	}
 	// Changing ids cleared the parent-death signal; the command must still
