@@ -21,6 +21,9 @@ type Msg struct {
 	Error string
 	Code  int
 	Pid   int
+	// Data is a payload of the message's type (JSON, say); a message
+	// larger than the connection's limit (see Conn.SetLimit) is refused.
+	Data string
 }
 
 // Message types.
@@ -34,14 +37,41 @@ const (
 	Started   = "started"   // child → parent: the command runs
 	Exited    = "exited"    // child → parent: the command has ended, with status Code; the init ends next
 	Failed    = "error"     // child → parent: setup failed; Error and Code say how
+
+	// Exec agent (rless's init serving a container's exec socket).
+	Exec   = "exec"   // client → init: start the process Data describes; carries its stdin, stdout and stderr, or nothing with a terminal
+	Signal = "signal" // client → init: send signal Code to the exec'd process
+	// The init answers Exec with Started (Pid; carries the pty master with
+	// a terminal) or Failed, and sends Exited once the process has ended.
 )
 
 // maxMsg bounds a message (an error text is the only long part); a small
 // buffer spares a fresh process the page faults of a big one.
 const maxMsg = 4096
 
+// MaxLimit is the largest limit SetLimit accepts: a SOCK_SEQPACKET message
+// must fit in the socket's send buffer.
+const MaxLimit = 128 << 10
+
 // Conn is one end of a socket pair.
-type Conn struct{ f *os.File }
+type Conn struct {
+	f     *os.File
+	limit int // largest message; 0 is maxMsg
+}
+
+// SetLimit sets the size of the largest message c sends or receives (at
+// most MaxLimit); both ends must agree. The default suits short messages
+// without Data.
+func (c *Conn) SetLimit(n int) {
+	c.limit = min(n, MaxLimit)
+}
+
+func (c *Conn) max() int {
+	if c.limit > 0 {
+		return c.limit
+	}
+	return maxMsg
+}
 
 // Pair returns two connected ends, both close-on-exec.
 func Pair() (*Conn, *Conn, error) {
@@ -49,11 +79,11 @@ func Pair() (*Conn, *Conn, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("socketpair: %w", err)
 	}
-	return &Conn{os.NewFile(uintptr(fds[0]), "sync-parent")}, &Conn{os.NewFile(uintptr(fds[1]), "sync-child")}, nil
+	return &Conn{f: os.NewFile(uintptr(fds[0]), "sync-parent")}, &Conn{f: os.NewFile(uintptr(fds[1]), "sync-child")}, nil
 }
 
 // FromFD wraps an inherited descriptor.
-func FromFD(fd int) *Conn { return &Conn{os.NewFile(uintptr(fd), "sync")} }
+func FromFD(fd int) *Conn { return &Conn{f: os.NewFile(uintptr(fd), "sync")} }
 
 // File returns the underlying file (to pass it to a child process).
 func (c *Conn) File() *os.File { return c.f }
@@ -66,11 +96,15 @@ func (c *Conn) Send(m Msg, fds ...int) error {
 	if len(m.Error) > maxMsg-64 {
 		m.Error = m.Error[:maxMsg-64]
 	}
+	b := encode(m)
+	if len(b) > c.max() {
+		return fmt.Errorf("send %s message: %d bytes, more than the limit of %d", m.Type, len(b), c.max())
+	}
 	var oob []byte
 	if len(fds) > 0 {
 		oob = unix.UnixRights(fds...)
 	}
-	err := unix.Sendmsg(int(c.f.Fd()), encode(m), oob, nil, 0)
+	err := unix.Sendmsg(int(c.f.Fd()), b, oob, nil, 0)
 	runtime.KeepAlive(c.f)
 	if err != nil {
 		return fmt.Errorf("send %s message: %w", m.Type, err)
@@ -81,12 +115,12 @@ func (c *Conn) Send(m Msg, fds ...int) error {
 // Recv reads one message and the descriptors that came with it. It returns
 // io.EOF when the other end is closed (for example by exec).
 func (c *Conn) Recv() (Msg, []int, error) {
-	buf := make([]byte, maxMsg)
+	buf := make([]byte, c.max())
 	oob := make([]byte, unix.CmsgSpace(4*4))
-	var n, oobn int
+	var n, oobn, flags int
 	var err error
 	for {
-		n, oobn, _, _, err = unix.Recvmsg(int(c.f.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
+		n, oobn, flags, _, err = unix.Recvmsg(int(c.f.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
 		if err != unix.EINTR {
 			break
 		}
@@ -111,20 +145,38 @@ func (c *Conn) Recv() (Msg, []int, error) {
 			}
 		}
 	}
+	if flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		return Msg{}, nil, errors.New("receive message: message or descriptors truncated")
+	}
 	m, err := decode(buf[:n])
-	return m, fds, err
+	if err != nil {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		return Msg{}, nil, err
+	}
+	return m, fds, nil
 }
 
 // The wire form: the type, the error text (both length-prefixed), the code
-// and the pid, as varints. A fresh process decodes it without the
-// reflection encoding/json would cost it.
+// and the pid, as varints, then, when not empty, the data (length-prefixed).
+// A fresh process decodes it without the reflection encoding/json would
+// cost it.
 func encode(m Msg) []byte {
 	b := binary.AppendUvarint(nil, uint64(len(m.Type)))
 	b = append(b, m.Type...)
 	b = binary.AppendUvarint(b, uint64(len(m.Error)))
 	b = append(b, m.Error...)
 	b = binary.AppendVarint(b, int64(m.Code))
-	return binary.AppendVarint(b, int64(m.Pid))
+	b = binary.AppendVarint(b, int64(m.Pid))
+	if m.Data != "" {
+		b = binary.AppendUvarint(b, uint64(len(m.Data)))
+		b = append(b, m.Data...)
+	}
+	return b
 }
 
 var errBadMsg = errors.New("decode message: malformed")
@@ -143,10 +195,16 @@ func decode(b []byte) (Msg, error) {
 		return m, errBadMsg
 	}
 	pid, n2 := binary.Varint(b[n:])
-	if n2 <= 0 || n+n2 != len(b) {
+	if n2 <= 0 {
 		return m, errBadMsg
 	}
 	m.Code, m.Pid = int(code), int(pid)
+	if rest := b[n+n2:]; len(rest) > 0 {
+		// Data, never empty when present: one encoding per message.
+		if m.Data, rest, ok = str(rest); !ok || m.Data == "" || len(rest) != 0 {
+			return m, errBadMsg
+		}
+	}
 	return m, nil
 }
 

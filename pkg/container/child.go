@@ -40,20 +40,20 @@ func containerInit() int {
 	specc := make(chan specResult, 1)
 	conn, err := userns.WaitMapped(func() {
 		go func() {
-			dirfd := -1
 			is, err := readInitSpec(os.Args[1])
+			stateDir := -1
 			if err != nil {
 				err = fmt.Errorf("read container spec: %w", err)
 			} else {
 				err = nameAndLoopback(is)
 			}
 			if err == nil && (is.barrier || spec.InitEnabled(is.spec)) {
-				// For the barrier and the exit status, after pivot_root.
-				if dirfd, err = unix.Open(os.Args[1], unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
-					err = fmt.Errorf("open state directory: %w", err)
-				}
+				// For the barrier, the exit status and the exec agent
+				// (which binds its socket there once the command runs,
+				// see agent.go), after pivot_root.
+				stateDir, err = openStateDir(os.Args[1])
 			}
-			specc <- specResult{is, dirfd, err}
+			specc <- specResult{is, stateDir, err}
 		}()
 	})
 	if err != nil {
@@ -77,7 +77,7 @@ func containerInit() int {
 		if err := conn.Send(syncmsg.Msg{Type: syncmsg.Created}); err != nil && !userns.Detached() {
 			return ExitRlessFailed
 		}
-		if err := waitBarrier(p.dirfd); err != nil {
+		if err := waitBarrier(p.stateDir); err != nil {
 			fmt.Fprintf(os.Stderr, "Error: %v\n", err)
 			return ExitRlessFailed
 		}
@@ -93,8 +93,8 @@ func containerInit() int {
 
 type specResult struct {
 	initSpec
-	dirfd int // the state directory, opened before the root changes
-	err   error
+	stateDir int // the state directory, opened O_PATH before the root changes; else -1
+	err      error
 }
 
 // process is the prepared command of a container.
@@ -104,7 +104,8 @@ type process struct {
 	stdio *os.File // the pty slave, or nil to keep fds 0-2
 
 	seccomp []unix.SockFilter // the filter to install, if any
-	dirfd   int               // the state directory (O_PATH), or -1
+
+	stateDir int // with rless's init: the state directory, opened O_PATH; else -1
 
 	// With rless's init: the signals it forwards, subscribed to in the
 	// background; sigsReady is closed once they are (the kernel drops a
@@ -120,7 +121,7 @@ func prepare(conn *syncmsg.Conn, r specResult) (*process, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &process{spec: s, seccomp: r.seccomp, dirfd: r.dirfd}
+	p := &process{spec: s, seccomp: r.seccomp, stateDir: r.stateDir}
 	if spec.InitEnabled(s) {
 		// Installing the handlers takes a while: do it alongside the mounts.
 		p.sigs = make(chan os.Signal, 64)
@@ -171,7 +172,7 @@ func prepare(conn *syncmsg.Conn, r specResult) (*process, error) {
 	if err := checkUser(s); err != nil {
 		return nil, err
 	}
-	if p.path, err = lookPath(s.Process.Args[0], s.Process.Env); err != nil {
+	if p.path, err = lookPath("", s.Process.Args[0], s.Process.Env); err != nil {
 		return p, err
 	}
 	if r.waitNet {
@@ -255,7 +256,12 @@ func enterCwd(cwd string) error {
 
 // checkUser fails clearly when the process's ids are not mapped.
 func checkUser(s *specs.Spec) error {
-	u := s.Process.User
+	return checkIDs(s, s.Process.User)
+}
+
+// checkIDs fails clearly when u's ids are not mapped in the user namespace
+// of s.
+func checkIDs(s *specs.Spec, u specs.User) error {
 	if _, ok := userns.HostID(s.Linux.UIDMappings, u.UID); !ok {
 		return fmt.Errorf("user %d is not mapped in the user namespace (no subordinate uid range?)", u.UID)
 	}
@@ -269,9 +275,16 @@ func checkUser(s *specs.Spec) error {
 
 // lookPath finds the command in the container's PATH, the way the command
 // would be found by a shell, and maps failures to podman's exit statuses.
-func lookPath(name string, env []string) (string, error) {
+// Relative paths are taken from directory cwd ("" is the current one).
+func lookPath(cwd, name string, env []string) (string, error) {
+	in := func(p string) string {
+		if cwd == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(cwd, p)
+	}
 	if strings.Contains(name, "/") {
-		return name, checkExecutable(name)
+		return name, checkExecutable(in(name))
 	}
 	path := spec.DefaultPath
 	for _, kv := range env {
@@ -285,7 +298,7 @@ func lookPath(name string, env []string) (string, error) {
 			dir = "."
 		}
 		p := filepath.Join(dir, name)
-		err := checkExecutable(p)
+		err := checkExecutable(in(p))
 		if err == nil {
 			return p, nil
 		}
@@ -339,7 +352,7 @@ func (p *process) exec() error {
 			return fmt.Errorf("set controlling terminal: %w", err)
 		}
 	}
-	if err := p.confine(); err != nil {
+	if err := confine(p.spec.Process, p.seccomp); err != nil {
 		return err
 	}
 	// Changing ids cleared the parent-death signal; the command must still

@@ -14,15 +14,16 @@ import (
 )
 
 // confine gives the calling thread, which must be locked to its goroutine
-// and about to execute the command (directly or through a fork), what the
-// command runs with: resource limits, a new session keyring, ids,
-// capabilities, no_new_privs, the seccomp filter. The
+// and about to execute proc (directly or through a fork: the container's
+// command, or a process exec'd in the container), what it runs with:
+// resource limits, a new session keyring, ids, capabilities (nil
+// proc.Capabilities keeps the thread's), no_new_privs, the seccomp filter
+// (none when filter is empty). The
 // order matters: the bounding set is dropped while the thread still holds
 // CAP_SETPCAP, the ids are changed keeping the permitted set, and the sets
 // are lowered last. Everything but the resource limits applies to this
 // thread only, and so to what it starts.
-func (p *process) confine() error {
-	proc := p.spec.Process
+func confine(proc *specs.Process, filter []unix.SockFilter) error {
 	for _, r := range proc.Rlimits {
 		if err := setRlimit(r); err != nil {
 			return err
@@ -43,11 +44,11 @@ func (p *process) confine() error {
 	// Without no_new_privs a filter needs CAP_SYS_ADMIN: install it while
 	// the thread has it (the profile must then allow the few calls left).
 	if !proc.NoNewPrivileges {
-		if err := seccomp.Install(p.seccomp); err != nil {
+		if err := seccomp.Install(filter); err != nil {
 			return err
 		}
 	}
-	if err := p.switchIDs(); err != nil {
+	if err := switchIDs(proc.User); err != nil {
 		return err
 	}
 	if err := caps.Apply(capability.CAPS | capability.AMBS); err != nil {
@@ -57,7 +58,7 @@ func (p *process) confine() error {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return fmt.Errorf("set no_new_privs: %w", err)
 		}
-		if err := seccomp.Install(p.seccomp); err != nil {
+		if err := seccomp.Install(filter); err != nil {
 			return err
 		}
 	}
@@ -65,10 +66,9 @@ func (p *process) confine() error {
 }
 
 // switchIDs sets the supplementary groups, gid and uid of the calling
-// thread (raw syscalls: Go's would change every thread), keeping the
+// thread (raw syscalls: Go's would change every thread) to u's, keeping the
 // permitted capabilities across a change to a non-zero uid.
-func (p *process) switchIDs() error {
-	u := p.spec.Process.User
+func switchIDs(u specs.User) error {
 	if !setgroupsDenied() {
 		if err := setgroups(u.AdditionalGids); err != nil {
 			return fmt.Errorf("setgroups: %w", err)

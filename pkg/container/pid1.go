@@ -23,7 +23,7 @@ func (p *process) start() (int, error) {
 	done := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-		if err := p.confine(); err != nil {
+		if err := confine(p.spec.Process, p.seccomp); err != nil {
 			done <- result{err: err}
 			return
 		}
@@ -45,8 +45,9 @@ func (p *process) start() (int, error) {
 }
 
 // runInit is rless's init: PID 1 of the container. It starts the command,
-// forwards signals to it, reaps every process that ends in the namespace
-// (orphans are reparented to it), and returns the command's status when the
+// forwards signals to it, serves exec requests (see agent.go), reaps every
+// process that ends in the namespace (orphans are reparented to it; the
+// exits of exec'd processes go to their clients), and returns the command's status when the
 // command ends (128+N when signal N killed it). The kernel then kills what
 // is left in the PID namespace.
 func (p *process) runInit(conn *syncmsg.Conn) int {
@@ -63,6 +64,9 @@ func (p *process) runInit(conn *syncmsg.Conn) int {
 		p.stdio.Close()
 	}
 	_ = conn.Send(syncmsg.Msg{Type: syncmsg.Started, Pid: pid})
+	// The exec agent, off the start's critical path.
+	a := newAgent(p)
+	go a.serve()
 	// conn stays open (close-on-exec: the command has not got it), to
 	// tell rless when the command ends: it then cleans up while the kernel
 	// takes the namespaces down after this process.
@@ -84,15 +88,14 @@ func (p *process) runInit(conn *syncmsg.Conn) int {
 			return ExitRlessFailed // no child left: cannot happen before pid ends
 		}
 		if wpid == pid {
-			code := ws.ExitStatus()
-			if ws.Signaled() {
-				code = 128 + int(ws.Signal())
-			}
-			if p.dirfd >= 0 {
-				writeExitAt(p.dirfd, code)
+			code := exitStatus(ws)
+			if p.stateDir >= 0 {
+				writeExitAt(p.stateDir, code)
 			}
 			_ = conn.Send(syncmsg.Msg{Type: syncmsg.Exited, Code: code})
+			a.containerEnded()
 			return code
 		}
+		a.reaped(wpid, ws)
 	}
 }
