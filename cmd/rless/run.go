@@ -33,6 +33,7 @@ type runFlags struct {
 	stopSignal  string
 	rm          bool
 	sigProxy    bool
+	sysctl      []string
 	security    securityFlags
 	image       imageFlags
 }
@@ -87,6 +88,7 @@ when it is not found.`,
 	fl.StringVar(&f.stopSignal, "stop-signal", "", "signal that stops the container (default: the image's StopSignal, else SIGTERM); rless's init passes it on to the command")
 	fl.BoolVar(&f.rm, "rm", false, "remove the container when it exits (always done: there are no detached containers yet)")
 	fl.BoolVar(&f.sigProxy, "sig-proxy", true, "forward the signals rless receives to the container")
+	fl.StringArrayVar(&f.sysctl, "sysctl", nil, "set a namespaced kernel parameter `KEY=VALUE` in the container (net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*, ...)")
 	f.security.register(fl)
 	f.image.register(cmd)
 	return cmd
@@ -161,6 +163,16 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 		Cwd: f.workdir, Hostname: hostname, Terminal: f.tty,
 		Init: f.init, Mapping: ctrMapping,
 		StopSignal: f.stopSignal,
+	}
+	for _, kv := range f.sysctl {
+		k, v, err := spec.ParseSysctl(kv)
+		if err != nil {
+			return fmt.Errorf("--sysctl: %w", err)
+		}
+		if opts.Sysctl == nil {
+			opts.Sysctl = map[string]string{}
+		}
+		opts.Sysctl[k] = v
 	}
 	var mounts []specs.Mount
 	var ctr *store.Container

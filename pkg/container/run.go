@@ -120,6 +120,9 @@ func run(ctx context.Context, cfg Config) (int, error) {
 	if cfg.Host == nil {
 		return 0, errors.New("no host description (userns.DetectHost)")
 	}
+	if err := checkSpec(s); err != nil {
+		return 0, err
+	}
 	if _, ok := s.Annotations[network.AnnotationTap]; ok && cfg.AttachTap == nil {
 		return 0, errors.New("the spec asks for a userspace network but Config.AttachTap is nil")
 	}
@@ -129,6 +132,9 @@ func run(ctx context.Context, cfg Config) (int, error) {
 	id := cfg.ID
 	if id == "" {
 		id = NewID()
+	}
+	if err := ValidateID(id); err != nil {
+		return 0, err
 	}
 	runRoot := cfg.RunRoot
 	if runRoot == "" {
