@@ -144,6 +144,9 @@ func prepare(conn *syncmsg.Conn, r specResult) (*process, error) {
 	if err := rootfs.Setup(s); err != nil {
 		return nil, err
 	}
+	if err := setSysctls(s.Linux.Sysctl); err != nil {
+		return nil, err
+	}
 	if err := rootfs.ReadonlyPaths(s.Linux.ReadonlyPaths); err != nil {
 		return nil, err
 	}

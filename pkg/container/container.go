@@ -180,8 +180,14 @@ func create(ctx context.Context, cfg Config, barrier bool) (_ *Container, err er
 	if cfg.Host == nil {
 		return nil, errors.New("no host description (userns.DetectHost)")
 	}
+	if err := checkSpec(s); err != nil {
+		return nil, err
+	}
 	if cfg.ID == "" {
 		cfg.ID = NewID()
+	}
+	if err := ValidateID(cfg.ID); err != nil {
+		return nil, err
 	}
 	if cfg.RunRoot == "" {
 		cfg.RunRoot = DefaultRunRoot()

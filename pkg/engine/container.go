@@ -162,18 +162,7 @@ func (e *Engine) lookupContainer(ref string) (string, error) {
 
 // ValidateName checks a container name, as podman does: letters, digits,
 // '_', '.' and '-', starting with a letter or digit, at most 253 bytes.
-func ValidateName(name string) error {
-	ok := len(name) > 0 && len(name) <= 253
-	for i := 0; ok && i < len(name); i++ {
-		c := name[i]
-		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-		ok = alnum || i > 0 && (c == '_' || c == '.' || c == '-')
-	}
-	if !ok {
-		return fmt.Errorf("invalid container name %q: names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 253 bytes", name)
-	}
-	return nil
-}
+func ValidateName(name string) error { return container.ValidateName(name) }
 
 // namePath is where the name of a container is claimed: a symbolic link
 // to its id, made atomically, so that a name is unique without a lock.

@@ -6,6 +6,7 @@ package spec
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -85,6 +86,11 @@ type Options struct {
 	// SeccompUnconfined for none, or the path of a profile in the
 	// Docker/podman JSON format.
 	Seccomp string
+	// Sysctl are the kernel parameters (dotted names, as
+	// net.ipv4.ip_forward) set in the container's namespaces (see
+	// ParseSysctl); the runtime refuses those of no namespace of the
+	// container's own.
+	Sysctl map[string]string
 }
 
 // SeccompUnconfined is the Seccomp option for no seccomp filter.
@@ -173,6 +179,9 @@ func New(o Options) (*specs.Spec, error) {
 	}
 	s := g.Config
 	s.Linux.Resources = o.Resources
+	if len(o.Sysctl) > 0 {
+		s.Linux.Sysctl = maps.Clone(o.Sysctl)
+	}
 	s.Linux.Seccomp = nil
 	caps := o.Capabilities
 	if caps == nil {

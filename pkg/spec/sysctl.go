@@ -1,0 +1,29 @@
+package spec
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+)
+
+// ParseSysctl parses podman's --sysctl KEY=VALUE: a dotted kernel
+// parameter name such as net.ipv4.ip_forward and the value to write to it
+// (spaces around either are dropped). Whether the container may set KEY is
+// the runtime's decision.
+func ParseSysctl(s string) (key, value string, err error) {
+	k, v, ok := strings.Cut(s, "=")
+	k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+	switch {
+	case !ok:
+		return "", "", fmt.Errorf("sysctl %q: want KEY=VALUE", s)
+	case k == "":
+		return "", "", fmt.Errorf("sysctl %q: no key", s)
+	case v == "":
+		return "", "", fmt.Errorf("sysctl %q: no value", s)
+	case strings.ContainsFunc(k, func(r rune) bool { return r == '/' || r == 0 || unicode.IsSpace(r) }):
+		return "", "", fmt.Errorf("sysctl %q: bad key %q (want a dotted name such as net.ipv4.ip_forward)", s, k)
+	case strings.HasPrefix(k, ".") || strings.HasSuffix(k, ".") || strings.Contains(k, ".."):
+		return "", "", fmt.Errorf("sysctl %q: bad key %q (empty name component)", s, k)
+	}
+	return k, v, nil
+}

@@ -1,0 +1,58 @@
+package spec
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestSysctlParse(t *testing.T) {
+	for _, c := range []struct {
+		in, key, value, err string
+	}{
+		{in: "net.ipv4.ip_forward=1", key: "net.ipv4.ip_forward", value: "1"},
+		{in: " kernel.shmmax = 65536 ", key: "kernel.shmmax", value: "65536"},
+		{in: "kernel.sem=250 32000 100 128", key: "kernel.sem", value: "250 32000 100 128"},
+		{in: "net.ipv4.ping_group_range=0=1", key: "net.ipv4.ping_group_range", value: "0=1"},
+		{in: "net.ipv4.ip_forward", err: "want KEY=VALUE"},
+		{in: "=1", err: "no key"},
+		{in: "net.ipv4.ip_forward=", err: "no value"},
+		{in: "net/ipv4/ip_forward=1", err: "bad key"},
+		{in: "net.ipv4 .x=1", err: "bad key"},
+		{in: "net..x=1", err: "empty name component"},
+		{in: ".net=1", err: "empty name component"},
+	} {
+		k, v, err := ParseSysctl(c.in)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("ParseSysctl(%q) = %q, %q, %v; want an error with %q", c.in, k, v, err, c.err)
+			}
+			continue
+		}
+		if err != nil || k != c.key || v != c.value {
+			t.Errorf("ParseSysctl(%q) = %q, %q, %v; want %q, %q", c.in, k, v, err, c.key, c.value)
+		}
+	}
+}
+
+func TestSysctlInSpec(t *testing.T) {
+	in := map[string]string{"net.ipv4.ip_forward": "1", "kernel.shmmax": "65536"}
+	s, err := New(Options{Args: []string{"sh"}, Sysctl: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(s.Linux.Sysctl, in) {
+		t.Errorf("linux.sysctl = %v, want %v", s.Linux.Sysctl, in)
+	}
+	in["kernel.shmmax"] = "1"
+	if s.Linux.Sysctl["kernel.shmmax"] != "65536" {
+		t.Error("the spec shares the options' map")
+	}
+	s, err = New(Options{Args: []string{"sh"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Linux.Sysctl != nil {
+		t.Errorf("linux.sysctl = %v without options, want none", s.Linux.Sysctl)
+	}
+}
