@@ -1,15 +1,13 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
 	"os"
-	"os/exec"
-	"sort"
 	"strings"
 
 	"github.com/rless/rless/pkg/container"
@@ -17,6 +15,11 @@ import (
 	"github.com/rless/rless/pkg/spec"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	// The drivers of the network modes: rless serves the slirp mode from
+	// a process of its own, and never links gVisor (pkg/slirp).
+	_ "github.com/rless/rless/pkg/network/external"
+	_ "github.com/rless/rless/pkg/network/netstack"
 )
 
 // netFlags are run's network flags.
@@ -40,163 +43,93 @@ func (f *netFlags) register(fl *pflag.FlagSet) {
 	fl.StringArrayVar(&f.addHost, "add-host", nil, "add NAME:IP to the container's /etc/hosts")
 }
 
-// netSetup is the network of one container, as the flags ask for it.
-type netSetup struct {
-	mode      string // a spec.Network* mode
-	slirp     network.Config
-	program   string   // slirp4netns or pasta: its path
-	args      []string // and its arguments
-	ports     []network.PortMapping
-	listeners *network.Listeners
-	stack     *netstack
-}
-
 // parse reads --network and the port flags; exposed are the image's
 // ExposedPorts (for -P).
-func (f *netFlags) parse(exposed map[string]struct{}) (*netSetup, error) {
-	mode, opts, _ := strings.Cut(f.network, ":")
-	n := &netSetup{mode: mode}
-	switch mode {
-	case "slirp", "private", "":
-		n.mode = spec.NetworkSlirp
-		cfg, err := network.ParseOptions(opts)
-		if err != nil {
-			return nil, fmt.Errorf("--network %s: %w", f.network, err)
-		}
-		n.slirp = cfg
-	case spec.NetworkNone, spec.NetworkHost:
-		if opts != "" {
-			return nil, fmt.Errorf("--network %s: %s takes no options", f.network, mode)
-		}
-	case spec.NetworkSlirp4netns, spec.NetworkPasta:
-		path, err := exec.LookPath(mode)
-		if err != nil {
-			return nil, fmt.Errorf("--network %s: %s is not installed", f.network, mode)
-		}
-		n.program = path
-		if mode == spec.NetworkSlirp4netns {
-			if n.args, n.slirp, err = slirp4netnsArgs(opts); err != nil {
-				return nil, fmt.Errorf("--network %s: %w", f.network, err)
-			}
-		}
-	default:
-		return nil, fmt.Errorf("--network %q: want slirp[:OPTIONS], none, host, slirp4netns[:OPTIONS] or pasta[:ARGS]", f.network)
+func (f *netFlags) parse(exposed map[string]struct{}) (network.Mode, error) {
+	mode, err := network.ParseMode(f.network, f.publish, f.publishAll, exposed)
+	var me *network.ModeError
+	if errors.As(err, &me) {
+		err = fmt.Errorf("--%w", err) // "--network ..."
 	}
-	for _, p := range f.publish {
-		ms, err := network.ParsePublish(p)
-		if err != nil {
-			return nil, err
-		}
-		n.ports = append(n.ports, ms...)
+	if err != nil {
+		return mode, err
 	}
-	if f.publishAll {
-		keys := make([]string, 0, len(exposed))
-		for k := range exposed {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			ms, err := network.ParsePublish(k)
-			if err != nil {
-				return nil, fmt.Errorf("image's exposed port: %w", err)
-			}
-			n.ports = append(n.ports, ms...)
-		}
+	if len(mode.Discarded) > 0 {
+		fmt.Fprintf(os.Stderr, "WARN: port mappings have been discarded: --network %s has no network of its own\n", mode.Kind)
 	}
-	if n.program != "" {
-		for _, p := range n.ports {
-			if p.HostPort == 0 {
-				return nil, fmt.Errorf("--network %s: publish %s: give the host port", mode, p)
-			}
-		}
-		if mode == spec.NetworkPasta {
-			n.args = pastaArgs(opts, n.ports)
-		}
-	}
-	if len(n.ports) > 0 && (n.mode == spec.NetworkNone || n.mode == spec.NetworkHost) {
-		// As podman: the ports of a network not its own cannot be published.
-		fmt.Fprintf(os.Stderr, "WARN: port mappings have been discarded: --network %s has no network of its own\n", n.mode)
-		n.ports = nil
-	}
-	return n, nil
+	return mode, nil
 }
 
-// etc returns what /etc/hosts and /etc/resolv.conf hold for this network.
-func (n *netSetup) etc(f *netFlags, hostname string) container.EtcOptions {
+// etc returns what /etc/hosts and /etc/resolv.conf hold for mode.
+func (f *netFlags) etc(mode network.Mode, hostname string) container.EtcOptions {
 	o := container.EtcOptions{
-		Hostname: hostname, HostNetwork: n.mode == spec.NetworkHost,
+		Hostname: hostname, HostNetwork: mode.Kind == network.KindHost,
 		Nameservers: f.dns, Search: f.dnsSearch, ExtraHosts: f.addHost,
 	}
-	if n.mode == spec.NetworkSlirp || n.mode == spec.NetworkSlirp4netns {
-		o.Address = n.slirp.ContainerAddr().Addr()
+	if a, ok := mode.Addrs(); ok {
+		o.Address = a.Container
 		if len(o.Nameservers) == 0 {
-			o.Nameservers = []string{n.slirp.DNSAddr().String()}
+			o.Nameservers = []string{a.DNS.String()}
 		}
-		if n.slirp.AllowHostLoopback {
-			o.HostGateway = n.slirp.Gateway()
-		} else {
-			o.HostGateway, _ = network.HostAddress()
-		}
+		o.HostGateway = a.Host
 	}
 	return o
 }
 
-// start opens the published ports (failing when one is taken) and starts
-// the network stack, before the container: the stack's start-up overlaps
-// the container's. It fills in the spec options and the container config.
-func (n *netSetup) start(runRoot string, opts *spec.Options) error {
-	opts.Network = n.mode
-	if n.program != "" {
-		return nil // connected once the container's namespace exists (connect)
+// openNetwork opens the driver of mode, before the container: the
+// published ports are opened (a taken one fails the run) and the stack
+// starts now, alongside the container. It fills in the spec options; the
+// driver is nil for none and host.
+func openNetwork(ctx context.Context, runRoot string, mode network.Mode, opts *spec.Options) (network.Driver, error) {
+	opts.Network = string(mode.Kind)
+	d, err := network.Open(ctx, mode, network.Options{RunRoot: runRoot})
+	if err != nil || d == nil {
+		return nil, err
 	}
-	if n.mode != spec.NetworkSlirp {
-		return nil
+	if cfg := d.Tap(); cfg != nil {
+		opts.Slirp = cfg
 	}
-	cfg := n.slirp
-	opts.Slirp = &cfg
-	l, err := network.Listen(n.ports)
-	if err != nil {
-		return err
-	}
-	n.listeners, n.ports = l, l.Ports() // with the host ports bound
-	cfg.Ports = n.ports
-	n.stack = startNetstack(runRoot, cfg, l)
-	slog.Debug("network stack starting", "ports", n.ports)
-	return nil
+	return d, nil
 }
 
-// connect returns the container.Config.ConnectNetwork of an external
-// program's mode.
-func (n *netSetup) connect(runRoot string) func(pid int) (io.Closer, error) {
-	return func(pid int) (io.Closer, error) {
-		if n.mode == spec.NetworkPasta {
-			return connectPasta(n.program, n.args, runRoot, pid)
+// netHooks sets cfg's network hooks to d's Attach. What they return only
+// tells the network to stop (network.Stop), as the container ends: the
+// caller closes d last, so that its exit overlaps the rest of the clean-up.
+func netHooks(ctx context.Context, d network.Driver, cfg *container.Config) {
+	if d == nil {
+		return
+	}
+	if d.Tap() != nil {
+		cfg.AttachTap = func(tap *os.File) (io.Closer, error) {
+			if err := d.Attach(ctx, 0, tap); err != nil {
+				return nil, err
+			}
+			return stopper{d}, nil
 		}
-		return connectSlirp4netns(n.program, n.args, n.ports, runRoot, pid)
+		return
 	}
-}
-
-// close stops the stack and closes the published ports.
-func (n *netSetup) close() {
-	if n.stack != nil {
-		if err := n.stack.Close(); err != nil {
-			fmt.Fprintf(os.Stderr, "WARN: %v\n", err)
+	cfg.ConnectNetwork = func(pid int) (io.Closer, error) {
+		if err := d.Attach(ctx, pid, nil); err != nil {
+			return nil, err
 		}
-		slog.Debug("network stack stopped")
+		return stopper{d}, nil
 	}
-	n.listeners.Close()
 }
 
-// AnnotationPorts records the published ports in a container's spec, for
-// `rless port`.
-const AnnotationPorts = "io.rless.ports"
+// stopper's Close tells a network to stop, without waiting for it.
+type stopper struct{ d network.Driver }
 
-// annotate records the published ports in the spec's annotations.
-func (n *netSetup) annotate(a map[string]string) {
-	if len(n.ports) > 0 {
-		data, _ := json.Marshal(n.ports)
-		a[AnnotationPorts] = string(data)
+func (s stopper) Close() error { network.Stop(s.d); return nil }
+
+// closeNetwork stops d (if not nil) and waits for it.
+func closeNetwork(d network.Driver) {
+	if d == nil {
+		return
 	}
+	if err := d.Close(); err != nil {
+		fmt.Fprintf(os.Stderr, "WARN: %v\n", err)
+	}
+	slog.Debug("network stopped")
 }
 
 func newPortCmd(g *globals) *cobra.Command {
@@ -219,11 +152,9 @@ func newPortCmd(g *globals) *cobra.Command {
 					continue
 				}
 				found = true
-				var ports []network.PortMapping
-				if v := st.Spec.Annotations[AnnotationPorts]; v != "" {
-					if err := json.Unmarshal([]byte(v), &ports); err != nil {
-						return fmt.Errorf("container %s: ports: %w", st.ID, err)
-					}
+				ports, err := network.AnnotatedPorts(st.Spec.Annotations)
+				if err != nil {
+					return fmt.Errorf("container %s: ports: %w", st.ID, err)
 				}
 				for _, p := range ports {
 					bound := netip.AddrPortFrom(p.BindIP(), p.HostPort).String()

@@ -11,6 +11,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/rless/rless/pkg/container"
+	"github.com/rless/rless/pkg/network"
 	rootfsp "github.com/rless/rless/pkg/rootfs"
 	"github.com/rless/rless/pkg/spec"
 	"github.com/rless/rless/pkg/store"
@@ -126,19 +127,20 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	if imgCfg != nil {
 		exposed = imgCfg.ExposedPorts
 	}
-	net, err := f.net.parse(exposed)
+	netMode, err := f.net.parse(exposed)
 	if err != nil {
 		return err
 	}
 	// Waited for last: it stops as the container ends, and its exit
 	// overlaps the rest of the clean-up.
-	defer net.close()
+	var netDriver network.Driver
+	defer func() { closeNetwork(netDriver) }()
 	keep, err := parseUserns(f.userns)
 	if err != nil {
 		return err
 	}
-	if keep != nil && net.program != "" {
-		return fmt.Errorf("--network %s with --userns=keep-id is not supported: use the default network", net.mode)
+	if keep != nil && netMode.Kind.External() {
+		return fmt.Errorf("--network %s with --userns=keep-id is not supported: use the default network", netMode.Kind)
 	}
 	host, mapping, err := detectMapping(g)
 	if err != nil {
@@ -167,7 +169,7 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	var removeStorage func()
 	var prepare func() error
 	if imageRef != "" {
-		ctr, prepare, mounts, err = imageOptions(cmd, g, s, img, imgCfg, id, f, keep, host, net.etc(&f.net, hostname), args, &opts)
+		ctr, prepare, mounts, err = imageOptions(cmd, g, s, img, imgCfg, id, f, keep, host, f.net.etc(netMode, hostname), args, &opts)
 		if err != nil {
 			return err
 		}
@@ -195,7 +197,7 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 			return err
 		}
 		var etc []specs.Mount
-		etc, prepare = rootfsEtc(g.runRoot, id, opts.Rootfs, net.etc(&f.net, hostname))
+		etc, prepare = rootfsEtc(g.runRoot, id, opts.Rootfs, f.net.etc(netMode, hostname))
 		mounts = append(etc, mounts...)
 	}
 	if mounts, err = resolveVolumes(g, s, mounts); err != nil {
@@ -208,7 +210,7 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 		return err
 	}
 	// The network last: its stack starts now, alongside the container.
-	if err := net.start(g.runRoot, &opts); err != nil {
+	if netDriver, err = openNetwork(cmd.Context(), g.runRoot, netMode, &opts); err != nil {
 		return err
 	}
 	sp, err := spec.New(opts)
@@ -219,7 +221,9 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	if sp.Annotations == nil {
 		sp.Annotations = map[string]string{}
 	}
-	net.annotate(sp.Annotations)
+	if netDriver != nil {
+		network.AnnotatePorts(sp.Annotations, netDriver.Ports())
+	}
 	if ctr != nil {
 		ctr.Layout.Annotate(sp.Annotations)
 		sp.Annotations[container.AnnotationImage] = img.ID
@@ -229,12 +233,7 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 		Stdout: os.Stdout, Stderr: os.Stderr, ProxySignals: f.sigProxy,
 	}
 	cfg.Prepare, cfg.AfterExit = prepare, removeStorage
-	if net.stack != nil {
-		cfg.AttachTap = net.stack.attach
-	}
-	if net.program != "" {
-		cfg.ConnectNetwork = net.connect(g.runRoot)
-	}
+	netHooks(cmd.Context(), netDriver, &cfg)
 	if f.interactive {
 		cfg.Stdin = os.Stdin
 	}
