@@ -1,13 +1,13 @@
 // Command rless-netstack is rless's network stack process, not a program
 // to run by hand: `make` appends it to bin/rless, which starts one per
-// container of the slirp network mode (see cmd/rless/netstack.go). It keeps
+// container of the slirp network mode (see pkg/network/netstack). It keeps
 // gVisor's netstack, whose package initialisation costs about a
 // millisecond, out of the processes that start containers.
 //
 // Protocol: argument 1 is the JSON of a network.Config; descriptor 3 is a
 // message socket (internal/syncmsg) from rless; descriptors 4 onwards are
 // the sockets of the published ports, in the order of the Config's Ports (and then,
-// with _RLESS_NETSTACK_FD set, this program itself in a memory file, which
+// with netstack.FDEnv set, this program itself in a memory file, which
 // it closes). rless sends
 // a "tap" message carrying the container's tap device; the stack then runs
 // until rless closes the socket or SIGTERM arrives, and exits 0 once every
@@ -28,6 +28,7 @@ import (
 	"github.com/rless/rless/internal/logging"
 	"github.com/rless/rless/internal/syncmsg"
 	"github.com/rless/rless/pkg/network"
+	"github.com/rless/rless/pkg/network/netstack"
 	"github.com/rless/rless/pkg/slirp"
 )
 
@@ -49,7 +50,7 @@ func run() error {
 	}
 	conn := syncmsg.FromFD(3)
 	defer conn.Close()
-	if os.Getenv("_RLESS_NETSTACK_FD") != "" {
+	if os.Getenv(netstack.FDEnv) != "" {
 		syscall.Close(4 + len(cfg.Ports)) // this program, in a memory file
 	}
 	files := make([]*os.File, len(cfg.Ports))

@@ -41,4 +41,3 @@ func (f *imageFlags) userMounts() ([]specs.Mount, error) {
 	}
 	return out, nil
 }
-

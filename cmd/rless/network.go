@@ -1,18 +1,12 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/netip"
-	"os"
-	"os/exec"
-	"sort"
 	"strings"
 
-	"github.com/rless/rless/pkg/container"
+	"github.com/rless/rless/pkg/engine"
 	"github.com/rless/rless/pkg/network"
 	"github.com/rless/rless/pkg/spec"
 	"github.com/spf13/cobra"
@@ -40,165 +34,6 @@ func (f *netFlags) register(fl *pflag.FlagSet) {
 	fl.StringArrayVar(&f.addHost, "add-host", nil, "add NAME:IP to the container's /etc/hosts")
 }
 
-// netSetup is the network of one container, as the flags ask for it.
-type netSetup struct {
-	mode      string // a spec.Network* mode
-	slirp     network.Config
-	program   string   // slirp4netns or pasta: its path
-	args      []string // and its arguments
-	ports     []network.PortMapping
-	listeners *network.Listeners
-	stack     *netstack
-}
-
-// parse reads --network and the port flags; exposed are the image's
-// ExposedPorts (for -P).
-func (f *netFlags) parse(exposed map[string]struct{}) (*netSetup, error) {
-	mode, opts, _ := strings.Cut(f.network, ":")
-	n := &netSetup{mode: mode}
-	switch mode {
-	case "slirp", "private", "":
-		n.mode = spec.NetworkSlirp
-		cfg, err := network.ParseOptions(opts)
-		if err != nil {
-			return nil, fmt.Errorf("--network %s: %w", f.network, err)
-		}
-		n.slirp = cfg
-	case spec.NetworkNone, spec.NetworkHost:
-		if opts != "" {
-			return nil, fmt.Errorf("--network %s: %s takes no options", f.network, mode)
-		}
-	case spec.NetworkSlirp4netns, spec.NetworkPasta:
-		path, err := exec.LookPath(mode)
-		if err != nil {
-			return nil, fmt.Errorf("--network %s: %s is not installed", f.network, mode)
-		}
-		n.program = path
-		if mode == spec.NetworkSlirp4netns {
-			if n.args, n.slirp, err = slirp4netnsArgs(opts); err != nil {
-				return nil, fmt.Errorf("--network %s: %w", f.network, err)
-			}
-		}
-	default:
-		return nil, fmt.Errorf("--network %q: want slirp[:OPTIONS], none, host, slirp4netns[:OPTIONS] or pasta[:ARGS]", f.network)
-	}
-	for _, p := range f.publish {
-		ms, err := network.ParsePublish(p)
-		if err != nil {
-			return nil, err
-		}
-		n.ports = append(n.ports, ms...)
-	}
-	if f.publishAll {
-		keys := make([]string, 0, len(exposed))
-		for k := range exposed {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			ms, err := network.ParsePublish(k)
-			if err != nil {
-				return nil, fmt.Errorf("image's exposed port: %w", err)
-			}
-			n.ports = append(n.ports, ms...)
-		}
-	}
-	if n.program != "" {
-		for _, p := range n.ports {
-			if p.HostPort == 0 {
-				return nil, fmt.Errorf("--network %s: publish %s: give the host port", mode, p)
-			}
-		}
-		if mode == spec.NetworkPasta {
-			n.args = pastaArgs(opts, n.ports)
-		}
-	}
-	if len(n.ports) > 0 && (n.mode == spec.NetworkNone || n.mode == spec.NetworkHost) {
-		// As podman: the ports of a network not its own cannot be published.
-		fmt.Fprintf(os.Stderr, "WARN: port mappings have been discarded: --network %s has no network of its own\n", n.mode)
-		n.ports = nil
-	}
-	return n, nil
-}
-
-// etc returns what /etc/hosts and /etc/resolv.conf hold for this network.
-func (n *netSetup) etc(f *netFlags, hostname string) container.EtcOptions {
-	o := container.EtcOptions{
-		Hostname: hostname, HostNetwork: n.mode == spec.NetworkHost,
-		Nameservers: f.dns, Search: f.dnsSearch, ExtraHosts: f.addHost,
-	}
-	if n.mode == spec.NetworkSlirp || n.mode == spec.NetworkSlirp4netns {
-		o.Address = n.slirp.ContainerAddr().Addr()
-		if len(o.Nameservers) == 0 {
-			o.Nameservers = []string{n.slirp.DNSAddr().String()}
-		}
-		if n.slirp.AllowHostLoopback {
-			o.HostGateway = n.slirp.Gateway()
-		} else {
-			o.HostGateway, _ = network.HostAddress()
-		}
-	}
-	return o
-}
-
-// start opens the published ports (failing when one is taken) and starts
-// the network stack, before the container: the stack's start-up overlaps
-// the container's. It fills in the spec options and the container config.
-func (n *netSetup) start(runRoot string, opts *spec.Options) error {
-	opts.Network = n.mode
-	if n.program != "" {
-		return nil // connected once the container's namespace exists (connect)
-	}
-	if n.mode != spec.NetworkSlirp {
-		return nil
-	}
-	cfg := n.slirp
-	opts.Slirp = &cfg
-	l, err := network.Listen(n.ports)
-	if err != nil {
-		return err
-	}
-	n.listeners, n.ports = l, l.Ports() // with the host ports bound
-	cfg.Ports = n.ports
-	n.stack = startNetstack(runRoot, cfg, l)
-	slog.Debug("network stack starting", "ports", n.ports)
-	return nil
-}
-
-// connect returns the container.Config.ConnectNetwork of an external
-// program's mode.
-func (n *netSetup) connect(runRoot string) func(pid int) (io.Closer, error) {
-	return func(pid int) (io.Closer, error) {
-		if n.mode == spec.NetworkPasta {
-			return connectPasta(n.program, n.args, runRoot, pid)
-		}
-		return connectSlirp4netns(n.program, n.args, n.ports, runRoot, pid)
-	}
-}
-
-// close stops the stack and closes the published ports.
-func (n *netSetup) close() {
-	if n.stack != nil {
-		if err := n.stack.Close(); err != nil {
-			fmt.Fprintf(os.Stderr, "WARN: %v\n", err)
-		}
-		slog.Debug("network stack stopped")
-	}
-	n.listeners.Close()
-}
-
-// AnnotationPorts records the published ports in a container's spec, for
-// `rless port`.
-const AnnotationPorts = "io.rless.ports"
-
-// annotate records the published ports in the spec's annotations.
-func (n *netSetup) annotate(a map[string]string) {
-	if len(n.ports) > 0 {
-		data, _ := json.Marshal(n.ports)
-		a[AnnotationPorts] = string(data)
-	}
-}
-
 func newPortCmd(g *globals) *cobra.Command {
 	var all bool
 	cmd := &cobra.Command{
@@ -209,21 +44,26 @@ func newPortCmd(g *globals) *cobra.Command {
 			if all != (len(args) == 0) {
 				return errors.New("give a container, or --all")
 			}
-			states, err := container.List(g.runRoot)
+			e, err := openEngine(g)
+			if err != nil {
+				return err
+			}
+			states, err := e.List()
 			if err != nil {
 				return err
 			}
 			found := false
 			for _, st := range states {
-				if !all && !strings.HasPrefix(st.ID, args[0]) {
+				if st.Status == engine.Stopped || st.Spec == nil {
+					continue
+				}
+				if !all && !strings.HasPrefix(st.ID, args[0]) && (st.Record == nil || st.Record.Name != args[0]) {
 					continue
 				}
 				found = true
-				var ports []network.PortMapping
-				if v := st.Spec.Annotations[AnnotationPorts]; v != "" {
-					if err := json.Unmarshal([]byte(v), &ports); err != nil {
-						return fmt.Errorf("container %s: ports: %w", st.ID, err)
-					}
+				ports, err := network.AnnotatedPorts(st.Spec.Annotations)
+				if err != nil {
+					return fmt.Errorf("container %s: ports: %w", st.ID, err)
 				}
 				for _, p := range ports {
 					bound := netip.AddrPortFrom(p.BindIP(), p.HostPort).String()

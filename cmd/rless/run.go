@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/rless/rless/pkg/engine"
+	"github.com/rless/rless/pkg/network"
 	"github.com/rless/rless/pkg/spec"
 	"github.com/spf13/cobra"
 )
@@ -148,16 +149,27 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	}
 	code, err := e.Run(cmd.Context(), cfg)
 	if err != nil {
-		var le *engine.LimitError
-		if errors.As(err, &le) {
-			return fmt.Errorf("--%s needs a delegated cgroup v2 %s controller: %s (--cgroups=disabled runs without the limit)", map[string]string{"memory": "memory", "cpu": "cpus"}[le.Limit], le.Limit, le.Reason)
-		}
-		return codeError{engine.ExitCode(err), err}
+		return runError(err)
 	}
 	if code != 0 {
 		return exitError{code}
 	}
 	return nil
+}
+
+// runError puts the name of the flag in front of the library's errors
+// about what a flag gives, and keeps the exit status the error carries.
+func runError(err error) error {
+	var le *engine.LimitError
+	var me *network.ModeError
+	switch {
+	case errors.As(err, &me):
+		return fmt.Errorf("--%w", err) // "--network ..."
+	case errors.As(err, &le):
+		flag := map[string]string{"memory": "memory", "cpu": "cpus"}[le.Limit]
+		return fmt.Errorf("--%s needs a delegated cgroup v2 %s controller: %s (--cgroups=disabled runs without the limit)", flag, le.Limit, le.Reason)
+	}
+	return codeError{engine.ExitCode(err), err}
 }
 
 // openEngine opens the engine the global flags describe.

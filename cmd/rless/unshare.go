@@ -3,7 +3,6 @@ package main
 import (
 	"os"
 
-	"github.com/rless/rless/pkg/engine"
 	"github.com/spf13/cobra"
 )
 

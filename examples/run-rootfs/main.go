@@ -15,7 +15,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -72,23 +71,31 @@ func run(ctx context.Context, rootfs string, args []string, stopSignal string, s
 		Mapping:    mapping,
 		StopSignal: stopSignal,
 	}
-	netCfg := network.DefaultConfig()
+	// The network's driver: gVisor's netstack in this program
+	// (slirp.NewDriver), the container's tap device served here.
+	var net network.Driver
 	if withNet {
-		opts.Network, opts.Slirp = spec.NetworkSlirp, &netCfg
+		d, err := slirp.NewDriver(network.DefaultConfig(), nil)
+		if err != nil {
+			return 0, err
+		}
+		net = d
+		opts.Network, opts.Slirp = spec.NetworkSlirp, d.Tap()
 	}
 	s, err := spec.New(opts)
 	if err != nil {
 		return 0, err
 	}
 	// Run it to the end, with this program's standard streams.
-	return container.Run(ctx, container.Config{
+	cfg := container.Config{
 		ID: id, Spec: s, Host: host, Mapping: mapping,
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 		StopTimeout: stopTimeout,
-		// The container's stage makes the tap device; the stack serves
-		// it here, until Run closes it.
-		AttachTap: func(tap *os.File) (io.Closer, error) {
-			return slirp.Start(ctx, tap, netCfg, nil)
-		},
-	})
+	}
+	if net != nil {
+		// The container's stage makes the tap device and Run hands it
+		// to the driver, which serves it until the container has ended.
+		cfg.Network = net
+	}
+	return container.Run(ctx, cfg)
 }

@@ -15,6 +15,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/rless/rless/internal/syncmsg"
+	"github.com/rless/rless/pkg/spec"
 	"github.com/rless/rless/pkg/terminal"
 	"golang.org/x/sys/unix"
 )
@@ -259,6 +260,14 @@ func (a *agent) start(conn *syncmsg.Conn) (*execProc, error) {
 	filter := a.seccomp
 	if req.Privileged {
 		filter = nil
+	}
+	if name := proc.User.Username; name != "" {
+		// user[:group] by name or number, from the container's files.
+		u, _, err := spec.ResolveUser("/", name)
+		if err != nil {
+			return nil, fmt.Errorf("exec: %w", err)
+		}
+		proc.User = u
 	}
 	if err := checkIDs(a.spec, proc.User); err != nil {
 		return nil, err

@@ -392,6 +392,12 @@ func (c *Container) running() {
 	go c.wait()
 }
 
+// Exec starts a process in the running container, through rless's init
+// (see Exec).
+func (c *Container) Exec(ctx context.Context, cfg ExecConfig) (*Process, error) {
+	return Exec(ctx, c.dir, cfg)
+}
+
 // ID returns the container's id.
 func (c *Container) ID() string { return c.id }
 

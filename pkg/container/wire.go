@@ -125,7 +125,7 @@ func encodeInitSpec(is initSpec) []byte {
 	w.bool(is.barrier)
 	w.bool(is.waitNet)
 	if is.tap != nil {
-		w.str(is.tap.TapAnnotation())
+		w.str(is.tap.TapString())
 	} else {
 		w.str("")
 	}
@@ -198,7 +198,7 @@ func decodeInitSpec(b []byte) (initSpec, error) {
 	s.Annotations = r.strMap()
 	is := initSpec{spec: s, barrier: r.bool(), waitNet: r.bool()}
 	if v := r.str(); v != "" && r.err == nil {
-		cfg, err := network.ParseTapAnnotation(v)
+		cfg, err := network.ParseTap(v)
 		if err != nil {
 			return initSpec{}, fmt.Errorf("init spec: %w", err)
 		}

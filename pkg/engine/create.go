@@ -18,6 +18,9 @@ import (
 	"github.com/rless/rless/pkg/cgroups"
 	"github.com/rless/rless/pkg/container"
 	"github.com/rless/rless/pkg/network"
+	// The drivers of the network modes besides the built-in stack's
+	// (which net_full.go and net_lean.go choose).
+	_ "github.com/rless/rless/pkg/network/external"
 	rootfsp "github.com/rless/rless/pkg/rootfs"
 	"github.com/rless/rless/pkg/spec"
 	"github.com/rless/rless/pkg/store"
@@ -127,8 +130,8 @@ func (e *Engine) prepare(ctx context.Context, cfg Config) (_ *prepared, err erro
 	if err != nil {
 		return nil, err
 	}
-	for _, d := range mode.Discarded {
-		e.warn(fmt.Sprintf("port mapping %s has been discarded: network %s has no network of its own", d, mode.Kind))
+	if len(mode.Discarded) > 0 {
+		e.warn(fmt.Sprintf("port mappings have been discarded: network %s has no network of its own", mode.Kind))
 	}
 	if cfg.KeepID != nil && mode.Kind.External() {
 		return nil, fmt.Errorf("network %s with keep-id is not supported: use the default network", mode.Kind)
@@ -238,9 +241,8 @@ func (e *Engine) prepare(ctx context.Context, cfg Config) (_ *prepared, err erro
 			return nil, err
 		}
 		if ports := driver.Ports(); len(ports) > 0 {
-			data, _ := json.Marshal(ports)
-			sp.Annotations[network.AnnotationPorts] = string(data)
-			record.Ports = data
+			network.AnnotatePorts(sp.Annotations, ports)
+			record.Ports, _ = json.Marshal(ports)
 		}
 	}
 	p.config = container.Config{

@@ -188,5 +188,3 @@ func inUserNS[A, R any](ctx context.Context, e *Engine, f *reexec.Func[A, R], ar
 	r, err := f.Run(ctx, reexec.Options{Host: host, Mapping: mapping, Env: append(os.Environ(), reexec.RootlessEnv()...)}, arg)
 	return r, err
 }
-
-

@@ -29,6 +29,7 @@ import (
 	"go.podman.io/image/v5/signature"
 	"go.podman.io/image/v5/transports"
 	"go.podman.io/image/v5/types"
+	"go.podman.io/storage/pkg/configfile"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -173,7 +174,8 @@ func archiveRef(ctx context.Context, sys *types.SystemContext, ref types.ImageRe
 
 func policyContext(sys *types.SystemContext) (*signature.PolicyContext, error) {
 	policy, err := signature.DefaultPolicy(sys)
-	if errors.Is(err, fs.ErrNotExist) && sys.SignaturePolicyPath == "" {
+	notFound := errors.Is(err, fs.ErrNotExist) || errors.Is(err, configfile.ErrConfigFileNotFound)
+	if notFound && sys.SignaturePolicyPath == "" {
 		// No policy.json at all: accept, as podman does.
 		policy = &signature.Policy{Default: signature.PolicyRequirements{signature.NewPRInsecureAcceptAnything()}}
 		err = nil

@@ -232,31 +232,21 @@ func parseRange(s string) (lo, hi uint16, err error) {
 	return uint16(l), uint16(h), nil
 }
 
-// AnnotationTap, in a container's OCI spec, asks rless's container stage
-// to create the tap device of a userspace network (see CreateTap) and hand
-// it to the launcher; its value is the JSON of the Config (TapAnnotation).
-const AnnotationTap = "io.rless.network.tap"
-
-// AnnotationExternal, in a container's OCI spec, names the external
-// program (slirp4netns, pasta) that connects the container's network
-// namespace: the container's command waits until the launcher says it has.
-const AnnotationExternal = "io.rless.network.external"
-
 // TapName is the name of the container's tap device.
 const TapName = "tap0"
 
-// TapAnnotation returns the value of AnnotationTap for cfg: the parts the
-// container's side needs (subnet and MTU).
-func (cfg Config) TapAnnotation() string {
+// TapString returns what the container's side needs of cfg to make its
+// tap device (subnet and MTU), encoded for ParseTap.
+func (cfg Config) TapString() string {
 	data, _ := json.Marshal(Config{CIDR: cfg.CIDR, MTU: cfg.MTU})
 	return string(data)
 }
 
-// ParseTapAnnotation parses a value of AnnotationTap.
-func ParseTapAnnotation(v string) (Config, error) {
+// ParseTap parses what TapString returns.
+func ParseTap(v string) (Config, error) {
 	var cfg Config
 	if err := json.Unmarshal([]byte(v), &cfg); err != nil {
-		return cfg, fmt.Errorf("%s: %w", AnnotationTap, err)
+		return cfg, fmt.Errorf("tap configuration: %w", err)
 	}
 	return cfg, cfg.Validate()
 }

@@ -15,6 +15,13 @@
 //     returned [Network] runs gVisor's netstack in goroutines of the calling
 //     process until [Network.Close].
 //
+// [Driver] does both host-side steps behind the network.Driver interface
+// ([NewDriver] opens the ports, Attach starts the stack on the tap), and
+// importing this package registers it with network.Open for the slirp
+// kind: a program that links this package serves its containers' networks
+// in process, one that does not (rless's command line) from a process of
+// its own (package netstack).
+//
 // Addresses follow podman's slirp4netns defaults: in 10.0.2.0/24 the
 // container is 10.0.2.100, the gateway 10.0.2.2 and the DNS forwarder
 // 10.0.2.3. Connections the container opens to any other address are made

@@ -42,7 +42,7 @@ const (
 	NetworkHost  = "host"  // the host's network namespace
 	NetworkSlirp = "slirp" // a new network namespace with a tap device served by a userspace stack (Options.Slirp)
 	// NetworkSlirp4netns and NetworkPasta: a new network namespace that
-	// an external program connects (see network.AnnotationExternal).
+	// an external program connects (a network.Driver).
 	NetworkSlirp4netns = "slirp4netns"
 	NetworkPasta       = "pasta"
 )
@@ -139,10 +139,8 @@ func New(o Options) (*specs.Spec, error) {
 		if err := cfg.Validate(); err != nil {
 			return nil, err
 		}
-		g.AddAnnotation(network.AnnotationTap, cfg.TapAnnotation())
 	case NetworkSlirp4netns, NetworkPasta:
 		nss = append(nss, specs.NetworkNamespace)
-		g.AddAnnotation(network.AnnotationExternal, o.Network)
 	case NetworkHost:
 	default:
 		return nil, fmt.Errorf("unknown network mode %q (want %s, %s, %s, %s or %s)", o.Network, NetworkSlirp, NetworkNone, NetworkHost, NetworkSlirp4netns, NetworkPasta)

@@ -1,0 +1,6 @@
+//go:build !rless_lean
+
+package engine
+
+// The built-in network served by gVisor's netstack in this process.
+import _ "github.com/rless/rless/pkg/slirp"
