@@ -84,10 +84,9 @@ func newAgent(p *process) *agent {
 	return &agent{spec: p.spec, seccomp: p.seccomp, stateDir: p.stateDir, execs: map[int]*execProc{}}
 }
 
-// serve binds the socket and serves it until the init ends. A failure to
-// bind is logged: exec then fails, the container runs on.
-func (a *agent) serve() {
-	ln, err := a.listen()
+// serve serves the socket ln (see listen) until the init ends. A failure
+// to bind (err) is logged: exec then fails, the container runs on.
+func (a *agent) serve(ln int, err error) {
 	if err != nil {
 		slog.Warn("exec will not work in this container", "err", err)
 		return
@@ -106,8 +105,9 @@ func (a *agent) serve() {
 	}
 }
 
-// listen binds and listens on the socket in the state directory (which
-// the init keeps open: it records the command's exit status there).
+// listen binds and listens on the socket in the state directory, before
+// the command starts: the init closes the directory then, so that no
+// process of the container can reach it through /proc/1/fd.
 func (a *agent) listen() (int, error) {
 	if a.stateDir < 0 {
 		return -1, errors.New("no state directory")

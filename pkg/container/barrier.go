@@ -70,19 +70,26 @@ func waitBarrier(dirfd int) error {
 	return nil
 }
 
-// writeExitAt records the command's exit status in the state directory
-// (dirfd), from the container's init.
-func writeExitAt(dirfd, code int) {
-	tmp := exitFile + ".tmp"
-	fd, err := unix.Openat(dirfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC, 0o600)
+// openExitAt makes the (empty) file of the command's exit status in the
+// state directory dirfd, from the container's init, and returns it open
+// for writeExitAt (-1 on failure: the status is then not recorded there).
+// Only this file stays open in the init, not the directory.
+func openExitAt(dirfd int) int {
+	fd, err := unix.Openat(dirfd, exitFile, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC, 0o600)
 	if err != nil {
+		return -1
+	}
+	return fd
+}
+
+// writeExitAt records the command's exit status in the file openExitAt
+// opened.
+func writeExitAt(fd, code int) {
+	if fd < 0 {
 		return
 	}
-	_, err = unix.Write(fd, []byte(fmt.Sprint(code)))
+	_, _ = unix.Pwrite(fd, []byte(fmt.Sprint(code)), 0)
 	unix.Close(fd)
-	if err == nil {
-		_ = unix.Renameat(dirfd, tmp, dirfd, exitFile)
-	}
 }
 
 // pidfd opens a pidfd of process pid if it is the process that started at

@@ -3,6 +3,7 @@ package container
 import (
 	"errors"
 	"fmt"
+	"github.com/rless/rless/internal/stage"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -38,7 +39,7 @@ func containerInit() int {
 	// The spec is read, and what needs no identity done, while the gids
 	// are mapped.
 	specc := make(chan specResult, 1)
-	conn, err := userns.WaitMapped(func() {
+	conn, err := stage.WaitMapped(func() {
 		go func() {
 			is, err := readInitSpec(os.Args[1])
 			stateDir := -1
@@ -60,7 +61,7 @@ func containerInit() int {
 		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
 		return ExitRlessFailed
 	}
-	unix.CloseOnExec(userns.SyncFD)
+	unix.CloseOnExec(stage.SyncFD)
 	slog.Debug("mapped")
 	r := <-specc
 	p, err := prepare(conn, r)
@@ -74,7 +75,7 @@ func containerInit() int {
 	slog.Debug("container ready", "command", p.path)
 	if r.barrier {
 		// Created: the command starts once Start opens the barrier.
-		if err := conn.Send(syncmsg.Msg{Type: syncmsg.Created}); err != nil && !userns.Detached() {
+		if err := conn.Send(syncmsg.Msg{Type: syncmsg.Created}); err != nil && !stage.Detached() {
 			return ExitRlessFailed
 		}
 		if err := waitBarrier(p.stateDir); err != nil {
@@ -360,7 +361,7 @@ func (p *process) exec() error {
 	}
 	// Changing ids cleared the parent-death signal; the command must still
 	// die with rless, unless the container outlives its creator.
-	if !userns.Detached() {
+	if !stage.Detached() {
 		if _, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0); e != 0 {
 			return fmt.Errorf("set parent-death signal: %w", e)
 		}

@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/rless/rless/internal/stage"
 	"io"
 	"log/slog"
 	"os"
@@ -115,7 +116,7 @@ type Container struct {
 
 	// The creator's side; nil child for a loaded handle.
 	cfg     Config
-	child   *userns.Child
+	child   *stage.Child
 	unlock  func() // lets the thread that created the child go
 	cgroup  string
 	master  *os.File
@@ -217,7 +218,7 @@ func create(ctx context.Context, cfg Config, barrier bool) (_ *Container, err er
 	if c.cgroup, err = createCgroup(c.id, s.Linux.Resources); err != nil {
 		return nil, err
 	}
-	opts := userns.SpawnOptions{
+	opts := stage.SpawnOptions{
 		Cgroup:     c.cgroup,
 		Stage:      InitStage,
 		Args:       []string{c.dir},
@@ -241,7 +242,7 @@ func create(ctx context.Context, cfg Config, barrier bool) (_ *Container, err er
 	opts.Env = append(opts.Env, "GOMAXPROCS="+strconv.Itoa(runtime.GOMAXPROCS(0)))
 	slog.Debug("spawn container init")
 	if cfg.Detach {
-		c.child, err = userns.Start(opts)
+		c.child, err = stage.Start(opts)
 		c.unlock = func() {}
 	} else {
 		c.child, c.unlock, err = startLocked(opts)
@@ -318,11 +319,20 @@ func create(ctx context.Context, cfg Config, barrier bool) (_ *Container, err er
 		return nil, err
 	}
 	ok = true
+	if cfg.Record != nil {
+		// Off the start's critical path; the state directory is not
+		// removed before it is written (see stateDir.remove).
+		c.sd.recording = make(chan struct{})
+		go func() {
+			defer close(c.sd.recording)
+			_ = writeJSON(filepath.Join(c.dir, recordFile), cfg.Record)
+		}()
+	}
 	if st == Created {
 		_ = c.sd.setState(Created, c.pid)
-		go c.wait()
 	} else {
 		c.startOnce.Do(func() {})
+		c.running()
 		if c.cfg.AutoRemove && spec.InitEnabled(s) {
 			// rless's init says when the command has ended (or its
 			// socket closes as it dies): the state goes then, while the
@@ -336,11 +346,8 @@ func create(ctx context.Context, cfg Config, barrier bool) (_ *Container, err er
 				}
 			}()
 		}
-		c.running()
 	}
-	if cfg.Record != nil {
-		go func() { _ = writeJSON(filepath.Join(c.dir, recordFile), cfg.Record) }()
-	}
+	go c.wait()
 	return c, nil
 }
 
@@ -384,12 +391,11 @@ func (c *Container) await(ctx context.Context) (Status, error) {
 	}
 }
 
-// running records that the command runs and follows it to its end.
+// running records that the command runs.
 func (c *Container) running() {
 	_ = c.sd.setState(Running, c.pid)
 	removeStale(filepath.Dir(c.dir)) // while the command runs
 	slog.Debug("command started")
-	go c.wait()
 }
 
 // Exec starts a process in the running container, through rless's init
@@ -499,7 +505,7 @@ func (c *Container) wait() {
 	c.removeCgroup()
 	if c.child.Cmd.ProcessState != nil {
 		c.waitErr = nil
-		c.code = userns.ExitCode(c.child.Cmd.ProcessState)
+		c.code = stage.ExitCode(c.child.Cmd.ProcessState)
 		if !c.cfg.AutoRemove {
 			writeExit(c.dir, c.code)
 			_ = c.sd.setState(Stopped, c.pid)
@@ -717,14 +723,14 @@ func createCgroup(id string, r *specs.LinuxResources) (string, error) {
 	return cgroups.Create(cgroups.Detect(), id, r)
 }
 
-// startLocked starts the child (userns.Start) from a goroutine that keeps
+// startLocked starts the child (stage.Start) from a goroutine that keeps
 // its thread locked until unlock is called: the child dies with the thread
 // that cloned it (Pdeathsig), so no other goroutine may end that thread
 // meanwhile. The caller's goroutine stays free to move between threads,
 // which costs less each time it waits.
-func startLocked(opts userns.SpawnOptions) (*userns.Child, func(), error) {
+func startLocked(opts stage.SpawnOptions) (*stage.Child, func(), error) {
 	type result struct {
-		child *userns.Child
+		child *stage.Child
 		err   error
 	}
 	started := make(chan result, 1)
@@ -732,7 +738,7 @@ func startLocked(opts userns.SpawnOptions) (*userns.Child, func(), error) {
 	go func() {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		c, err := userns.Start(opts)
+		c, err := stage.Start(opts)
 		started <- result{c, err}
 		if err == nil {
 			<-release

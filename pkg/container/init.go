@@ -2,12 +2,12 @@ package container
 
 import (
 	"fmt"
+	"github.com/rless/rless/internal/stage"
 	"log/slog"
 	"os"
 
 	"github.com/rless/rless/internal/logging"
 	"github.com/rless/rless/pkg/reexec"
-	"github.com/rless/rless/pkg/userns"
 )
 
 // InitStage is the stage name of a container's first process.
@@ -23,29 +23,29 @@ const InitStage = "init"
 //		...
 //	}
 func Init() {
-	stage := userns.Stage()
-	if stage == "" {
+	name := stage.Stage()
+	if name == "" {
 		return
 	}
 	logging.FromEnv()
-	slog.Debug("stage start", "stage", stage)
-	switch stage {
+	slog.Debug("stage start", "stage", name)
+	switch name {
 	case InitStage:
 		os.Exit(containerInit())
-	case userns.NestStage:
-		code, err := userns.RunNestStage()
+	case stage.NestStage:
+		code, err := stage.RunNestStage()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "Error: %v\n", err)
 		}
 		os.Exit(code)
 	case reexec.Stage:
 		reexec.Main()
-	case userns.UnshareStage:
-		code, err := userns.RunUnshareStage()
+	case stage.UnshareStage:
+		code, err := stage.RunUnshareStage()
 		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
 		os.Exit(code)
 	default:
-		fmt.Fprintf(os.Stderr, "Error: unknown rless stage %q\n", stage)
+		fmt.Fprintf(os.Stderr, "Error: unknown rless stage %q\n", name)
 		os.Exit(ExitRlessFailed)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	"github.com/rless/rless/internal/syncmsg"
+	"golang.org/x/sys/unix"
 )
 
 // forwarded are the signals rless's init passes on to the command.
@@ -53,6 +54,16 @@ func (p *process) start() (int, error) {
 func (p *process) runInit(conn *syncmsg.Conn) int {
 	// Every signal rless forwards from now on must reach the command.
 	<-p.sigsReady
+	// The exec agent's socket and the file of the exit status are made in
+	// the state directory, which is closed before the command starts.
+	a := newAgent(p)
+	ln, lerr := a.listen()
+	exitFD := -1
+	if p.stateDir >= 0 {
+		exitFD = openExitAt(p.stateDir)
+		unix.Close(p.stateDir)
+		p.stateDir, a.stateDir = -1, -1
+	}
 	pid, err := p.start()
 	if err != nil {
 		code := ExitCodeOf(err)
@@ -64,9 +75,7 @@ func (p *process) runInit(conn *syncmsg.Conn) int {
 		p.stdio.Close()
 	}
 	_ = conn.Send(syncmsg.Msg{Type: syncmsg.Started, Pid: pid})
-	// The exec agent, off the start's critical path.
-	a := newAgent(p)
-	go a.serve()
+	go a.serve(ln, lerr)
 	// conn stays open (close-on-exec: the command has not got it), to
 	// tell rless when the command ends: it then cleans up while the kernel
 	// takes the namespaces down after this process.
@@ -89,9 +98,7 @@ func (p *process) runInit(conn *syncmsg.Conn) int {
 		}
 		if wpid == pid {
 			code := exitStatus(ws)
-			if p.stateDir >= 0 {
-				writeExitAt(p.stateDir, code)
-			}
+			writeExitAt(exitFD, code)
 			_ = conn.Send(syncmsg.Msg{Type: syncmsg.Exited, Code: code})
 			a.containerEnded()
 			return code

@@ -147,6 +147,8 @@ type stateDir struct {
 	bundle     string
 	autoRemove bool
 	created    time.Time
+	// recording, if not nil, is closed once record.json is written.
+	recording chan struct{}
 }
 
 // tmpPrefix starts the name of a state directory being made:
@@ -213,7 +215,12 @@ func (d *stateDir) write(dir string, status Status, pid int) error {
 	})
 }
 
-func (d *stateDir) remove() error { return os.RemoveAll(d.dir) }
+func (d *stateDir) remove() error {
+	if d.recording != nil {
+		<-d.recording
+	}
+	return os.RemoveAll(d.dir)
+}
 
 // writeJSON writes v to path atomically (see atomicfile).
 func writeJSON(path string, v any) error {

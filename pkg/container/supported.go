@@ -59,6 +59,7 @@ func checkHooks(h *specs.Hooks) error {
 		name  string
 		hooks []specs.Hook
 	}{
+		//lint:ignore SA1019 a deprecated hook is refused as the others are
 		{"prestart", h.Prestart}, {"createRuntime", h.CreateRuntime}, {"createContainer", h.CreateContainer},
 		{"startContainer", h.StartContainer}, {"poststart", h.Poststart}, {"poststop", h.Poststop},
 	} {
@@ -288,6 +289,7 @@ func checkResources(r *specs.LinuxResources, devs []specs.LinuxDevice) error {
 			set  bool
 		}{
 			{"reservation", m.Reservation != nil}, {"swap", m.Swap != nil && *m.Swap != -1},
+			//lint:ignore SA1019 a deprecated limit is refused as the others are
 			{"kernel", m.Kernel != nil}, {"kernelTCP", m.KernelTCP != nil},
 			{"swappiness", m.Swappiness != nil}, {"disableOOMKiller", m.DisableOOMKiller != nil && *m.DisableOOMKiller},
 		} {

@@ -68,6 +68,7 @@ func TestSpecCheck(t *testing.T) {
 		}}, err: `linux.namespaces: the "time" namespace`},
 		{name: "no mount namespace", edit: []func(*specs.Spec){withoutNamespace(specs.MountNamespace)}, err: "without a mount namespace"},
 
+		//lint:ignore SA1019 the deprecated hook must be refused too
 		{name: "hook prestart", edit: []func(*specs.Spec){func(s *specs.Spec) { s.Hooks = &specs.Hooks{Prestart: []specs.Hook{{Path: "/bin/hook"}}} }}, err: "hooks.prestart (/bin/hook)"},
 		{name: "hook createRuntime", edit: []func(*specs.Spec){func(s *specs.Spec) { s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/h"}}} }}, err: "hooks.createRuntime"},
 		{name: "hook createContainer", edit: []func(*specs.Spec){func(s *specs.Spec) { s.Hooks = &specs.Hooks{CreateContainer: []specs.Hook{{Path: "/h"}}} }}, err: "hooks.createContainer"},

@@ -18,9 +18,7 @@ import (
 	"github.com/rless/rless/pkg/cgroups"
 	"github.com/rless/rless/pkg/container"
 	"github.com/rless/rless/pkg/network"
-	// The drivers of the network modes besides the built-in stack's
-	// (which net_full.go and net_lean.go choose).
-	_ "github.com/rless/rless/pkg/network/external"
+	"github.com/rless/rless/pkg/overlay"
 	rootfsp "github.com/rless/rless/pkg/rootfs"
 	"github.com/rless/rless/pkg/spec"
 	"github.com/rless/rless/pkg/store"
@@ -92,6 +90,7 @@ type prepared struct {
 // if needed), the spec, the storage, the network.
 func (e *Engine) prepare(ctx context.Context, cfg Config) (_ *prepared, err error) {
 	var undo []func()
+	var afterExit []func() // what goes once an auto-removed container has ended
 	p := &prepared{}
 	p.cleanup = sync.OnceFunc(func() {
 		for i := len(undo) - 1; i >= 0; i-- {
@@ -159,6 +158,9 @@ func (e *Engine) prepare(ctx context.Context, cfg Config) (_ *prepared, err erro
 			return nil, err
 		}
 		undo = append(undo, release)
+		if cfg.Remove {
+			afterExit = append(afterExit, release)
+		}
 	}
 	hostname := cfg.Hostname
 	if hostname == "" {
@@ -173,6 +175,7 @@ func (e *Engine) prepare(ctx context.Context, cfg Config) (_ *prepared, err erro
 	etc := etcOptions(mode, cfg, hostname)
 	var mounts []specs.Mount
 	var prepare func() error
+	var layout *overlay.Layout
 	record := &container.Record{Name: cfg.Name, Image: cfg.Image, Created: time.Now(), Labels: cfg.Labels}
 	if cfg.Image != "" {
 		ip, err := e.imageOptions(ctx, s, img, ic, id, cfg, host, etc, &opts)
@@ -180,6 +183,7 @@ func (e *Engine) prepare(ctx context.Context, cfg Config) (_ *prepared, err erro
 			return nil, err
 		}
 		mounts, prepare = ip.mounts, ip.prepare
+		layout = &ip.ctr.Layout
 		p.storage = ip.ctr.Dir
 		record.ImageID, record.Storage = img.ID, ip.ctr.Dir
 		removeStorage := sync.OnceFunc(func() {
@@ -191,7 +195,7 @@ func (e *Engine) prepare(ctx context.Context, cfg Config) (_ *prepared, err erro
 		})
 		undo = append(undo, removeStorage)
 		if cfg.Remove {
-			p.config.AfterExit = removeStorage
+			afterExit = append(afterExit, removeStorage)
 		}
 	} else {
 		// Checked here too, to fail before any namespace is made.
@@ -229,7 +233,9 @@ func (e *Engine) prepare(ctx context.Context, cfg Config) (_ *prepared, err erro
 	if sp.Annotations == nil {
 		sp.Annotations = map[string]string{}
 	}
-	if cfg.Image != "" {
+	if layout != nil {
+		// How the init mounts the root (see overlay.FromAnnotations).
+		layout.Annotate(sp.Annotations)
 		sp.Annotations[container.AnnotationImage] = img.ID
 	}
 	record.Command = sp.Process.Args
@@ -251,8 +257,12 @@ func (e *Engine) prepare(ctx context.Context, cfg Config) (_ *prepared, err erro
 		Network: driver, Prepare: prepare, StopTimeout: cfg.StopTimeout, Detach: cfg.Detach,
 		Record: record,
 	}
-	if p.config.AfterExit == nil && cfg.Remove {
-		p.config.AfterExit = func() {}
+	if len(afterExit) > 0 {
+		p.config.AfterExit = func() {
+			for _, f := range afterExit {
+				f()
+			}
+		}
 	}
 	return p, nil
 }

@@ -24,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/rless/rless/internal/stage"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -205,7 +206,7 @@ func (e *Engine) Unshare(ctx context.Context, argv, env []string) (int, error) {
 	if env == nil {
 		env = os.Environ()
 	}
-	return userns.Unshare(ctx, host, mapping, argv, env)
+	return stage.Unshare(ctx, host, mapping, argv, env)
 }
 
 // Info is what `rless info` reports: the user's ranges and helpers, kernel

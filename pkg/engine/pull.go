@@ -31,7 +31,7 @@ type PullOptions struct {
 	// a terminal, lines otherwise) when set.
 	Display bool
 	// Progress, if not nil, receives the pull's steps.
-	Progress func(PullEvent)
+	Progress func(PullEvent) `json:"-"`
 }
 
 // PullEvent is one step of a pull.

@@ -61,7 +61,7 @@ func (o Options) SystemContext() (*types.SystemContext, error) {
 	if o.Creds != "" {
 		user, pass, _ := strings.Cut(o.Creds, ":")
 		if user == "" {
-			return nil, fmt.Errorf("--creds %q: no user name", o.Creds)
+			return nil, fmt.Errorf("credentials %q: no user name", o.Creds)
 		}
 		sys.DockerAuthConfig = &types.DockerAuthConfig{Username: user, Password: pass}
 	}

@@ -29,6 +29,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/rless/rless/internal/stage"
 	"io"
 	"os"
 	"os/exec"
@@ -185,15 +186,15 @@ func (f *Func[A, R]) Run(ctx context.Context, opts Options, arg A) (R, error) {
 	if opts.Host == nil {
 		cmd := exec.CommandContext(ctx, prog)
 		cmd.Args = []string{"rless-" + Stage}
-		cmd.Env = append(env, userns.StageEnv+"="+Stage)
+		cmd.Env = append(env, stage.StageEnv+"="+Stage)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = opts.Stdin, opts.Stdout, stderr
 		cmd.ExtraFiles = []*os.File{nil, w} // fd 3 unused, 4 the result
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		err = cmd.Start()
 		wait = func() (int, error) { err := cmd.Wait(); return cmd.ProcessState.ExitCode(), err }
 	} else {
-		var c *userns.Child
-		c, err = userns.Spawn(ctx, userns.SpawnOptions{
+		var c *stage.Child
+		c, err = stage.Spawn(ctx, stage.SpawnOptions{
 			Stage: Stage, Path: prog, Env: append(env, nsEnv+"=1"),
 			Cloneflags: syscall.CLONE_NEWNS,
 			Stdin:      opts.Stdin, Stdout: opts.Stdout, Stderr: stderr,
@@ -207,7 +208,7 @@ func (f *Func[A, R]) Run(ctx context.Context, opts Options, arg A) (R, error) {
 				if c.Cmd.ProcessState == nil {
 					return -1, err
 				}
-				return userns.ExitCode(c.Cmd.ProcessState), nil
+				return stage.ExitCode(c.Cmd.ProcessState), nil
 			}
 		}
 	}
@@ -253,7 +254,7 @@ func (f *Func[A, R]) Run(ctx context.Context, opts Options, arg A) (R, error) {
 // Main runs the registered function this process was re-executed for and
 // exits; in any other process it returns at once. container.Init calls it.
 func Main() {
-	if userns.Stage() != Stage {
+	if stage.Stage() != Stage {
 		return
 	}
 	os.Exit(call())
@@ -279,12 +280,12 @@ func call() int {
 		return 1
 	}
 	name, raw := os.Getenv(nameEnv), os.Getenv(argEnv)
-	for _, k := range []string{nameEnv, argEnv, userns.StageEnv} {
+	for _, k := range []string{nameEnv, argEnv, stage.StageEnv} {
 		os.Unsetenv(k)
 	}
 	if os.Getenv(nsEnv) == "1" {
 		os.Unsetenv(nsEnv)
-		conn, err := userns.WaitMapped(nil)
+		conn, err := stage.WaitMapped(nil)
 		if err != nil {
 			return fail(err)
 		}

@@ -66,11 +66,11 @@ func Capabilities(add, drop []string, privileged bool) ([]string, error) {
 	}
 	add, err := norm(add)
 	if err != nil {
-		return nil, fmt.Errorf("--cap-add: %w", err)
+		return nil, fmt.Errorf("capabilities to add: %w", err)
 	}
 	drop, err = norm(drop)
 	if err != nil {
-		return nil, fmt.Errorf("--cap-drop: %w", err)
+		return nil, fmt.Errorf("capabilities to drop: %w", err)
 	}
 	set := slices.Clone(DefaultCapabilities)
 	if privileged || slices.Contains(add, "ALL") {

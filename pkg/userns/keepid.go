@@ -20,7 +20,7 @@ import (
 func (h *Host) KeepID(uid, gid int) (Mapping, error) {
 	m, fallback := h.Mapping()
 	if fallback != "" {
-		return Mapping{}, fmt.Errorf("--userns=keep-id needs a multi-id mapping: %s", fallback)
+		return Mapping{}, fmt.Errorf("keep-id needs a multi-id mapping: %s", fallback)
 	}
 	if uid < 0 {
 		uid = h.UID
@@ -30,10 +30,10 @@ func (h *Host) KeepID(uid, gid int) (Mapping, error) {
 	}
 	var err error
 	if m.UIDs, err = keepID(m.UIDs, uint32(uid)); err != nil {
-		return Mapping{}, fmt.Errorf("--userns=keep-id uid %d: %w", uid, err)
+		return Mapping{}, fmt.Errorf("keep-id uid %d: %w", uid, err)
 	}
 	if m.GIDs, err = keepID(m.GIDs, uint32(gid)); err != nil {
-		return Mapping{}, fmt.Errorf("--userns=keep-id gid %d: %w", gid, err)
+		return Mapping{}, fmt.Errorf("keep-id gid %d: %w", gid, err)
 	}
 	return m, nil
 }

@@ -93,11 +93,12 @@ func layout(id int, ranges []Range) []specs.LinuxIDMapping {
 // mapped. With helpers it runs newuidmap and newgidmap (concurrently);
 // otherwise it denies setgroups and writes the single mapping itself.
 func Apply(ctx context.Context, pid int, m Mapping, h *Host) error {
-	return apply(ctx, pid, m, h, func() {})
+	return ApplyThen(ctx, pid, m, h, func() {})
 }
 
-// apply is Apply that calls uidDone as soon as the uid mapping is written.
-func apply(ctx context.Context, pid int, m Mapping, h *Host, uidDone func()) error {
+// ApplyThen is Apply that calls uidDone as soon as the uid mapping is
+// written, while the gid helper may still run.
+func ApplyThen(ctx context.Context, pid int, m Mapping, h *Host, uidDone func()) error {
 	if !m.Helpers {
 		proc := "/proc/" + strconv.Itoa(pid)
 		if err := os.WriteFile(proc+"/setgroups", []byte("deny"), 0); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -129,7 +129,7 @@ func launch(runRoot string, cfg network.Config, files []*os.File) (cmd *exec.Cmd
 	cmd.Path, err = payload.Extract(payload.Netstack, filepath.Join(runRoot, ".bin"))
 	switch {
 	case errors.Is(err, payload.ErrNone):
-		return nil, nil, errors.New("this rless was built without its network stack: build it with `make`, or use --network none or host")
+		return nil, nil, errors.New("this rless was built without its network stack: build it with `make`, or use the network modes none or host")
 	case err != nil:
 		slog.Debug("network stack not extracted, loading it in memory", "err", err)
 		prog, err := payload.Load(payload.Netstack)

@@ -1,9 +1,10 @@
-package userns
+package stage
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/rless/rless/pkg/userns"
 	"io"
 	"os"
 	"os/exec"
@@ -52,9 +53,9 @@ type SpawnOptions struct {
 	Stdin      io.Reader // as in exec.Cmd
 	Stdout     io.Writer
 	Stderr     io.Writer
-	Host       *Host   // the helpers to map with (see DetectHost)
-	Mapping    Mapping // the mapping to write (see Host.Mapping)
-	Cgroup     string  // a cgroup v2 directory to clone the child into, or ""
+	Host       *userns.Host   // the helpers to map with (see userns.DetectHost)
+	Mapping    userns.Mapping // the mapping to write (see userns.Host.Mapping)
+	Cgroup     string         // a cgroup v2 directory to clone the child into, or ""
 	// Path is the program to execute ("": this one, /proc/self/exe).
 	Path string
 	// ExtraFiles are passed to the child from descriptor 4 on (3 is the
@@ -130,7 +131,7 @@ func Start(opts SpawnOptions) (_ *Child, err error) {
 		cgroupFD = fd
 	}
 	stage, flags := opts.Stage, opts.Cloneflags
-	if root, ok := HostID(opts.Mapping.UIDs, 0); !ok || root != uint32(os.Getuid()) {
+	if root, ok := userns.HostID(opts.Mapping.UIDs, 0); !ok || root != uint32(os.Getuid()) {
 		// A nested layout: the child runs NestStage in a namespace of
 		// the host's default layout, and makes the wanted one inside.
 		outer, fallback := opts.Host.Mapping()
@@ -206,7 +207,7 @@ func (c *Child) Map(ctx context.Context, beforeUID func()) error {
 	if !c.opts.Mapping.Helpers {
 		return nil
 	}
-	return apply(ctx, c.Cmd.Process.Pid, c.opts.Mapping, c.opts.Host, func() {
+	return userns.ApplyThen(ctx, c.Cmd.Process.Pid, c.opts.Mapping, c.opts.Host, func() {
 		if beforeUID != nil {
 			beforeUID()
 		}

@@ -1,9 +1,10 @@
-package userns
+package stage
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/rless/rless/pkg/userns"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -43,8 +44,8 @@ const (
 func Relative(inner, outer []specs.LinuxIDMapping) ([]specs.LinuxIDMapping, error) {
 	out := make([]specs.LinuxIDMapping, 0, len(inner))
 	for _, m := range inner {
-		first, ok1 := ContainerID(outer, m.HostID)
-		last, ok2 := ContainerID(outer, m.HostID+m.Size-1)
+		first, ok1 := userns.ContainerID(outer, m.HostID)
+		last, ok2 := userns.ContainerID(outer, m.HostID+m.Size-1)
 		if !ok1 || !ok2 || last-first != m.Size-1 {
 			return nil, fmt.Errorf("host ids %d-%d are not one range of the outer layout", m.HostID, m.HostID+m.Size-1)
 		}
@@ -56,7 +57,7 @@ func Relative(inner, outer []specs.LinuxIDMapping) ([]specs.LinuxIDMapping, erro
 // nestedEnv returns the environment that makes a child, mapped with layout
 // outer, run NestStage: it makes namespaces of flags with layout inner (in
 // host ids) inside its own, and runs stage there.
-func nestedEnv(stage string, flags uintptr, inner, outer Mapping) ([]string, error) {
+func nestedEnv(stage string, flags uintptr, inner, outer userns.Mapping) ([]string, error) {
 	uids, err := Relative(inner.UIDs, outer.UIDs)
 	if err != nil {
 		return nil, fmt.Errorf("nested uid layout: %w", err)
@@ -65,7 +66,7 @@ func nestedEnv(stage string, flags uintptr, inner, outer Mapping) ([]string, err
 	if err != nil {
 		return nil, fmt.Errorf("nested gid layout: %w", err)
 	}
-	data, err := json.Marshal(Mapping{UIDs: uids, GIDs: gids})
+	data, err := json.Marshal(userns.Mapping{UIDs: uids, GIDs: gids})
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +84,7 @@ func RunNestStage() (int, error) {
 		return 125, err
 	}
 	stage, flagsStr, mapStr := os.Getenv(nestStageEnv), os.Getenv(nestFlagsEnv), os.Getenv(nestMapEnv)
-	var m Mapping
+	var m userns.Mapping
 	flags, err := strconv.ParseUint(flagsStr, 10, 64)
 	if err == nil {
 		err = json.Unmarshal([]byte(mapStr), &m)

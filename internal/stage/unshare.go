@@ -1,9 +1,10 @@
-package userns
+package stage
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/rless/rless/pkg/userns"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -22,7 +23,7 @@ const UnshareStage = "unshare"
 //
 // The child side is RunUnshareStage, reached through the program's re-exec
 // hook.
-func Unshare(ctx context.Context, h *Host, m Mapping, argv []string, env []string) (int, error) {
+func Unshare(ctx context.Context, h *userns.Host, m userns.Mapping, argv []string, env []string) (int, error) {
 	if len(argv) == 0 {
 		return 0, errors.New("unshare: no command")
 	}
