@@ -175,9 +175,16 @@ func TestExec(t *testing.T) {
 	t.Run("rlimits", func(t *testing.T) {
 		container1 := c.exec(t, sh("ulimit -Sn; ulimit -Hn"), false).stdout
 		p := sh("ulimit -Sn; ulimit -Hn")
+		hard, _ := strconv.ParseUint(strings.Fields(container1 + " x x")[1], 10, 64)
+		p.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 100, Hard: hard}}
+		if got, want := c.exec(t, p, false).stdout, fmt.Sprintf("100\n%d\n", hard); got != want {
+			t.Errorf("RLIMIT_NOFILE 100:%d: got %q, want %q", hard, got, want)
+		}
+		// A lower hard limit could only be set once the process runs:
+		// refused.
 		p.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 100, Hard: 200}}
-		if got := c.exec(t, p, false).stdout; got != "100\n200\n" {
-			t.Errorf("RLIMIT_NOFILE 100:200: got %q", got)
+		if _, err := container.Exec(context.Background(), c.dir, container.ExecConfig{Process: p}); err == nil || !strings.Contains(err.Error(), "hard RLIMIT_NOFILE") {
+			t.Errorf("a lower hard limit: %v", err)
 		}
 		// The init's own (the container's) are intact.
 		if got := c.exec(t, sh("ulimit -Sn; ulimit -Hn"), false).stdout; got != container1 {

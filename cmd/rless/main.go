@@ -7,10 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 
 	"github.com/rless/rless/internal/logging"
-	"github.com/rless/rless/pkg/container"
+	"github.com/rless/rless/pkg/engine"
 	"github.com/spf13/cobra"
 )
 
@@ -42,7 +41,7 @@ func (e codeError) Error() string { return e.err.Error() }
 func (e codeError) Unwrap() error { return e.err }
 
 func main() {
-	container.Init()
+	engine.Init()
 	os.Exit(execute(os.Args[1:]))
 }
 
@@ -69,8 +68,8 @@ func execute(args []string) int {
 	root.CompletionOptions.DisableDefaultCmd = true
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.logLevel, "log-level", "warn", "log messages at or above this level: debug, info, warn, error")
-	pf.StringVar(&g.root, "root", defaultRoot(), "storage root directory")
-	pf.StringVar(&g.runRoot, "runroot", container.DefaultRunRoot(), "directory for the state of running containers")
+	pf.StringVar(&g.root, "root", engine.DefaultRoot(), "storage root directory")
+	pf.StringVar(&g.runRoot, "runroot", engine.DefaultRunRoot(), "directory for the state of running containers")
 	pf.StringVar(&g.storageDriver, "storage-driver", "overlay", "how an image's layers become a container's root: overlay (kernel overlayfs, else fuse-overlayfs, else a copy) or vfs (a copy)")
 	pf.StringArrayVar(&g.storageOpts, "storage-opt", nil, "storage option: overlay.mount_program=PATH (a FUSE overlay program such as fuse-overlayfs, instead of the kernel's)")
 	root.AddCommand(newRunCmd(g), newUnshareCmd(g), newInfoCmd(g),
@@ -91,18 +90,6 @@ func execute(args []string) int {
 		return ce.code
 	default:
 		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
-		return container.ExitCodeOf(err)
+		return engine.ExitCode(err)
 	}
-}
-
-// defaultRoot is the store: $XDG_DATA_HOME/rless or ~/.local/share/rless.
-func defaultRoot() string {
-	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
-		return filepath.Join(d, "rless")
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return filepath.Join(os.TempDir(), fmt.Sprintf("rless-data-%d", os.Getuid()))
-	}
-	return filepath.Join(home, ".local", "share", "rless")
 }

@@ -382,6 +382,12 @@ func (a *agent) fork(proc *specs.Process, filter []unix.SockFilter, path string,
 		if err != nil {
 			return 0, -1, err
 		}
+		// A hard limit below the container's could only be set on the
+		// process once it runs, after it may have read it: refused.
+		if len(after) > 0 {
+			l := after[0]
+			return 0, -1, errorf(ExitRlessFailed, "exec: a hard %s of %d, below the container's, is not supported: the hard limits are the container's", l.name, l.limit.Max)
+		}
 		defer func() {
 			for _, l := range restore {
 				_ = setOwnRlimit(l.resource, &l.limit)
@@ -423,12 +429,6 @@ func (a *agent) fork(proc *specs.Process, filter []unix.SockFilter, path string,
 	r := <-done
 	if r.err != nil {
 		return 0, -1, r.err
-	}
-	for _, l := range after {
-		// The process has started with its soft limit, under the init's
-		// hard one: lower that now (it is ours until reaped, which waits
-		// for a.mu).
-		_ = unix.Prlimit(r.pid, l.resource, &l.limit, nil)
 	}
 	return r.pid, r.pidfd, nil
 }

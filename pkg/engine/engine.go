@@ -125,7 +125,7 @@ func WithWarnings(warn func(msg string)) Option {
 
 // Open returns an engine with opts. It makes nothing on disk until used.
 func Open(opts ...Option) (*Engine, error) {
-	e := &Engine{root: DefaultRoot(), runRoot: container.DefaultRunRoot()}
+	e := &Engine{root: DefaultRoot(), runRoot: DefaultRunRoot()}
 	e.warn = func(msg string) { slog.Warn(msg) }
 	for _, o := range opts {
 		if err := o(e); err != nil {
@@ -150,6 +150,10 @@ func DefaultRoot() string {
 	}
 	return filepath.Join(home, ".local", "share", "rless")
 }
+
+// DefaultRunRoot returns the default directory of the containers' state:
+// $XDG_RUNTIME_DIR/rless, else /tmp/rless-$UID.
+func DefaultRunRoot() string { return container.DefaultRunRoot() }
 
 // Root returns the store's directory.
 func (e *Engine) Root() string { return e.root }
