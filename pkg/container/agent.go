@@ -91,15 +91,37 @@ func (a *agent) serve(ln int, err error) {
 		slog.Warn("exec will not work in this container", "err", err)
 		return
 	}
+	// Waited for in Go's poller, which parks this goroutine rather than
+	// a thread of its own (a thread the init would start at every
+	// container start).
+	if err := unix.SetNonblock(ln, true); err != nil {
+		slog.Warn("exec socket", "err", err)
+		unix.Close(ln)
+		return
+	}
+	f := os.NewFile(uintptr(ln), "exec.sock")
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		slog.Warn("exec socket", "err", err)
+		return
+	}
 	for {
-		fd, _, err := unix.Accept4(ln, unix.SOCK_CLOEXEC)
+		var fd int
+		var aerr error
+		err := rc.Read(func(s uintptr) bool {
+			fd, _, aerr = unix.Accept4(int(s), unix.SOCK_CLOEXEC)
+			return !errors.Is(aerr, unix.EAGAIN)
+		})
+		if err == nil {
+			err = aerr
+		}
 		switch {
 		case err == nil:
 			go a.handle(syncmsg.FromFD(fd))
 		case errors.Is(err, unix.EINTR), errors.Is(err, unix.ECONNABORTED):
 		default:
 			slog.Warn("exec socket", "err", err)
-			unix.Close(ln)
 			return
 		}
 	}

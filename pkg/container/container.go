@@ -96,7 +96,10 @@ type Config struct {
 	// the state, or "".
 	Bundle string
 	// Record is what to record of the container for list and inspect
-	// (written in the background of the start), or nil.
+	// (written in the background of the start), or nil. An auto-removed
+	// container's is not written unless it has a name or labels: its
+	// state (spec, image and ports) says enough of it while it runs, and
+	// the write would cost every foreground start.
 	Record *Record
 }
 
@@ -319,7 +322,7 @@ func create(ctx context.Context, cfg Config, barrier bool) (_ *Container, err er
 		return nil, err
 	}
 	ok = true
-	if cfg.Record != nil {
+	if r := cfg.Record; r != nil && (!cfg.AutoRemove || r.Name != "" || len(r.Labels) > 0) {
 		// Off the start's critical path; the state directory is not
 		// removed before it is written (see stateDir.remove).
 		c.sd.recording = make(chan struct{})

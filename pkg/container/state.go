@@ -149,6 +149,9 @@ type stateDir struct {
 	created    time.Time
 	// recording, if not nil, is closed once record.json is written.
 	recording chan struct{}
+	// startTime is the start time of process startPid (see write).
+	startPid  int
+	startTime uint64
 }
 
 // tmpPrefix starts the name of a state directory being made:
@@ -202,8 +205,14 @@ func (d *stateDir) write(dir string, status Status, pid int) error {
 		annotationCreated: d.created.Format(time.RFC3339Nano),
 	}
 	if pid > 0 {
-		if st, err := proc.StartTime(pid); err == nil {
-			a[annotationStartTime] = strconv.FormatUint(st, 10)
+		if d.startPid != pid {
+			// Read once: the pid names the same process from then on.
+			if st, err := proc.StartTime(pid); err == nil {
+				d.startPid, d.startTime = pid, st
+			}
+		}
+		if d.startPid == pid {
+			a[annotationStartTime] = strconv.FormatUint(d.startTime, 10)
 		}
 	}
 	if d.autoRemove {
