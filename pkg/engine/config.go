@@ -81,17 +81,31 @@ type Config struct {
 	// Labels are recorded with the container.
 	Labels map[string]string
 
+	// Restart is the restart policy of a detached container (its
+	// monitor runs it); Healthcheck its healthcheck, nil for the
+	// image's (if any); Log where its output goes.
+	Restart     RestartPolicy
+	Healthcheck *Healthcheck
+	Log         LogConfig
+	// Interactive keeps a detached container's standard input open for
+	// attach (podman's -i with -d).
+	Interactive bool
+
 	// Stdin, Stdout and Stderr are the command's streams (nil:
 	// /dev/null); with Terminal, Stdin and Stdout are relayed to its
-	// pseudo-terminal.
-	Stdin          io.Reader
-	Stdout, Stderr io.Writer
+	// pseudo-terminal. A detached container's monitor owns them.
+	Stdin          io.Reader `json:"-"`
+	Stdout, Stderr io.Writer `json:"-"`
 	// ProxySignals forwards the signals this process receives (SIGINT,
 	// SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH) to the
 	// container.
 	ProxySignals bool
-	// Detach lets the container outlive this process; by default it is
-	// killed when this process ends.
+	// Detach makes the container a detached one: Create records it in
+	// the store (it stays, created, until deleted) and Start gives it a
+	// monitor, a process of its own session that runs it, logs its
+	// output, serves attach, applies the restart policy and the
+	// healthcheck, and records how it ended. Without Detach the container
+	// is this process's and is killed when this process ends.
 	Detach bool
 	// Remove deletes the container (its state and storage) as soon as it
 	// ends; Run always does.
@@ -138,4 +152,42 @@ type Limits struct {
 	// NoCgroups runs without cgroup limits (Memory and CPUs are then
 	// dropped, as podman's --cgroups=disabled).
 	NoCgroups bool
+}
+
+// RestartPolicy says when the monitor of a detached container starts it
+// again after it ended (never after Stop, Kill or Delete).
+type RestartPolicy struct {
+	// Name is "" or "no" (never), "on-failure" (when the command failed),
+	// "always", or "unless-stopped" (as always, for rless: a container
+	// stopped by the user is never restarted).
+	Name string
+	// MaxRetries bounds on-failure's restarts; 0 is no bound.
+	MaxRetries int
+}
+
+// Healthcheck is a command run in a container now and then to tell
+// whether it is healthy (podman's --health-* flags, Docker's HEALTHCHECK).
+type Healthcheck struct {
+	// Test is ["CMD", ARG...] (the command as it is), ["CMD-SHELL",
+	// COMMAND] (run with /bin/sh -c) or ["NONE"] (no healthcheck).
+	Test []string
+	// Interval between checks (0: 30 s; negative: none but those run by
+	// hand), Timeout of one (0: 30 s), StartPeriod during which failures
+	// do not count (0: none), Retries: failures in a row that make the
+	// container unhealthy (0: 3).
+	Interval, Timeout, StartPeriod time.Duration
+	Retries                        int
+	// OnFailure is what the monitor does when the container becomes
+	// unhealthy: "" or "none", "kill", "restart" or "stop".
+	OnFailure string
+}
+
+// LogConfig says where a detached container's output goes.
+type LogConfig struct {
+	// Driver is "" or "k8s-file" (a file in podman's k8s-file format,
+	// read by Logs) or "none" (discarded).
+	Driver string
+	// MaxSize caps the log file in bytes (0: no cap): when it would grow
+	// beyond, the older half is dropped.
+	MaxSize int64
 }
