@@ -75,6 +75,8 @@ func execute(args []string) int {
 	root.AddCommand(newRunCmd(g), newUnshareCmd(g), newInfoCmd(g),
 		newImagesCmd(g, "images"), newRmiCmd(g, "rmi"), newTagCmd(g), newImageCmd(g), newSystemCmd(g), newVolumeCmd(g), newPortCmd(g))
 	root.AddCommand(engineCommands(g, false)...)
+	root.AddCommand(containerCommands(g)...)
+	root.AddCommand(newHealthcheckCmd(g))
 	root.SetArgs(args)
 
 	err := root.ExecuteContext(context.Background())

@@ -30,6 +30,7 @@ type runFlags struct {
 	security    securityFlags
 	image       imageFlags
 	sysctl      []string
+	life        lifeFlags
 }
 
 func newRunCmd(g *globals) *cobra.Command {
@@ -53,8 +54,11 @@ The container's network is, by default, a userspace network built into rless
 ports published by -p; --network none, host, slirp4netns or pasta choose
 otherwise. --userns=keep-id keeps your uid and gid inside.
 
-There are no detached containers on the command line yet: a container's
-storage is removed when it exits, with or without --rm.
+With -d the container runs detached: a monitor, a small process of its own
+session, runs it, logs its output (rless logs), serves rless attach, applies
+its restart policy and healthcheck, and records how it ended (rless ps -a);
+rless prints its id and exits. A container run in the foreground is removed
+(its storage too) when it exits, with or without --rm.
 
 rless's own init runs as PID 1 by default (as "podman run --init"): it
 forwards signals to the command and reaps zombies; --init=false makes the
@@ -67,6 +71,12 @@ when it is not found.`,
 		},
 	}
 	cmd.Flags().SetInterspersed(false)
+	registerRunFlags(cmd, f, true)
+	return cmd
+}
+
+// registerRunFlags registers the flags of run (with run) or create on cmd.
+func registerRunFlags(cmd *cobra.Command, f *runFlags, run bool) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.rootfs, "rootfs", "", "use directory `DIR` as the container's root filesystem")
 	fl.BoolVar(&f.readOnly, "read-only", false, "mount the root filesystem read-only")
@@ -80,72 +90,36 @@ when it is not found.`,
 	f.net.register(fl)
 	fl.StringVar(&f.userns, "userns", "", "user namespace layout: host (default: container root is your user) or keep-id[:uid=N,gid=N] (your uid and gid are the same inside, and the command runs as them)")
 	fl.StringVar(&f.stopSignal, "stop-signal", "", "signal that stops the container (default: the image's StopSignal, else SIGTERM); rless's init passes it on to the command")
-	fl.BoolVar(&f.rm, "rm", false, "remove the container when it exits (always done: there are no detached containers yet)")
+	fl.BoolVar(&f.rm, "rm", false, "remove the container when it exits (always done in the foreground; with -d, once its last run ends)")
 	fl.BoolVar(&f.sigProxy, "sig-proxy", true, "forward the signals rless receives to the container")
 	f.security.register(fl)
 	fl.StringArrayVar(&f.sysctl, "sysctl", nil, "set a namespaced kernel parameter KEY=VALUE (net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*, kernel.domainname)")
 	f.image.register(cmd)
-	return cmd
+	f.life.register(fl, run)
 }
 
 func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
-	cfg := engine.Config{
-		Rootfs: f.rootfs, ReadOnly: f.readOnly, Env: hostEnv(f.env), Workdir: f.workdir,
-		User: f.user, Hostname: f.hostname, Terminal: f.tty, NoInit: !f.init,
-		StopSignal: f.stopSignal, ProxySignals: f.sigProxy,
-		Network: f.net.network, Publish: f.net.publish, PublishAll: f.net.publishAll,
-		DNS: f.net.dns, DNSSearch: f.net.dnsSearch, AddHosts: f.net.addHost,
-		Stdout: os.Stdout, Stderr: os.Stderr,
-	}
-	if cfg.Rootfs == "" {
-		if len(args) == 0 {
-			return errors.New("no image given")
-		}
-		if strings.HasPrefix(args[0], "/") || strings.HasPrefix(args[0], ".") {
-			cfg.Rootfs = args[0]
-		} else {
-			cfg.Image = args[0]
-		}
-		args = args[1:]
-	}
-	cfg.Command = args
-	if cfg.Image == "" && len(args) == 0 {
-		return errors.New("no command given")
-	}
-	if f.interactive {
-		cfg.Stdin = os.Stdin
-	}
-	var err error
-	if cfg.Pull, err = engine.ParsePullPolicy(f.image.pull); err != nil {
-		return fmt.Errorf("--pull: %w", err)
-	}
-	cfg.Pulling.Display = true
-	if cmd.Flags().Changed("entrypoint") {
-		cfg.Entrypoint = []string{}
-		if f.image.entrypoint != "" {
-			cfg.Entrypoint = []string{f.image.entrypoint}
-		}
-	}
-	if cfg.Mounts, err = f.image.userMounts(); err != nil {
+	cfg, err := f.config(cmd, args)
+	if err != nil {
 		return err
-	}
-	if cfg.KeepID, err = engine.ParseUserns(f.userns); err != nil {
-		return fmt.Errorf("--%w", err)
-	}
-	if cfg.Security, cfg.Limits, err = f.security.apply(); err != nil {
-		return err
-	}
-	cfg.Sysctl = map[string]string{}
-	for _, kv := range f.sysctl {
-		k, v, err := spec.ParseSysctl(kv)
-		if err != nil {
-			return fmt.Errorf("--sysctl: %w", err)
-		}
-		cfg.Sysctl[k] = v
 	}
 	e, err := openEngine(g)
 	if err != nil {
 		return err
+	}
+	if f.life.detach {
+		c, err := createDetached(cmd, e, f, cfg)
+		if err != nil {
+			return err
+		}
+		if err := c.Start(cmd.Context()); err != nil {
+			if f.rm {
+				_ = c.Delete(cmd.Context(), true)
+			}
+			return runError(err)
+		}
+		fmt.Println(c.ID())
+		return nil
 	}
 	code, err := e.Run(cmd.Context(), cfg)
 	if err != nil {
@@ -157,9 +131,98 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	return nil
 }
 
+// createDetached makes the detached container cfg describes, with its
+// --cidfile.
+func createDetached(cmd *cobra.Command, e *engine.Engine, f *runFlags, cfg engine.Config) (*engine.Container, error) {
+	if f.life.cidfile != "" {
+		if _, err := os.Stat(f.life.cidfile); err == nil {
+			return nil, fmt.Errorf("container id file exists. Ensure another container is not using it or delete %s", f.life.cidfile)
+		}
+	}
+	cfg.Detach = true
+	cfg.Interactive = f.interactive
+	cfg.Stdin, cfg.Stdout, cfg.Stderr, cfg.ProxySignals = nil, nil, nil, false
+	c, err := e.Create(cmd.Context(), cfg)
+	if err != nil {
+		return nil, runError(err)
+	}
+	if err := writeCidfile(f.life.cidfile, c.ID()); err != nil {
+		_ = c.Delete(cmd.Context(), true)
+		return nil, err
+	}
+	return c, nil
+}
+
+// config returns the container's configuration the flags and arguments
+// give.
+func (f *runFlags) config(cmd *cobra.Command, args []string) (engine.Config, error) {
+	cfg := engine.Config{
+		Rootfs: f.rootfs, ReadOnly: f.readOnly, Env: hostEnv(f.env), Workdir: f.workdir,
+		User: f.user, Hostname: f.hostname, Terminal: f.tty, NoInit: !f.init,
+		StopSignal: f.stopSignal, ProxySignals: f.sigProxy,
+		Network: f.net.network, Publish: f.net.publish, PublishAll: f.net.publishAll,
+		DNS: f.net.dns, DNSSearch: f.net.dnsSearch, AddHosts: f.net.addHost,
+		Stdout: os.Stdout, Stderr: os.Stderr,
+	}
+	if cfg.Rootfs == "" {
+		if len(args) == 0 {
+			return cfg, errors.New("no image given")
+		}
+		if strings.HasPrefix(args[0], "/") || strings.HasPrefix(args[0], ".") {
+			cfg.Rootfs = args[0]
+		} else {
+			cfg.Image = args[0]
+		}
+		args = args[1:]
+	}
+	cfg.Command = args
+	if cfg.Image == "" && len(args) == 0 {
+		return cfg, errors.New("no command given")
+	}
+	if f.interactive {
+		cfg.Stdin = os.Stdin
+	}
+	var err error
+	if cfg.Pull, err = engine.ParsePullPolicy(f.image.pull); err != nil {
+		return cfg, fmt.Errorf("--pull: %w", err)
+	}
+	cfg.Pulling.Display = true
+	if cmd.Flags().Changed("entrypoint") {
+		cfg.Entrypoint = []string{}
+		if f.image.entrypoint != "" {
+			cfg.Entrypoint = []string{f.image.entrypoint}
+		}
+	}
+	if cfg.Mounts, err = f.image.userMounts(); err != nil {
+		return cfg, err
+	}
+	if cfg.KeepID, err = engine.ParseUserns(f.userns); err != nil {
+		return cfg, fmt.Errorf("--%w", err)
+	}
+	if cfg.Security, cfg.Limits, err = f.security.apply(); err != nil {
+		return cfg, err
+	}
+	cfg.Sysctl = map[string]string{}
+	for _, kv := range f.sysctl {
+		k, v, err := spec.ParseSysctl(kv)
+		if err != nil {
+			return cfg, fmt.Errorf("--sysctl: %w", err)
+		}
+		cfg.Sysctl[k] = v
+	}
+	if err := f.life.apply(cmd.Flags(), &cfg); err != nil {
+		return cfg, err
+	}
+	cfg.Remove = f.rm
+	return cfg, nil
+}
+
 // runError puts the name of the flag in front of the library's errors
 // about what a flag gives, and keeps the exit status the error carries.
 func runError(err error) error {
+	if err == nil {
+		return nil
+	}
 	var le *engine.LimitError
 	var me *network.ModeError
 	switch {

@@ -789,3 +789,12 @@ func cloneFlags(s *specs.Spec) uintptr {
 	}
 	return f
 }
+
+// Resize sets the size of the container's pseudo-terminal (rows and
+// columns), for its creator's handle of a container with a terminal.
+func (c *Container) Resize(rows, cols uint16) error {
+	if c.master == nil {
+		return fmt.Errorf("container %s has no terminal of this process's", c.id)
+	}
+	return terminal.SetSize(c.master, terminal.Size{Rows: rows, Cols: cols})
+}

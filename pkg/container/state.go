@@ -37,10 +37,10 @@ func NewID() string {
 	return hex.EncodeToString(b)
 }
 
-// ensureRunRoot creates dir (mode 0700) if needed and checks that it belongs
+// EnsureRunRoot creates dir (mode 0700) if needed and checks that it belongs
 // to the caller and no one else can write to it, since a directory in /tmp
 // could have been made by another user.
-func ensureRunRoot(dir string) error {
+func EnsureRunRoot(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create run root: %w", err)
 	}
@@ -165,7 +165,7 @@ const tmpPrefix = ".tmp-"
 // .tmp-<our pid>-<id> and renamed into place complete: whatever a killed
 // rless leaves says whose it was (see removeStale).
 func (d *stateDir) create(is initSpec, pid int, barrier bool) error {
-	if err := ensureRunRoot(filepath.Dir(d.dir)); err != nil {
+	if err := EnsureRunRoot(filepath.Dir(d.dir)); err != nil {
 		return err
 	}
 	tmp := filepath.Join(filepath.Dir(d.dir), tmpPrefix+strconv.Itoa(os.Getpid())+"-"+filepath.Base(d.dir))

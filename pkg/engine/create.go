@@ -63,6 +63,9 @@ func ExitCode(err error) int {
 }
 
 func (e *Engine) create(ctx context.Context, cfg Config, _ bool) (*Container, error) {
+	if cfg.Detach {
+		return e.createDetached(ctx, cfg)
+	}
 	p, err := e.prepare(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -75,7 +78,7 @@ func (e *Engine) create(ctx context.Context, cfg Config, _ bool) (*Container, er
 		p.cleanup()
 		return nil, err
 	}
-	return &Container{e: e, c: c, name: cfg.Name, storage: p.storage, remove: cfg.Remove}, nil
+	return &Container{e: e, id: c.ID(), c: c, name: cfg.Name, storage: p.storage, remove: cfg.Remove}, nil
 }
 
 // prepared is a container ready to be created: its container.Config and
@@ -88,7 +91,15 @@ type prepared struct {
 
 // prepare turns cfg into the runtime's configuration: the image (pulled
 // if needed), the spec, the storage, the network.
-func (e *Engine) prepare(ctx context.Context, cfg Config) (_ *prepared, err error) {
+func (e *Engine) prepare(ctx context.Context, cfg Config) (*prepared, error) {
+	return e.prepareAs(ctx, cfg, "")
+}
+
+// prepareAs is prepare for container id, or a new one when id is "". A
+// container given by id (a detached one, being started) has its name
+// already, and keeps its storage: it is made if missing, else used as it
+// is, and never removed here.
+func (e *Engine) prepareAs(ctx context.Context, cfg Config, fixedID string) (_ *prepared, err error) {
 	var undo []func()
 	var afterExit []func() // what goes once an auto-removed container has ended
 	p := &prepared{}
@@ -151,8 +162,11 @@ func (e *Engine) prepare(ctx context.Context, cfg Config) (_ *prepared, err erro
 			return nil, err
 		}
 	}
-	id := container.NewID()
-	if cfg.Name != "" {
+	id := fixedID
+	if id == "" {
+		id = container.NewID()
+	}
+	if cfg.Name != "" && fixedID == "" {
 		release, err := e.claimName(cfg.Name, id)
 		if err != nil {
 			return nil, err
@@ -193,7 +207,9 @@ func (e *Engine) prepare(ctx context.Context, cfg Config) (_ *prepared, err erro
 			}
 			slog.Debug("container storage removed")
 		})
-		undo = append(undo, removeStorage)
+		if fixedID == "" {
+			undo = append(undo, removeStorage)
+		}
 		if cfg.Remove {
 			afterExit = append(afterExit, removeStorage)
 		}
@@ -396,8 +412,12 @@ func (e *Engine) imageOptions(ctx context.Context, s *store.Store, img store.Ima
 		s.RemoveStaleContainers()
 		// What earlier containers left in the trash goes meanwhile.
 		go s.EmptyTrash()
-		if err := s.MakeContainer(c); err != nil {
-			return err
+		// A kept container's storage, started again, is used as it is.
+		_, serr := os.Stat(c.Layout.Upper)
+		if kept := c.Owner < 0 && serr == nil; !kept {
+			if err := s.MakeContainer(c); err != nil {
+				return err
+			}
 		}
 		if _, err := container.EtcFiles(c.Dir, etcOpts); err != nil {
 			return err

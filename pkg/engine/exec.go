@@ -45,12 +45,16 @@ func (c *Container) Exec(ctx context.Context, p Process) (*ExecProcess, error) {
 	if len(p.Args) == 0 {
 		return nil, fmt.Errorf("exec in container %s: no command given", c.ID())
 	}
-	st, err := c.c.State()
+	rt, err := c.runtime()
+	if err != nil {
+		return nil, err
+	}
+	st, err := rt.State()
 	if err != nil {
 		return nil, err
 	}
 	if st.Status != Running {
-		return nil, fmt.Errorf("exec in container %s: it is %s, not running", c.ID(), st.Status)
+		return nil, fmt.Errorf("exec in container %s: it is %s: %w", c.shortName(), st.Status, ErrNotRunning)
 	}
 	proc := &specs.Process{Args: p.Args, Terminal: p.Terminal}
 	if st.Spec != nil && st.Spec.Process != nil {
@@ -71,7 +75,7 @@ func (c *Container) Exec(ctx context.Context, p Process) (*ExecProcess, error) {
 		// Resolved by the container's init, in the container's files.
 		proc.User = specs.User{Username: p.User}
 	}
-	return c.c.Exec(ctx, container.ExecConfig{
+	return rt.Exec(ctx, container.ExecConfig{
 		Process: proc, Privileged: p.Privileged,
 		Stdin: p.Stdin, Stdout: p.Stdout, Stderr: p.Stderr,
 	})

@@ -123,6 +123,11 @@ type Options struct {
 	Env []string
 	// Events, if not nil, receives the events the function sends.
 	Events func(json.RawMessage)
+	// Detach starts the process in a session of its own, free to outlive
+	// this one (only without Host): Run returns the result the function
+	// gives to Ready (or returns, or the error it fails with), while the
+	// process goes on. It is reaped by this process while it lives.
+	Detach bool
 }
 
 // Error is a failure the function returned, as the caller gets it.
@@ -183,6 +188,9 @@ func (f *Func[A, R]) Run(ctx context.Context, opts Options, arg A) (R, error) {
 		stderr = os.Stderr
 	}
 	var wait func() (int, error)
+	if opts.Detach && opts.Host != nil {
+		return zero, fmt.Errorf("%s: a detached call runs without namespaces", f.name)
+	}
 	if opts.Host == nil {
 		cmd := exec.CommandContext(ctx, prog)
 		cmd.Args = []string{"rless-" + Stage}
@@ -190,8 +198,27 @@ func (f *Func[A, R]) Run(ctx context.Context, opts Options, arg A) (R, error) {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = opts.Stdin, opts.Stdout, stderr
 		cmd.ExtraFiles = []*os.File{nil, w} // fd 3 unused, 4 the result
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if opts.Detach {
+			cmd = exec.Command(prog)
+			cmd.Args, cmd.Env = []string{"rless-" + Stage}, append(env, stage.StageEnv+"="+Stage)
+			cmd.Stdin, cmd.Stdout, cmd.Stderr = opts.Stdin, opts.Stdout, stderr
+			cmd.ExtraFiles = []*os.File{nil, w}
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		}
 		err = cmd.Start()
 		wait = func() (int, error) { err := cmd.Wait(); return cmd.ProcessState.ExitCode(), err }
+		if err == nil && opts.Detach {
+			exited := make(chan struct{})
+			go func() { _ = cmd.Wait(); close(exited) }()
+			wait = func() (int, error) {
+				select {
+				case <-exited:
+					return cmd.ProcessState.ExitCode(), nil
+				default:
+					return 0, nil // it goes on
+				}
+			}
+		}
 	} else {
 		var c *stage.Child
 		c, err = stage.Spawn(ctx, stage.SpawnOptions{
@@ -261,6 +288,9 @@ func Main() {
 }
 
 func call() int {
+	// Not inherited by what the function starts: the caller reads until
+	// every copy is closed.
+	syscall.CloseOnExec(resultFD)
 	out := os.NewFile(resultFD, "result")
 	enc := json.NewEncoder(out)
 	var encMu sync.Mutex
@@ -305,6 +335,24 @@ func call() int {
 	// SIGTERM and SIGINT cancel the function's context.
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer cancel()
+	answered := false
+	ctx = context.WithValue(ctx, readyKey{}, func(res any, err error) {
+		encMu.Lock()
+		done := answered
+		answered = true
+		encMu.Unlock()
+		if done {
+			return
+		}
+		if err != nil {
+			fail(err)
+		} else if data, merr := json.Marshal(res); merr != nil {
+			fail(fmt.Errorf("%s: result: %w", name, merr))
+		} else {
+			_ = put(message{Result: data})
+		}
+		out.Close()
+	})
 	res, err := h(ctx, []byte(raw), func(ev any) error {
 		data, err := json.Marshal(ev)
 		if err != nil {
@@ -312,6 +360,17 @@ func call() int {
 		}
 		return put(message{Event: data})
 	})
+	encMu.Lock()
+	done := answered
+	answered = true
+	encMu.Unlock()
+	if done {
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+			return 1
+		}
+		return 0
+	}
 	if err != nil {
 		return fail(err)
 	}
@@ -323,6 +382,19 @@ func call() int {
 		return 1
 	}
 	return 0
+}
+
+// readyKey is the context key of Ready's function.
+type readyKey struct{}
+
+// Ready gives the caller of a function run with Options.Detach its result
+// (or error) before the function returns: Run returns it while the
+// function goes on. Later calls, and the function's own return value, are
+// then not sent. In a function not called through Run it does nothing.
+func Ready(ctx context.Context, result any, err error) {
+	if f, ok := ctx.Value(readyKey{}).(func(any, error)); ok {
+		f(result, err)
+	}
 }
 
 // RootlessEnv returns the variables containers/image reads (as podman

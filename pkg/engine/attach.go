@@ -1,0 +1,381 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/rless/rless/pkg/container"
+	"golang.org/x/sys/unix"
+)
+
+// The attach protocol, on the monitor's socket: frames of a kind byte, a
+// 4-byte big-endian length and the payload. The monitor sends the
+// container's output (stdout, stderr) as it comes and, when its last run
+// ends, its exit status; the client sends standard input, its end, and
+// the terminal's size.
+const (
+	frameStdout   = 'o'
+	frameStderr   = 'e'
+	frameExit     = 'x'
+	frameStdin    = 'i'
+	frameStdinEOF = 'c'
+	frameResize   = 'r'
+)
+
+func writeFrame(w io.Writer, kind byte, p []byte) error {
+	hdr := make([]byte, 5, 5+len(p))
+	hdr[0] = kind
+	binary.BigEndian.PutUint32(hdr[1:], uint32(len(p)))
+	_, err := w.Write(append(hdr, p...))
+	return err
+}
+
+func readFrame(r io.Reader) (byte, []byte, error) {
+	var hdr [5]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return 0, nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[1:])
+	if n > 1<<20 {
+		return 0, nil, errors.New("attach: frame too large")
+	}
+	p := make([]byte, n)
+	_, err := io.ReadFull(r, p)
+	return hdr[0], p, err
+}
+
+// attachHub is the monitor's side: the clients attached now.
+type attachHub struct {
+	mu       sync.Mutex
+	clients  map[*attachClient]struct{}
+	stdin    *os.File
+	terminal *container.Container
+	exited   bool
+	code     int
+}
+
+type attachClient struct {
+	conn net.Conn
+	out  chan []byte // frames, dropped with the client when it cannot keep up
+}
+
+func newAttachHub() *attachHub { return &attachHub{clients: map[*attachClient]struct{}{}} }
+
+func (h *attachHub) setStdin(f *os.File) {
+	h.mu.Lock()
+	h.stdin = f
+	h.mu.Unlock()
+}
+
+func (h *attachHub) setTerminal(c *container.Container) {
+	h.mu.Lock()
+	h.terminal = c
+	h.mu.Unlock()
+}
+
+func (h *attachHub) broadcast(kind byte, p []byte) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.clients) == 0 {
+		return
+	}
+	var frame bytes.Buffer
+	_ = writeFrame(&frame, kind, p)
+	for c := range h.clients {
+		select {
+		case c.out <- frame.Bytes():
+		default:
+			slog.Debug("attach: dropping a client that does not keep up")
+			delete(h.clients, c)
+			close(c.out)
+		}
+	}
+}
+
+// exit tells the clients that the container's last run ended with code.
+func (h *attachHub) exit(code int) {
+	h.broadcast(frameExit, []byte(strconv.Itoa(code)))
+	h.mu.Lock()
+	h.exited, h.code = true, code
+	for c := range h.clients {
+		delete(h.clients, c)
+		close(c.out)
+	}
+	h.mu.Unlock()
+}
+
+// listenAttach listens on the monitor's attach socket (through the
+// directory's descriptor: the full path may be too long for a socket
+// address).
+func (m *monitor) listenAttach() (net.Listener, error) {
+	p := m.e.monitorPath(m.d.ID, ".sock")
+	_ = os.Remove(p)
+	var ln net.Listener
+	err := viaDir(p, func(addr string) (err error) {
+		ln, err = net.Listen("unix", addr)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("attach socket: %w", err)
+	}
+	return ln, nil
+}
+
+// viaDir calls f with an address for the socket path p that fits a socket
+// address: /proc/self/fd/N/NAME, N a descriptor of p's directory.
+func viaDir(p string, f func(addr string) error) error {
+	d, err := unix.Open(filepath.Dir(p), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(d)
+	return f("/proc/self/fd/" + strconv.Itoa(d) + "/" + filepath.Base(p))
+}
+
+func (m *monitor) serveAttach(ln net.Listener) {
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		// Only this user's processes get here: the socket is in the
+		// user's 0700 run root.
+		go m.hub.serve(conn)
+	}
+}
+
+func (h *attachHub) serve(conn net.Conn) {
+	defer conn.Close()
+	c := &attachClient{conn: conn, out: make(chan []byte, 1024)}
+	h.mu.Lock()
+	if h.exited {
+		h.mu.Unlock()
+		_ = writeFrame(conn, frameExit, []byte(strconv.Itoa(h.code)))
+		return
+	}
+	h.clients[c] = struct{}{}
+	h.mu.Unlock()
+	go func() {
+		for {
+			kind, p, err := readFrame(conn)
+			if err != nil {
+				h.mu.Lock()
+				if _, ok := h.clients[c]; ok {
+					delete(h.clients, c)
+					close(c.out)
+				}
+				h.mu.Unlock()
+				return
+			}
+			h.input(kind, p)
+		}
+	}()
+	for frame := range c.out {
+		if _, err := conn.Write(frame); err != nil {
+			break
+		}
+	}
+}
+
+// input applies what a client sent.
+func (h *attachHub) input(kind byte, p []byte) {
+	h.mu.Lock()
+	stdin, term := h.stdin, h.terminal
+	h.mu.Unlock()
+	switch kind {
+	case frameStdin:
+		if stdin != nil {
+			_, _ = stdin.Write(p)
+		}
+	case frameStdinEOF:
+		if stdin != nil {
+			h.mu.Lock()
+			h.stdin = nil
+			h.mu.Unlock()
+			stdin.Close()
+		}
+	case frameResize:
+		if term != nil && len(p) == 4 {
+			_ = term.Resize(binary.BigEndian.Uint16(p), binary.BigEndian.Uint16(p[2:]))
+		}
+	}
+}
+
+// DefaultDetachKeys is podman's: Ctrl-P Ctrl-Q.
+const DefaultDetachKeys = "ctrl-p,ctrl-q"
+
+// ParseDetachKeys parses podman's --detach-keys: comma-separated keys, a
+// single character or ctrl-X (X a letter or one of @[\]^_); "" means
+// none (no detaching).
+func ParseDetachKeys(s string) ([]byte, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []byte
+	for _, k := range strings.Split(s, ",") {
+		switch {
+		case len(k) == 1:
+			out = append(out, k[0])
+		case strings.HasPrefix(k, "ctrl-") && len(k) == 6:
+			c := k[5]
+			switch {
+			case c >= 'a' && c <= 'z':
+				out = append(out, c-'a'+1)
+			case c >= '@' && c <= '_':
+				out = append(out, c-'@')
+			default:
+				return nil, fmt.Errorf("detach keys %q: unknown key %q", s, k)
+			}
+		default:
+			return nil, fmt.Errorf("detach keys %q: unknown key %q", s, k)
+		}
+	}
+	return out, nil
+}
+
+// AttachOptions say how Attach connects to a container.
+type AttachOptions struct {
+	// Stdin, if not nil, is sent to the container's standard input (it
+	// must have been created Interactive), until it ends.
+	Stdin io.Reader
+	// Stdout and Stderr receive the container's output from now on (a
+	// terminal's goes to Stdout).
+	Stdout, Stderr io.Writer
+	// DetachKeys, read on Stdin, detach from the container, which goes
+	// on (see ParseDetachKeys); nil: none.
+	DetachKeys []byte
+	// Resize, if not nil, gives the terminal's size whenever it changes
+	// (rows, columns).
+	Resize <-chan [2]uint16
+}
+
+// ErrDetached is returned by Attach when the detach keys were read.
+var ErrDetached = errors.New("detached from the container")
+
+// Attach connects to the standard streams of a running detached container
+// until its last run ends (it returns the exit status then), ctx is done,
+// or the detach keys are read (ErrDetached).
+func (c *Container) Attach(ctx context.Context, o AttachOptions) (int, error) {
+	if !c.detached || c.e.monitorPid(c.id) == 0 {
+		return -1, fmt.Errorf("you can only attach to running containers: container %s: %w", c.shortName(), ErrNotRunning)
+	}
+	var conn net.Conn
+	err := viaDir(c.e.monitorPath(c.id, ".sock"), func(addr string) (err error) {
+		conn, err = net.Dial("unix", addr)
+		return err
+	})
+	if err != nil {
+		return -1, fmt.Errorf("attach to container %s: %w", c.shortName(), err)
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	var wmu sync.Mutex
+	send := func(kind byte, p []byte) error {
+		wmu.Lock()
+		defer wmu.Unlock()
+		return writeFrame(conn, kind, p)
+	}
+	detached := make(chan struct{})
+	if o.Stdin != nil {
+		go func() {
+			if copyDetaching(o.Stdin, o.DetachKeys, func(p []byte) error { return send(frameStdin, p) }) {
+				close(detached)
+				conn.Close()
+				return
+			}
+			_ = send(frameStdinEOF, nil)
+		}()
+	}
+	if o.Resize != nil {
+		go func() {
+			for sz := range o.Resize {
+				var p [4]byte
+				binary.BigEndian.PutUint16(p[:], sz[0])
+				binary.BigEndian.PutUint16(p[2:], sz[1])
+				if send(frameResize, p[:]) != nil {
+					return
+				}
+			}
+		}()
+	}
+	for {
+		kind, p, err := readFrame(conn)
+		if err != nil {
+			select {
+			case <-detached:
+				return -1, ErrDetached
+			default:
+			}
+			if ctx.Err() != nil {
+				return -1, ctx.Err()
+			}
+			return -1, fmt.Errorf("attach to container %s: %w", c.shortName(), err)
+		}
+		switch kind {
+		case frameStdout:
+			if o.Stdout != nil {
+				_, _ = o.Stdout.Write(p)
+			}
+		case frameStderr:
+			if o.Stderr != nil {
+				_, _ = o.Stderr.Write(p)
+			}
+		case frameExit:
+			code, _ := strconv.Atoi(string(p))
+			return code, nil
+		}
+	}
+}
+
+// copyDetaching copies r through send until r ends (false) or the detach
+// keys are read (true). Keys that start the sequence are held back until
+// it is clear whether the sequence follows.
+func copyDetaching(r io.Reader, keys []byte, send func([]byte) error) bool {
+	buf := make([]byte, 32<<10)
+	matched := 0
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			var out []byte
+			for _, b := range buf[:n] {
+				if len(keys) > 0 && b == keys[matched] {
+					matched++
+					if matched == len(keys) {
+						if len(out) > 0 {
+							_ = send(out)
+						}
+						return true
+					}
+					continue
+				}
+				if matched > 0 {
+					out = append(out, keys[:matched]...)
+					matched = 0
+					if len(keys) > 0 && b == keys[0] {
+						matched = 1
+						continue
+					}
+				}
+				out = append(out, b)
+			}
+			if len(out) > 0 && send(out) != nil {
+				return false
+			}
+		}
+		if err != nil {
+			return false
+		}
+	}
+}

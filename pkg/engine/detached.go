@@ -1,0 +1,308 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rless/rless/internal/atomicfile"
+	"github.com/rless/rless/internal/proc"
+	"github.com/rless/rless/pkg/container"
+)
+
+// A detached container is recorded in the store, so that it outlives the
+// run root (a reboot): containers.d/<id>/ holds its definition
+// (config.json), how its last run went (last.json), its healthcheck
+// (health.json), its log (ctr.log) and, while the user stops it, the
+// marker that keeps its monitor from restarting it (stopping). While it
+// runs, the run root holds the runtime's state directory (<id>/) and its
+// monitor's pid file and attach socket (.monitors/<id>.pid, <id>.sock).
+// Each file is replaced atomically; nothing takes a lock.
+
+// Files of a detached container's record.
+const (
+	defsDir      = "containers.d"
+	configFile   = "config.json"
+	lastFile     = "last.json"
+	healthFile   = "health.json"
+	logFile      = "ctr.log"
+	stoppingFile = "stopping"
+	monitorsDir  = ".monitors"
+)
+
+// definition is a detached container as Create recorded it.
+type definition struct {
+	ID      string    `json:"id"`
+	Name    string    `json:"name,omitempty"`
+	Config  Config    `json:"config"`
+	Created time.Time `json:"created"`
+	// ImageID is the image the container runs, resolved once at Create.
+	ImageID string `json:"image_id,omitempty"`
+}
+
+// lastRun is what the monitor records of a detached container's runs.
+type lastRun struct {
+	// Running is true from the monitor's start of the container to the
+	// end of its last run (restarts included).
+	Running      bool      `json:"running"`
+	StartedAt    time.Time `json:"started_at"`
+	FinishedAt   time.Time `json:"finished_at"`
+	ExitCode     int       `json:"exit_code"`
+	Error        string    `json:"error,omitempty"`
+	RestartCount int       `json:"restart_count"`
+	Started      bool      `json:"started"` // it was started at least once
+}
+
+// healthState is the state of a detached container's healthcheck.
+type healthState struct {
+	Status        string         `json:"status"`
+	FailingStreak int            `json:"failing_streak"`
+	Log           []HealthResult `json:"log,omitempty"`
+}
+
+func (e *Engine) defDir(id string) string { return filepath.Join(e.root, defsDir, id) }
+
+func (e *Engine) monitorPath(id, ext string) string {
+	return filepath.Join(e.runRoot, monitorsDir, id+ext)
+}
+
+// readDef reads the definition of detached container id; the error wraps
+// fs.ErrNotExist when there is none.
+func (e *Engine) readDef(id string) (*definition, error) {
+	var d definition
+	if err := readJSON(filepath.Join(e.defDir(id), configFile), &d); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// writeDef records d, making its directory as .tmp-<id> renamed into
+// place complete.
+func (e *Engine) writeDef(d *definition) error {
+	dir := e.defDir(d.ID)
+	tmp := filepath.Join(filepath.Dir(dir), ".tmp-"+d.ID)
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return fmt.Errorf("record container: %w", err)
+	}
+	err := writeJSON(filepath.Join(tmp, configFile), d)
+	if err == nil {
+		err = writeJSON(filepath.Join(tmp, lastFile), lastRun{ExitCode: -1})
+	}
+	if err == nil {
+		err = os.Rename(tmp, dir)
+	}
+	if err != nil {
+		os.RemoveAll(tmp)
+		return fmt.Errorf("record container: %w", err)
+	}
+	return nil
+}
+
+func (e *Engine) readLast(id string) lastRun {
+	l := lastRun{ExitCode: -1}
+	_ = readJSON(filepath.Join(e.defDir(id), lastFile), &l)
+	return l
+}
+
+func (e *Engine) writeLast(id string, l lastRun) error {
+	return writeJSON(filepath.Join(e.defDir(id), lastFile), l)
+}
+
+func (e *Engine) readHealth(id string) healthState {
+	var h healthState
+	_ = readJSON(filepath.Join(e.defDir(id), healthFile), &h)
+	return h
+}
+
+func (e *Engine) writeHealth(id string, h healthState) error {
+	return writeJSON(filepath.Join(e.defDir(id), healthFile), h)
+}
+
+func readJSON(path string, v any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+func writeJSON(path string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(path, data, 0o600)
+}
+
+// monitorPid returns the pid of the monitor of container id, or 0 when
+// none runs.
+func (e *Engine) monitorPid(id string) int {
+	data, err := os.ReadFile(e.monitorPath(id, ".pid"))
+	if err != nil {
+		return 0
+	}
+	pidS, startS, _ := strings.Cut(strings.TrimSpace(string(data)), " ")
+	pid, _ := strconv.Atoi(pidS)
+	start, _ := strconv.ParseUint(startS, 10, 64)
+	if pid <= 0 {
+		return 0
+	}
+	if t, err := proc.StartTime(pid); err != nil || t != start || !proc.Alive(pid) {
+		return 0
+	}
+	return pid
+}
+
+// detachedIDs returns the ids of the detached containers recorded.
+func (e *Engine) detachedIDs() ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(e.root, defsDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, en := range entries {
+		if en.IsDir() && container.ValidateID(en.Name()) == nil {
+			ids = append(ids, en.Name())
+		}
+	}
+	return ids, nil
+}
+
+// detachedInfo returns what is known of detached container d.
+func (e *Engine) detachedInfo(d *definition) ContainerInfo {
+	cfg := d.Config
+	info := ContainerInfo{
+		ID: d.ID, Name: d.Name, Image: cfg.Image, ImageID: d.ImageID, Rootfs: cfg.Rootfs,
+		Command: cfg.Command, Created: d.Created, Labels: cfg.Labels, Mounts: cfg.Mounts,
+		Detached: true, AutoRemove: cfg.Remove, Restart: cfg.Restart, Config: cfg, ExitCode: -1,
+		Status: Created,
+	}
+	if cfg.Log.Driver != "none" {
+		info.LogPath = filepath.Join(e.defDir(d.ID), logFile)
+	}
+	last := e.readLast(d.ID)
+	info.StartedAt, info.FinishedAt, info.RestartCount = last.StartedAt, last.FinishedAt, last.RestartCount
+	info.ExitCode, info.Error = last.ExitCode, last.Error
+	if last.Started && !last.Running {
+		info.Status = Stopped
+	}
+	if last.Running {
+		if e.monitorPid(d.ID) == 0 {
+			// The monitor was killed: the container went with it.
+			info.Status, info.ExitCode = Stopped, 137
+			info.Error = "its monitor was killed"
+			if !info.FinishedAt.After(info.StartedAt) {
+				info.FinishedAt = time.Time{}
+			}
+		} else if st, err := container.Load(e.runRoot, d.ID); err == nil {
+			if s, err := st.State(); err == nil {
+				info.Status, info.Pid, info.Spec = s.Status, s.Pid, s.Spec
+				if s.Status == Stopped {
+					// Ended, its monitor deciding what next.
+					info.Pid = 0
+				}
+				if s.Record != nil {
+					_ = json.Unmarshal(s.Record.Ports, &info.Ports)
+					if s.Record.Command != nil {
+						info.Command = s.Record.Command
+					}
+				}
+			}
+		} else {
+			// Being restarted.
+			info.Status = Created
+		}
+	}
+	if info.Status != Running {
+		info.Ports = nil
+	}
+	if cfg.Healthcheck != nil || info.Status == Running {
+		h := e.readHealth(d.ID)
+		info.Health, info.FailingStreak, info.HealthLog = h.Status, h.FailingStreak, h.Log
+		if info.Status != Running && info.Health != "" {
+			info.Health = ""
+		}
+	}
+	return info
+}
+
+// runtimeInfo returns what is known of a container that the runtime alone
+// knows of (a foreground one).
+func runtimeInfo(st container.State) ContainerInfo {
+	info := ContainerInfo{
+		ID: st.ID, Status: st.Status, Pid: st.Pid, ExitCode: st.ExitCode,
+		Created: st.Created, Spec: st.Spec, AutoRemove: true,
+	}
+	if r := st.Record; r != nil {
+		info.Name, info.Image, info.ImageID, info.Command = r.Name, r.Image, r.ImageID, r.Command
+		info.Labels, info.Mounts = r.Labels, r.Mounts
+		_ = json.Unmarshal(r.Ports, &info.Ports)
+	}
+	if st.Spec != nil {
+		if info.Command == nil && st.Spec.Process != nil {
+			info.Command = st.Spec.Process.Args
+		}
+		if info.Image == "" && st.Spec.Root != nil {
+			info.Rootfs = st.Spec.Root.Path
+		}
+	}
+	return info
+}
+
+// Containers returns what is known of every container: detached ones, in
+// any state, and those run in the foreground by a process of the user
+// (until they end). It takes no lock.
+func (e *Engine) Containers(ctx context.Context) ([]ContainerInfo, error) {
+	ids, err := e.detachedIDs()
+	if err != nil {
+		return nil, err
+	}
+	var out []ContainerInfo
+	seen := map[string]bool{}
+	for _, id := range ids {
+		d, err := e.readDef(id)
+		if err != nil {
+			continue // removed meanwhile
+		}
+		seen[id] = true
+		out = append(out, e.detachedInfo(d))
+	}
+	states, err := container.List(e.runRoot)
+	if err != nil {
+		return nil, err
+	}
+	for _, st := range states {
+		if !seen[st.ID] {
+			out = append(out, runtimeInfo(st))
+		}
+	}
+	return out, nil
+}
+
+// Info returns what is known of the container now.
+func (c *Container) Info() (ContainerInfo, error) {
+	if d, err := c.e.readDef(c.id); err == nil {
+		return c.e.detachedInfo(d), nil
+	}
+	if c.c == nil {
+		return ContainerInfo{}, fmt.Errorf("no such container %s: %w", c.id, ErrNotExist)
+	}
+	st, err := c.c.State()
+	if err != nil {
+		return ContainerInfo{}, err
+	}
+	return runtimeInfo(st), nil
+}
