@@ -65,6 +65,7 @@ func execute(args []string) int {
 			return nil
 		},
 	}
+	// `completion` is newCompletionCmd, which checks its argument.
 	root.CompletionOptions.DisableDefaultCmd = true
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.logLevel, "log-level", "warn", "log messages at or above this level: debug, info, warn, error")
@@ -75,6 +76,8 @@ func execute(args []string) int {
 	root.AddCommand(newRunCmd(g), newUnshareCmd(g), newInfoCmd(g),
 		newImagesCmd(g, "images"), newRmiCmd(g, "rmi"), newTagCmd(g), newImageCmd(g), newSystemCmd(g), newVolumeCmd(g), newPortCmd(g))
 	root.AddCommand(engineCommands(g, false)...)
+	root.AddCommand(newPsCmd(g, "ps"), newContainerCmd(g), newCompletionCmd())
+	addCompletions(root, g)
 	root.SetArgs(args)
 
 	err := root.ExecuteContext(context.Background())
