@@ -7,7 +7,6 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
-	"text/template"
 	"time"
 
 	"github.com/rless/rless/pkg/engine"
@@ -44,22 +43,17 @@ func newImagesCmd(g *globals, use string) *cobra.Command {
 					fmt.Println(idOf(img, noTrunc))
 				}
 				return nil
-			case format == "json":
+			case isJSONFormat(format):
 				if imgs == nil {
 					imgs = []engine.Image{}
 				}
 				return printJSON(imgs)
-			case format != "":
-				tmpl, err := template.New("format").Parse(format + "\n")
+			case format != "" && strings.TrimSpace(format) != "table":
+				rep, err := parseReport("images", format, "")
 				if err != nil {
-					return fmt.Errorf("--format: %w", err)
+					return err
 				}
-				for _, img := range imgs {
-					if err := tmpl.Execute(os.Stdout, img); err != nil {
-						return err
-					}
-				}
-				return nil
+				return rep.write(os.Stdout, imgs, map[string]string{"ID": "image id"}, false)
 			}
 			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE")
@@ -180,20 +174,19 @@ func newInspectCmd(g *globals) *cobra.Command {
 				}
 				out = append(out, ii)
 			}
-			if format != "" && format != "json" {
-				tmpl, err := template.New("format").Parse(format + "\n")
+			if format != "" && !isJSONFormat(format) {
+				rep, err := parseReport("inspect", format, "")
 				if err != nil {
-					return fmt.Errorf("--format: %w", err)
+					return err
 				}
+				items := make([]map[string]any, 0, len(out))
 				for _, ii := range out {
 					var m map[string]any
 					b, _ := json.Marshal(ii)
 					_ = json.Unmarshal(b, &m)
-					if err := tmpl.Execute(os.Stdout, m); err != nil {
-						return err
-					}
+					items = append(items, m)
 				}
-				return nil
+				return rep.write(os.Stdout, items, nil, false)
 			}
 			return printJSON(out)
 		},

@@ -65,6 +65,7 @@ func execute(args []string) int {
 			return nil
 		},
 	}
+	// `completion` is newCompletionCmd, which checks its argument.
 	root.CompletionOptions.DisableDefaultCmd = true
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.logLevel, "log-level", "warn", "log messages at or above this level: debug, info, warn, error")
@@ -76,7 +77,9 @@ func execute(args []string) int {
 		newImagesCmd(g, "images"), newRmiCmd(g, "rmi"), newTagCmd(g), newImageCmd(g), newSystemCmd(g), newVolumeCmd(g), newPortCmd(g))
 	root.AddCommand(engineCommands(g, false)...)
 	root.AddCommand(containerCommands(g)...)
-	root.AddCommand(newHealthcheckCmd(g))
+	root.AddCommand(newHealthcheckCmd(g), newPsCmd(g, "ps"), newCompletionCmd())
+	root.AddCommand(newContainerCmd(g, append(containerCommands(g), newContainerPruneCmd(g))...))
+	addCompletions(root, g)
 	root.SetArgs(args)
 
 	err := root.ExecuteContext(context.Background())
