@@ -2,6 +2,7 @@ package test
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -221,17 +222,35 @@ func TestForkBomb(t *testing.T) {
 		t.Run(fmt.Sprint(c.limit, c.flags), func(t *testing.T) {
 			before := takeSnapshot(t)
 			// The shell forks nothing after the bomb (ash gives up with
-			// status 2 when a fork fails): it waits 4 s on a FIFO opened
-			// read-write, which never has data.
-			script := "f=/tmp/bomb-fifo-$$; mkfifo $f; exec 3<>$f; rm $f; bomb(){ bomb|bomb& };bomb; read -t 4 x <&3; echo survived"
-			args := append(append([]string{"run"}, c.flags...), "--rootfs", rootfs, "sh", "-c", script)
+			// status 2 when a fork fails): it waits on its standard input,
+			// which the test ends once the bomb has hit the limit (or after
+			// 30 s, when it never does), however slow the host.
+			script := "bomb(){ bomb|bomb& };bomb; read -t 30 x; echo survived"
+			args := append(append([]string{"run", "-i"}, c.flags...), "--rootfs", rootfs, "sh", "-c", script)
 			cmd := rlessCmd(args...)
-			var out, errOut strings.Builder
-			cmd.Stdout, cmd.Stderr = &out, &errOut
+			var out strings.Builder
+			errOut := &lockedBuilder{}
+			cmd.Stdout, cmd.Stderr = &out, errOut
+			stdin, err := cmd.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
 			start := time.Now()
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
+			hit := make(chan struct{})
+			go func() {
+				defer stdin.Close()
+				for !strings.Contains(errOut.String(), "can't fork") {
+					select {
+					case <-hit:
+						return
+					case <-time.After(50 * time.Millisecond):
+					}
+				}
+				_, _ = io.WriteString(stdin, "limit hit\n")
+			}()
 			var mu sync.Mutex
 			maxProcs, slowest := 0, time.Duration(0)
 			stop := make(chan struct{})
@@ -268,7 +287,8 @@ func TestForkBomb(t *testing.T) {
 				slowest = max(slowest, time.Since(t0))
 				mu.Unlock()
 			})
-			err := cmd.Wait()
+			err = cmd.Wait()
+			close(hit)
 			close(stop)
 			wg.Wait()
 			if err != nil || !strings.Contains(out.String(), "survived") {
@@ -395,4 +415,22 @@ func TestSeccompProfiles(t *testing.T) {
 		}
 	}
 	assertClean(t, before)
+}
+
+// lockedBuilder is a strings.Builder safe for a writer and a reader.
+type lockedBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuilder) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuilder) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

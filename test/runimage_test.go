@@ -20,19 +20,23 @@ import (
 
 // waitForContainer waits (up to 5 s) until the test run root lists a
 // container (container.List): rless has written its state and the
-// container is being set up or runs. It returns the containers listed, and
+// container is being set up or runs; with running, until one's command
+// runs (its storage is made then). It returns the containers listed, and
 // fails the test when none is listed in time.
-func waitForContainer(t *testing.T) []container.State {
+func waitForContainer(t *testing.T, running bool) []container.State {
 	t.Helper()
 	var err error
 	for i := 0; i < 500; i++ {
 		var live []container.State
-		if live, err = container.List(runRoot); len(live) > 0 {
-			return live
+		live, err = container.List(runRoot)
+		for _, st := range live {
+			if !running || st.Status == container.Running {
+				return live
+			}
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatalf("no container listed in %s after 5 s (last error: %v)", runRoot, err)
+	t.Fatalf("no container listed (running: %v) in %s after 5 s (last error: %v)", running, runRoot, err)
 	return nil
 }
 
@@ -84,7 +88,7 @@ func TestRunImage(t *testing.T) {
 	}
 	// An image a container uses is not removed.
 	startBackground(t, imgCmd(root, "run", "alpine", "sleep", "60"))
-	waitForContainer(t)
+	waitForContainer(t, false)
 	if r := rlessImg(t, root, "rmi", "alpine"); r.code != 2 || !strings.Contains(r.stderr, "in use") {
 		t.Errorf("rmi of an image in use: exit %d %s", r.code, r.stderr)
 	}
@@ -120,7 +124,7 @@ func TestRunImageConfig(t *testing.T) {
 	}{{nil, "SIGUSR2"}, {[]string{"--stop-signal", "RTMIN+3"}, "SIGRTMIN+3"}} {
 		args := append(append([]string{"run"}, tc.flags...), ref, "sleep", "30")
 		stop := startBackground(t, imgCmd(root, args...))
-		live := waitForContainer(t)
+		live := waitForContainer(t, false)
 		var got string
 		if len(live) == 1 {
 			got = live[0].Spec.Annotations["org.opencontainers.image.stopSignal"]
@@ -262,7 +266,7 @@ func TestVolumes(t *testing.T) {
 	// In use: refused (2); then removed with its content, inside the
 	// user namespace for files of other owners.
 	stop := startBackground(t, imgCmd(root, "run", "-v", "data:/data", "alpine", "sleep", "60"))
-	waitForContainer(t)
+	waitForContainer(t, false)
 	if r := rlessImg(t, root, "volume", "rm", "data"); r.code != 2 || !strings.Contains(r.stderr, "in use") {
 		t.Errorf("volume rm of a volume in use: exit %d %s", r.code, r.stderr)
 	}
@@ -321,7 +325,7 @@ func TestRunImageKilled(t *testing.T) {
 		cmd.Wait()
 	})
 	t.Cleanup(kill)
-	waitForContainer(t)
+	waitForContainer(t, true)
 	kill()
 	if after := waitProcessesGone(t, before); len(newPids(before, after)) > 0 || after.mounts != before.mounts {
 		t.Errorf("left after SIGKILL: processes %v, mounts changed: %v", newPids(before, after), after.mounts != before.mounts)

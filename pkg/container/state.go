@@ -224,11 +224,23 @@ func (d *stateDir) write(dir string, status Status, pid int) error {
 	})
 }
 
+// remove removes the state directory. It is renamed away first (as a
+// .tmp-<our pid>- directory, which removeStale removes should this
+// process die meanwhile): another process's handle of the container may
+// still be recording the container's end in it, and what it writes then
+// fails rather than fills a directory being removed.
 func (d *stateDir) remove() error {
 	if d.recording != nil {
 		<-d.recording
 	}
-	return os.RemoveAll(d.dir)
+	gone := filepath.Join(filepath.Dir(d.dir), tmpPrefix+strconv.Itoa(os.Getpid())+"-"+filepath.Base(d.dir))
+	if err := os.Rename(d.dir, gone); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	return os.RemoveAll(gone)
 }
 
 // writeJSON writes v to path atomically (see atomicfile).
