@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -108,10 +109,9 @@ func (c *Container) Top() ([]TopProcess, error) {
 		return nil, err
 	}
 	type pstat struct {
-		ppid        int
-		tty         int
-		cpu, start  uint64
-		fields, raw string
+		ppid       int
+		tty        int
+		cpu, start uint64
 	}
 	stats := map[int]pstat{}
 	for _, e := range entries {
@@ -187,16 +187,8 @@ func (c *Container) Top() ([]TopProcess, error) {
 		}
 		out = append(out, tp)
 	}
-	sortTop(out)
+	slices.SortFunc(out, func(a, b TopProcess) int { return a.Pid - b.Pid })
 	return out, nil
-}
-
-func sortTop(ps []TopProcess) {
-	for i := 1; i < len(ps); i++ {
-		for j := i; j > 0 && ps[j].Pid < ps[j-1].Pid; j-- {
-			ps[j], ps[j-1] = ps[j-1], ps[j]
-		}
-	}
 }
 
 // containerID returns host uid's id in the container mapped by m (the

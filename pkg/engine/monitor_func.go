@@ -27,4 +27,3 @@ func monitorMain(ctx context.Context, a monitorArgs) (monitorResult, error) {
 	err = e.runMonitor(ctx, a.ID)
 	return monitorResult{}, err
 }
-
