@@ -27,6 +27,7 @@ var (
 	regConf    string // the registries.conf the image tests use
 	regLayout  *testimage.Layout
 	alpineFile = "3.20.3\n"
+	webBody    = "served by rless/web\n"
 )
 
 // Images in the registry.
@@ -35,6 +36,7 @@ const (
 	multiRef      = "rless/multilayer:latest"
 	sharedRef     = "rless/shared:latest" // shares alpine's base layer
 	multiarchRef  = "rless/multiarch:latest"
+	webRef        = "rless/web:latest" // busybox httpd serving webBody on port 80
 	multilayerUID = 1234
 )
 
@@ -103,6 +105,14 @@ func pushImages() error {
 			Config: v1.ImageConfig{
 				User: "alice", WorkingDir: "/data", Cmd: []string{"sh"}, StopSignal: "SIGUSR2",
 				Env: []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "RLESS_TEST=multilayer"},
+			},
+		},
+		webRef: {
+			Layers: []testimage.Layer{{Tar: base}, {Tar: testimage.Tar(testimage.Entry{Name: "www/", Type: '5'}, testimage.Entry{Name: "www/index.html", Body: webBody})}},
+			Config: v1.ImageConfig{
+				Cmd:          []string{"sh", "-c", "echo web starting; exec httpd -f -v -p 80 -h /www"},
+				Env:          []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
+				ExposedPorts: map[string]struct{}{"80/tcp": {}},
 			},
 		},
 		sharedRef: {

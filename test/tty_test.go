@@ -28,6 +28,12 @@ type ptyRun struct {
 
 func startPTY(t *testing.T, size terminal.Size, args ...string) *ptyRun {
 	t.Helper()
+	return startPTYCmd(t, size, rlessCmd(args...))
+}
+
+// startPTYCmd is startPTY of a command made by the caller.
+func startPTYCmd(t *testing.T, size terminal.Size, cmd *exec.Cmd) *ptyRun {
+	t.Helper()
 	master, slave, _, err := terminal.Open("/dev/ptmx")
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +41,6 @@ func startPTY(t *testing.T, size terminal.Size, args ...string) *ptyRun {
 	if err := terminal.SetSize(slave, size); err != nil {
 		t.Fatal(err)
 	}
-	cmd := rlessCmd(args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	if err := cmd.Start(); err != nil {

@@ -236,7 +236,7 @@ func newRmCmd(g *globals) *cobra.Command {
 				if err := c.Delete(cmd.Context(), force); err != nil {
 					return "", err
 				}
-				return c.ID(), nil
+				return ref, nil
 			})
 			switch {
 			case err == nil:

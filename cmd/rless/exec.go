@@ -58,7 +58,7 @@ executed and 127 when it is not found.`,
 			proc, err := c.Exec(cmd.Context(), p)
 			if err != nil {
 				if errors.Is(err, engine.ErrNotRunning) {
-					return codeError{125, fmt.Errorf("can only create exec sessions on running containers: %w", err)}
+					return codeError{125, errors.New("can only create exec sessions on running containers: container state improper")}
 				}
 				return runError(err)
 			}

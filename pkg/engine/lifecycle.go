@@ -74,7 +74,7 @@ func validateDetached(cfg Config) error {
 	switch cfg.Restart.Name {
 	case "", "no", "always", "unless-stopped", "on-failure":
 	default:
-		return fmt.Errorf("restart policy %q: want no, on-failure[:N], always or unless-stopped", cfg.Restart.Name)
+		return fmt.Errorf("%q is not a valid restart policy (want no, on-failure[:N], always or unless-stopped)", cfg.Restart.Name)
 	}
 	if cfg.Restart.MaxRetries < 0 || cfg.Restart.MaxRetries > 0 && cfg.Restart.Name != "on-failure" {
 		return errors.New("restart policy: a retry count is for on-failure only")

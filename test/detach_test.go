@@ -1,0 +1,404 @@
+package test
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rless/rless/pkg/terminal"
+)
+
+// Detached containers: run -d and the commands that manage them, each a
+// separate rless invocation as a user types them. The monitor of each
+// container is a process of its own; nothing else stays.
+
+var idLine = regexp.MustCompile(`^[0-9a-f]{64}\n$`)
+
+// runDetached runs `run -d args...` in store root and returns the id.
+func runDetached(t *testing.T, root string, args ...string) string {
+	t.Helper()
+	r := mustImg(t, root, append([]string{"run", "-d"}, args...)...)
+	if !idLine.MatchString(r.stdout) {
+		t.Fatalf("run -d %v printed %q, want the container's id", args, r.stdout)
+	}
+	return strings.TrimSpace(r.stdout)
+}
+
+// psField returns `ps -a --filter name=^NAME$ --format TEMPLATE` of one
+// container.
+func psField(t *testing.T, root, name, template string) string {
+	t.Helper()
+	r := mustImg(t, root, "ps", "-a", "--filter", "name=^"+name+"$", "--format", template)
+	return strings.TrimSpace(r.stdout)
+}
+
+// waitStatus waits (30 s at most) until ps -a shows the container's status
+// beginning with prefix, and returns it.
+func waitStatus(t *testing.T, root, name, prefix string) string {
+	t.Helper()
+	var st string
+	for i := 0; i < 600; i++ {
+		if st = psField(t, root, name, "{{.Status}}"); strings.HasPrefix(st, prefix) {
+			return st
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("container %s: status %q, want %q...", name, st, prefix)
+	return ""
+}
+
+// assertStoreClean checks that a store and the run root keep nothing of
+// removed containers: no storage, no definition, no monitor files.
+func assertStoreClean(t *testing.T, root string) {
+	t.Helper()
+	if left := containersLeft(root); len(left) > 0 {
+		t.Errorf("container storage left: %v", left)
+	}
+	defs, _ := os.ReadDir(filepath.Join(root, "containers.d"))
+	for _, d := range defs {
+		if d.Name() != ".names" {
+			t.Errorf("container definition left: %s", d.Name())
+		}
+	}
+	names, _ := os.ReadDir(filepath.Join(root, "containers.d", ".names"))
+	for _, n := range names {
+		t.Errorf("container name left: %s", n.Name())
+	}
+	mons, _ := os.ReadDir(filepath.Join(runRoot, ".monitors"))
+	for _, m := range mons {
+		t.Errorf("monitor file left: %s", m.Name())
+	}
+}
+
+// TestDetachedSession is a podman user's session with a web server: run
+// it detached with a published port, list it, read its log, exec into it
+// with and without a terminal, stop it, start it again, remove it.
+func TestDetachedSession(t *testing.T) {
+	registry(t)
+	root := imageStore(t)
+	mustImg(t, root, "pull", "-q", "rless/web")
+	before := takeSnapshot(t)
+	port := freePort(t)
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	id := runDetached(t, root, "--name", "web", "-p", fmt.Sprintf("%d:80", port), "rless/web")
+
+	ps := mustImg(t, root, "ps").stdout
+	if !strings.Contains(ps, "web") || !strings.Contains(ps, fmt.Sprintf("0.0.0.0:%d->80/tcp", port)) || !strings.Contains(ps, id[:12]) {
+		t.Errorf("ps does not list web with its port:\n%s", ps)
+	}
+	if body := getOnceServed(url); body != webBody {
+		t.Fatalf("GET %s: %q, want %q", url, body, webBody)
+	}
+	if r := mustImg(t, root, "logs", "web"); !strings.Contains(r.stdout, "web starting\n") {
+		t.Errorf("logs web: stdout %q stderr %q", r.stdout, r.stderr)
+	}
+	if r := mustImg(t, root, "exec", "web", "wget", "-qO-", "127.0.0.1"); r.stdout != webBody {
+		t.Errorf("exec web wget: %q %s", r.stdout, r.stderr)
+	}
+	if r := rlessImg(t, root, "exec", "web", "sh", "-c", "exit 42"); r.code != 42 {
+		t.Errorf("exec's exit status: %d, want 42 (%s)", r.code, r.stderr)
+	}
+	p := startPTYCmd(t, terminal.Size{Rows: 24, Cols: 80}, imgCmd(root, "exec", "-it", "web", "sh"))
+	p.write(t, "tty; echo done-$((6*7))\n")
+	p.waitFor(t, "done-42")
+	p.write(t, "exit 5\n")
+	if code := p.wait(t); code != 5 {
+		t.Errorf("exec -it: exit %d, want 5; output %q", code, p.output())
+	}
+	if !strings.Contains(p.output(), "/dev/pts/") {
+		t.Errorf("exec -it gave no terminal: %q", p.output())
+	}
+
+	// httpd ends on SIGTERM: stop does not need to kill it (137), and the
+	// status says how it ended.
+	if r := mustImg(t, root, "stop", "web"); r.stdout != "web\n" {
+		t.Errorf("stop web: %q", r.stdout)
+	}
+	if st := psField(t, root, "web", "{{.Status}}"); !strings.HasPrefix(st, "Exited (143)") {
+		t.Errorf("status after stop: %q, want Exited (143)", st)
+	}
+	if get(url) != "" {
+		t.Errorf("%s still served after stop", url)
+	}
+	if ps := mustImg(t, root, "ps", "-q").stdout; ps != "" {
+		t.Errorf("ps lists a stopped container: %q", ps)
+	}
+	if r := mustImg(t, root, "start", "web"); r.stdout != "web\n" {
+		t.Errorf("start web: %q", r.stdout)
+	}
+	if body := getOnceServed(url); body != webBody {
+		t.Errorf("GET %s after start: %q", url, body)
+	}
+	if st := psField(t, root, "web", "{{.Status}}"); !strings.HasPrefix(st, "Up ") {
+		t.Errorf("status after start: %q", st)
+	}
+	if r := mustImg(t, root, "rm", "-f", "web"); r.stdout != "web\n" {
+		t.Errorf("rm -f web: %q", r.stdout)
+	}
+	assertClean(t, before)
+	assertStoreClean(t, root)
+	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second); err == nil {
+		c.Close()
+		t.Errorf("port %d still listened on after rm", port)
+	}
+}
+
+// TestDetachedKilled: SIGKILL of the monitor takes the container with it,
+// SIGKILL of the container's first process is recorded as 137; ps -a tells
+// both, rm cleans up, start works again.
+func TestDetachedKilled(t *testing.T) {
+	registry(t)
+	root := imageStore(t)
+	mustImg(t, root, "pull", "-q", "alpine")
+	before := takeSnapshot(t)
+
+	id := runDetached(t, root, "--name", "mon", "alpine", "sleep", "1000")
+	pidFile := filepath.Join(runRoot, ".monitors", id+".pid")
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatalf("monitor pid file: %v", err)
+	}
+	mon, _ := strconv.Atoi(strings.Fields(string(data) + " ")[0])
+	ctrPid, _ := strconv.Atoi(psField(t, root, "mon", "{{.Pid}}"))
+	if mon <= 0 || ctrPid <= 0 {
+		t.Fatalf("monitor pid %q, container pid %d", data, ctrPid)
+	}
+	if err := syscall.Kill(mon, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitStatus(t, root, "mon", "Exited"); !strings.Contains(st, "137") {
+		t.Errorf("status after the monitor's SIGKILL: %q", st)
+	}
+	for i := 0; i < 250 && syscall.Kill(ctrPid, 0) == nil; i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if syscall.Kill(ctrPid, 0) == nil {
+		t.Errorf("container process %d outlived its monitor", ctrPid)
+	}
+	// It starts again, and its first process killed is exit status 137,
+	// as the monitor records it.
+	mustImg(t, root, "start", "mon")
+	waitStatus(t, root, "mon", "Up")
+	ctrPid, _ = strconv.Atoi(psField(t, root, "mon", "{{.Pid}}"))
+	if err := syscall.Kill(ctrPid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if r := mustImg(t, root, "wait", "mon"); r.stdout != "137\n" {
+		t.Errorf("wait after SIGKILL of PID 1: %q", r.stdout)
+	}
+	if st := psField(t, root, "mon", "{{.Status}}"); !strings.HasPrefix(st, "Exited (137)") {
+		t.Errorf("status after SIGKILL of PID 1: %q", st)
+	}
+	mustImg(t, root, "rm", "mon")
+	assertClean(t, before)
+	assertStoreClean(t, root)
+}
+
+// TestDetachedRunRootWiped: a reboot empties the run root; the container
+// is then listed as exited, starts again and is removed.
+func TestDetachedRunRootWiped(t *testing.T) {
+	registry(t)
+	root := imageStore(t)
+	mustImg(t, root, "pull", "-q", "alpine")
+	runDetached(t, root, "--name", "boot", "alpine", "sleep", "1000")
+	mustImg(t, root, "stop", "-t", "0", "boot")
+	entries, _ := os.ReadDir(runRoot)
+	for _, e := range entries {
+		os.RemoveAll(filepath.Join(runRoot, e.Name()))
+	}
+	if st := psField(t, root, "boot", "{{.Status}}"); !strings.HasPrefix(st, "Exited") {
+		t.Errorf("status after the run root was wiped: %q", st)
+	}
+	mustImg(t, root, "start", "boot")
+	waitStatus(t, root, "boot", "Up")
+	mustImg(t, root, "rm", "-f", "boot")
+	assertStoreClean(t, root)
+}
+
+// TestDetachedRestart: --restart=on-failure:2 runs a failing command three
+// times in all, then leaves it exited with its status.
+func TestDetachedRestart(t *testing.T) {
+	registry(t)
+	root := imageStore(t)
+	before := takeSnapshot(t)
+	runDetached(t, root, "--name", "flaky", "--restart", "on-failure:2", "alpine", "sh", "-c", "echo attempt; exit 3")
+	var logs string
+	for i := 0; i < 600; i++ {
+		st := psField(t, root, "flaky", "{{.Status}}")
+		logs = mustImg(t, root, "logs", "flaky").stdout
+		if strings.HasPrefix(st, "Exited (3)") && strings.Count(logs, "attempt\n") == 3 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := strings.Count(logs, "attempt\n"); n != 3 {
+		t.Fatalf("on-failure:2 ran the command %d times, want 3 (logs %q)", n, logs)
+	}
+	// It stays exited: no fourth run.
+	time.Sleep(1500 * time.Millisecond)
+	if n := strings.Count(mustImg(t, root, "logs", "flaky").stdout, "attempt\n"); n != 3 {
+		t.Errorf("restarted beyond its limit: %d runs", n)
+	}
+	if r := mustImg(t, root, "wait", "flaky"); r.stdout != "3\n" {
+		t.Errorf("wait: %q", r.stdout)
+	}
+	mustImg(t, root, "rm", "flaky")
+	assertClean(t, before)
+	assertStoreClean(t, root)
+}
+
+// TestDetachedParallel: 20 run -d at once, with distinct names, all start
+// and are listed; rm -fa removes them all.
+func TestDetachedParallel(t *testing.T) {
+	registry(t)
+	root := imageStore(t)
+	mustImg(t, root, "pull", "-q", "alpine")
+	before := takeSnapshot(t)
+	var wg sync.WaitGroup
+	results := make([]result, 20)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = runCmd(t, imgCmd(root, "run", "-d", "--name", fmt.Sprintf("par%d", i), "alpine", "sleep", "1000"))
+		}()
+	}
+	wg.Wait()
+	for i, r := range results {
+		if r.code != 0 || !idLine.MatchString(r.stdout) {
+			t.Errorf("run -d par%d: exit %d %q %s", i, r.code, r.stdout, r.stderr)
+		}
+	}
+	ids := strings.Fields(mustImg(t, root, "ps", "-q").stdout)
+	if len(ids) != 20 {
+		t.Errorf("ps -q lists %d containers, want 20: %v", len(ids), ids)
+	}
+	names := mustImg(t, root, "ps", "--format", "{{.Names}}").stdout
+	for i := range results {
+		if !strings.Contains(names, fmt.Sprintf("par%d\n", i)) {
+			t.Errorf("ps does not list par%d", i)
+		}
+	}
+	if r := mustImg(t, root, "rm", "-fa"); strings.Count(r.stdout, "\n") != 20 {
+		t.Errorf("rm -fa printed %q", r.stdout)
+	}
+	if ps := mustImg(t, root, "ps", "-aq").stdout; ps != "" {
+		t.Errorf("ps -aq after rm -fa: %q", ps)
+	}
+	assertClean(t, before)
+	assertStoreClean(t, root)
+}
+
+// TestDetachedLogLines: 100,000 lines written as fast as the command can,
+// then a line without its end: logs returns every one, in order, and the
+// log file marks the last as partial.
+func TestDetachedLogLines(t *testing.T) {
+	registry(t)
+	root := imageStore(t)
+	id := runDetached(t, root, "--name", "chatty", "alpine", "sh", "-c", "seq 1 100000; printf tail")
+	if r := mustImg(t, root, "wait", "chatty"); r.stdout != "0\n" {
+		t.Fatalf("wait: %q", r.stdout)
+	}
+	var want strings.Builder
+	for i := 1; i <= 100000; i++ {
+		fmt.Fprintf(&want, "%d\n", i)
+	}
+	want.WriteString("tail")
+	got := mustImg(t, root, "logs", "chatty").stdout
+	if got != want.String() {
+		gl, wl := strings.Split(got, "\n"), strings.Split(want.String(), "\n")
+		for i := range wl {
+			if i >= len(gl) || gl[i] != wl[i] {
+				t.Fatalf("logs: %d lines; line %d differs (%q)", len(gl), i+1, gl[min(i, len(gl)-1)])
+			}
+		}
+		t.Fatalf("logs: %d lines, want %d", len(gl), len(wl))
+	}
+	if r := mustImg(t, root, "logs", "--tail", "2", "chatty"); r.stdout != "100000\ntail" {
+		t.Errorf("logs --tail 2: %q", r.stdout)
+	}
+	data, err := os.ReadFile(filepath.Join(root, "containers.d", id, "ctr.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k8sLine := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d) stdout [FP] `)
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	for _, l := range lines[:3] {
+		if !k8sLine.MatchString(l) {
+			t.Errorf("log line not in k8s-file format: %q", l)
+		}
+	}
+	if last := lines[len(lines)-1]; !strings.HasSuffix(last, " stdout P tail") {
+		t.Errorf("last log entry %q, want a partial (P) one", last)
+	}
+	mustImg(t, root, "rm", "chatty")
+	assertStoreClean(t, root)
+}
+
+// TestDetachedAttach: attach to a detached container's terminal, type into
+// it, leave with the detach keys; it still runs.
+func TestDetachedAttach(t *testing.T) {
+	registry(t)
+	root := imageStore(t)
+	runDetached(t, root, "-it", "--name", "shell", "alpine", "sh")
+	p := startPTYCmd(t, terminal.Size{Rows: 24, Cols: 80}, imgCmd(root, "attach", "shell"))
+	p.write(t, "echo attached-$((6*7))\n")
+	p.waitFor(t, "attached-42")
+	p.write(t, "\x10\x11") // Ctrl-P Ctrl-Q
+	if code := p.wait(t); code != 0 {
+		t.Errorf("attach after the detach keys: exit %d; output %q", code, p.output())
+	}
+	if st := psField(t, root, "shell", "{{.Status}}"); !strings.HasPrefix(st, "Up") {
+		t.Errorf("status after detaching: %q", st)
+	}
+	// Other keys, and the end of the shell ends attach with its status.
+	p = startPTYCmd(t, terminal.Size{Rows: 24, Cols: 80}, imgCmd(root, "attach", "--detach-keys", "ctrl-x", "shell"))
+	p.write(t, "\x10\x11echo still-$((6*7))\n")
+	p.waitFor(t, "still-42")
+	p.write(t, "exit 4\n")
+	if code := p.wait(t); code != 4 {
+		t.Errorf("attach until the shell exits: exit %d; output %q", code, p.output())
+	}
+	waitStatus(t, root, "shell", "Exited (4)")
+	mustImg(t, root, "rm", "shell")
+	assertStoreClean(t, root)
+}
+
+// TestDetachedErrors: each mistake is one line and podman's exit status.
+func TestDetachedErrors(t *testing.T) {
+	registry(t)
+	root := imageStore(t)
+	runDetached(t, root, "--name", "busy", "alpine", "sleep", "1000")
+	runDetached(t, root, "--name", "done", "alpine", "true")
+	mustImg(t, root, "wait", "done")
+	for _, c := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"logs", "nosuch"}, 125, `no container with name or ID "nosuch" found`},
+		{[]string{"stop", "nosuch"}, 125, `no container with name or ID "nosuch" found`},
+		{[]string{"rm", "nosuch"}, 1, `no container with name or ID "nosuch" found`},
+		{[]string{"run", "-d", "--name", "busy", "alpine", "true"}, 125, `the container name "busy" is already in use`},
+		{[]string{"exec", "done", "true"}, 125, "can only create exec sessions on running containers: container state improper"},
+		{[]string{"rm", "busy"}, 2, "cannot remove container"},
+		{[]string{"attach", "-t", "busy"}, 125, "unknown shorthand flag: 't'"},
+		{[]string{"run", "-d", "--restart", "sometimes", "alpine", "true"}, 125, `"sometimes" is not a valid restart policy`},
+	} {
+		r := rlessImg(t, root, c.args...)
+		lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+		if r.code != c.code || !strings.Contains(r.stderr, c.msg) || len(lines) != 1 || !strings.HasPrefix(lines[0], "Error: ") {
+			t.Errorf("%v: exit %d, stderr %q; want %d and one line with %q", c.args, r.code, r.stderr, c.code, c.msg)
+		}
+	}
+	mustImg(t, root, "rm", "-fa")
+	assertStoreClean(t, root)
+}
