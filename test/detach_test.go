@@ -402,3 +402,91 @@ func TestDetachedErrors(t *testing.T) {
 	mustImg(t, root, "rm", "-fa")
 	assertStoreClean(t, root)
 }
+
+// TestDetachedManage: the commands around a running detached container:
+// healthchecks, cp both ways, top, rename, pause where there is a freezer,
+// --cidfile, --rm with -d, exec without rless's init, and prune.
+func TestDetachedManage(t *testing.T) {
+	registry(t)
+	root := imageStore(t)
+	mustImg(t, root, "pull", "-q", "alpine")
+	before := takeSnapshot(t)
+	cidfile := filepath.Join(t.TempDir(), "cid")
+	id := runDetached(t, root, "--name", "box", "--cidfile", cidfile, "-l", "team=rless",
+		"--health-cmd", "test -f /healthy", "--health-interval", "disable", "--health-retries", "1",
+		"alpine", "sleep", "1000")
+	if data, _ := os.ReadFile(cidfile); string(data) != id {
+		t.Errorf("--cidfile holds %q, want %s", data, id)
+	}
+	if r := rlessImg(t, root, "healthcheck", "run", "box"); r.code != 1 || r.stdout != "unhealthy\n" {
+		t.Errorf("healthcheck run, failing: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	if st := psField(t, root, "box", "{{.Status}}"); !strings.HasSuffix(st, "(unhealthy)") {
+		t.Errorf("ps status of an unhealthy container: %q", st)
+	}
+	mustImg(t, root, "exec", "box", "touch", "/healthy")
+	if r := rlessImg(t, root, "healthcheck", "run", "box"); r.code != 0 {
+		t.Errorf("healthcheck run, passing: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	if st := psField(t, root, "box", "{{.Status}}"); !strings.HasSuffix(st, "(healthy)") {
+		t.Errorf("ps status of a healthy container: %q", st)
+	}
+	if r := rlessImg(t, root, "healthcheck", "run", "nosuch"); r.code != 125 {
+		t.Errorf("healthcheck run of no container: exit %d", r.code)
+	}
+
+	// cp: in as the container's root, out as the user.
+	host := t.TempDir()
+	if err := os.WriteFile(filepath.Join(host, "in.txt"), []byte("from the host\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	mustImg(t, root, "cp", filepath.Join(host, "in.txt"), "box:/tmp/")
+	if r := mustImg(t, root, "exec", "box", "stat", "-c", "%u:%g %a", "/tmp/in.txt"); r.stdout != "0:0 640\n" {
+		t.Errorf("copied in: %q", r.stdout)
+	}
+	mustImg(t, root, "exec", "box", "sh", "-c", "mkdir -p /out/sub && echo made inside > /out/sub/f && chown 1234 /out/sub/f")
+	mustImg(t, root, "cp", "box:/out", filepath.Join(host, "out"))
+	if data, err := os.ReadFile(filepath.Join(host, "out", "sub", "f")); err != nil || string(data) != "made inside\n" {
+		t.Errorf("copied out: %q %v", data, err)
+	}
+	if r := rlessImg(t, root, "cp", "box:/nosuch", host); r.code != 125 || !strings.Contains(r.stderr, "nosuch") {
+		t.Errorf("cp of a missing path: exit %d %s", r.code, r.stderr)
+	}
+
+	if r := mustImg(t, root, "top", "box"); !strings.Contains(r.stdout, "sleep 1000") || !strings.Contains(r.stdout, "PID") {
+		t.Errorf("top: %q", r.stdout)
+	}
+	mustImg(t, root, "rename", "box", "crate")
+	if r := mustImg(t, root, "ps", "--filter", "label=team=rless", "--format", "{{.Names}}"); r.stdout != "crate\n" {
+		t.Errorf("ps after rename: %q", r.stdout)
+	}
+	if r := rlessImg(t, root, "pause", "crate"); r.code == 0 {
+		mustImg(t, root, "unpause", "crate")
+	} else if !strings.Contains(r.stderr, "cgroup v2") {
+		t.Errorf("pause without a freezer: exit %d %q", r.code, r.stderr)
+	}
+
+	// exec in a container whose command is PID 1.
+	runDetached(t, root, "--name", "noinit", "--init=false", "alpine", "sleep", "1000")
+	if r := mustImg(t, root, "exec", "noinit", "sh", "-c", "tr '\\0' ' ' </proc/1/cmdline; echo; id -u"); r.stdout != "sleep 1000 \n0\n" {
+		t.Errorf("exec without init: %q", r.stdout)
+	}
+	// --rm with -d: gone once it ends.
+	runDetached(t, root, "--rm", "--name", "brief", "alpine", "true")
+	for i := 0; i < 200 && strings.Contains(mustImg(t, root, "ps", "-a", "--format", "{{.Names}}").stdout, "brief"); i++ {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if names := mustImg(t, root, "ps", "-a", "--format", "{{.Names}}").stdout; strings.Contains(names, "brief") {
+		t.Errorf("a --rm -d container is kept after it ended: %q", names)
+	}
+	mustImg(t, root, "stop", "-t", "1", "noinit")
+	if r := mustImg(t, root, "container", "prune", "-f"); strings.Count(r.stdout, "\n") != 1 {
+		t.Errorf("container prune: %q", r.stdout)
+	}
+	if names := mustImg(t, root, "ps", "-a", "--format", "{{.Names}}").stdout; names != "crate\n" {
+		t.Errorf("after prune: %q", names)
+	}
+	mustImg(t, root, "rm", "-f", "crate")
+	assertClean(t, before)
+	assertStoreClean(t, root)
+}

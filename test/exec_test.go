@@ -342,15 +342,21 @@ func TestExec(t *testing.T) {
 	assertClean(t, before)
 }
 
-func TestExecRefusedWithoutInit(t *testing.T) {
+// TestExecWithoutInit: with --init=false the command is PID 1 and an exec
+// agent process of rless's serves exec: the exec'd process has the
+// command's ids, capabilities, seccomp filter, no_new_privs and limits.
+func TestExecWithoutInit(t *testing.T) {
 	before := takeSnapshot(t)
-	c := startExecContainer(t, "--init=false")
-	_, err := container.Exec(context.Background(), c.dir, container.ExecConfig{Process: sh("true")})
-	if err == nil || !strings.Contains(err.Error(), "runs without rless's init: exec needs it") || container.ExitCodeOf(err) != container.ExitRlessFailed {
-		t.Errorf("got %v, want a refusal", err)
+	c := startExecContainer(t, "--init=false", "--ulimit", "nofile=512:1024")
+	if r := c.exec(t, sh("echo out; echo err >&2; exit 3"), false); r.stdout != "out\n" || r.stderr != "err\n" || r.code != 3 {
+		t.Errorf("got %+v, want out, err, 3", r)
 	}
-	if _, err := os.Stat(filepath.Join(c.dir, container.ExecSocket)); err == nil {
-		t.Error("a container without init has an exec socket")
+	const fields = "^(Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):"
+	r := c.exec(t, sh(`cat /proc/1/cmdline; echo; grep -E '`+fields+`' /proc/1/status; grep 'open files' /proc/1/limits; echo --; grep -E '`+fields+`' /proc/self/status; grep 'open files' /proc/self/limits`), false)
+	first, ours, ok := strings.Cut(r.stdout, "--\n")
+	cmdline, pid1, _ := strings.Cut(first, "\n")
+	if !ok || r.code != 0 || pid1 != ours || !strings.HasPrefix(cmdline, "sh\x00-c") || !strings.Contains(ours, "Seccomp:\t2") || !strings.Contains(ours, "512") {
+		t.Errorf("PID 1 and the exec'd process differ, or PID 1 is not the command:\n%s\n%s", r.stdout, r.stderr)
 	}
 	c.stop()
 	assertClean(t, before)

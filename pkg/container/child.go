@@ -48,10 +48,10 @@ func containerInit() int {
 			} else {
 				err = nameAndLoopback(is)
 			}
-			if err == nil && (is.barrier || spec.InitEnabled(is.spec)) {
+			if err == nil {
 				// For the barrier, the exit status and the exec agent
 				// (which binds its socket there once the command runs,
-				// see agent.go), after pivot_root.
+				// see agent.go and agentproc.go), after pivot_root.
 				stateDir, err = openStateDir(os.Args[1])
 			}
 			specc <- specResult{is, stateDir, err}
@@ -85,6 +85,11 @@ func containerInit() int {
 	}
 	if spec.InitEnabled(p.spec) {
 		return p.runInit(conn)
+	}
+	if p.stateDir >= 0 {
+		p.startAgentProcess()
+		unix.Close(p.stateDir)
+		p.stateDir = -1
 	}
 	err = p.exec()
 	code := ExitCodeOf(err)

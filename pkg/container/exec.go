@@ -16,7 +16,6 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/rless/rless/internal/syncmsg"
-	"github.com/rless/rless/pkg/spec"
 	"golang.org/x/sys/unix"
 )
 
@@ -60,11 +59,6 @@ type Process struct {
 	stopCtx func() bool
 }
 
-// errNoInit is the error for a container without rless's init.
-func errNoInit(id string) error {
-	return errorf(ExitRlessFailed, "container %s runs without rless's init: exec needs it", id)
-}
-
 // Exec starts a process in the running container whose state directory is
 // dir (filepath.Join of its run root and its id). It returns once the
 // process runs, or fails with an *Error whose Code is ExitNotFound or
@@ -86,15 +80,12 @@ func execProcess(ctx context.Context, dir string, cfg ExecConfig) (*Process, err
 		return nil, errors.New("exec: no command")
 	}
 	id := filepath.Base(dir)
-	is, err := readInitSpec(dir)
+	_, err := readInitSpec(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("container %s is not running (no state in %s)", id, filepath.Dir(dir))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("container %s: read its spec: %w", id, err)
-	}
-	if !spec.InitEnabled(is.spec) {
-		return nil, errNoInit(id)
 	}
 	data, err := json.Marshal(execRequest{Process: cfg.Process, Privileged: cfg.Privileged})
 	if err != nil {

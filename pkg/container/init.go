@@ -32,6 +32,8 @@ func Init() {
 	switch name {
 	case InitStage:
 		os.Exit(containerInit())
+	case AgentStage:
+		os.Exit(runAgentProcess())
 	case stage.NestStage:
 		code, err := stage.RunNestStage()
 		if err != nil {
