@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -64,5 +66,30 @@ func TestTypedItems(t *testing.T) {
 	}
 	if _, ok := typedItems([]any{inspected, map[string]any{}}).([]any); !ok {
 		t.Error("a container and an image are typed")
+	}
+}
+
+// TestCompleteInspect: inspect completes images and containers, as
+// --type says, and --type's values.
+func TestCompleteInspect(t *testing.T) {
+	root, runRoot := t.TempDir(), t.TempDir()
+	index := `{"version":1,"images":[{"id":"` + hexID('e') + `","names":["docker.io/library/alpine:latest"],"layers":[]}]}`
+	if err := os.WriteFile(filepath.Join(root, "images.json"), []byte(index), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"inspect", ""}, "docker.io/library/alpine:latest :4"},
+		{[]string{"inspect", "--type", "image", "alp"}, "alpine:latest alpine :4"},
+		{[]string{"inspect", "--type", "container", ""}, ":4"},
+		{[]string{"container", "inspect", ""}, ":4"},
+		{[]string{"inspect", "--type", ""}, "container image all :4"},
+	} {
+		out, code := rless(t, append([]string{"__complete", "--root", root, "--runroot", runRoot}, tc.args...)...)
+		if got := strings.ReplaceAll(strings.TrimSuffix(out, "\n"), "\n", " "); code != 0 || got != tc.want {
+			t.Errorf("__complete %q: status %d, %q, want %q", tc.args, code, got, tc.want)
+		}
 	}
 }
