@@ -212,7 +212,7 @@ func addCompletions(root *cobra.Command, g *globals) {
 		{[]string{"rmi"}, images},
 		{[]string{"image", "rm"}, images},
 		{[]string{"image", "inspect"}, images},
-		{[]string{"inspect"}, images},
+		{[]string{"inspect"}, completeInspect(g)},
 		{[]string{"tag"}, firstArg(images)},
 		{[]string{"image", "tag"}, firstArg(images)},
 		{[]string{"save"}, images},
@@ -226,6 +226,28 @@ func addCompletions(root *cobra.Command, g *globals) {
 			continue
 		}
 		cmd.ValidArgsFunction = c.f
+	}
+}
+
+// completeInspect completes inspect's arguments with what its --type
+// says: containers, images, or both (containers first).
+func completeInspect(g *globals) cobra.CompletionFunc {
+	containers, images := completeContainers(g), completeImages(g)
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		kind := inspectAll
+		if f := cmd.Flags().Lookup("type"); f != nil {
+			kind = f.Value.String()
+		}
+		var out []cobra.Completion
+		if kind != inspectImage {
+			c, _ := containers(cmd, args, toComplete)
+			out = append(out, c...)
+		}
+		if kind != inspectContainer {
+			i, _ := images(cmd, args, toComplete)
+			out = append(out, i...)
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
 	}
 }
 

@@ -298,6 +298,6 @@ func newSystemCmd(g *globals) *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	cmd.AddCommand(df)
+	cmd.AddCommand(df, newSystemPruneCmd(g))
 	return cmd
 }

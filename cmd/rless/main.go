@@ -77,8 +77,8 @@ func execute(args []string) int {
 		newImagesCmd(g, "images"), newRmiCmd(g, "rmi"), newTagCmd(g), newImageCmd(g), newSystemCmd(g), newVolumeCmd(g), newPortCmd(g))
 	root.AddCommand(engineCommands(g, false)...)
 	root.AddCommand(containerCommands(g)...)
-	root.AddCommand(newHealthcheckCmd(g), newPsCmd(g, "ps"), newCompletionCmd())
-	root.AddCommand(newContainerCmd(g, append(containerCommands(g), newContainerPruneCmd(g))...))
+	root.AddCommand(newHealthcheckCmd(g), newPsCmd(g, "ps"), newCompletionCmd(), newTopInspectCmd(g))
+	root.AddCommand(newContainerCmd(g, append(containerCommands(g), newContainerPruneCmd(g), newContainerInspectCmd(g))...))
 	addCompletions(root, g)
 	root.SetArgs(args)
 
