@@ -128,6 +128,9 @@ func TestDetachedSession(t *testing.T) {
 	if get(url) != "" {
 		t.Errorf("%s still served after stop", url)
 	}
+	if r := mustImg(t, root, "inspect", "--format", "{{.Name}} {{.State.Status}} {{.State.ExitCode}} {{.Config.Cmd}} {{json .HostConfig.PortBindings}}", "web"); r.stdout != fmt.Sprintf("web exited 143 [sh -c echo web starting; exec httpd -f -v -p 80 -h /www] {\"80/tcp\":[{\"HostIp\":\"\",\"HostPort\":\"%d\"}]}\n", port) {
+		t.Errorf("inspect: %q", r.stdout)
+	}
 	if ps := mustImg(t, root, "ps", "-q").stdout; ps != "" {
 		t.Errorf("ps lists a stopped container: %q", ps)
 	}
@@ -398,6 +401,16 @@ func TestDetachedErrors(t *testing.T) {
 		if r.code != c.code || !strings.Contains(r.stderr, c.msg) || len(lines) != 1 || !strings.HasPrefix(lines[0], "Error: ") {
 			t.Errorf("%v: exit %d, stderr %q; want %d and one line with %q", c.args, r.code, r.stderr, c.code, c.msg)
 		}
+	}
+	if r := rlessImg(t, root, "inspect", "nosuch"); r.code != 125 || !strings.Contains(r.stderr, `no such object: "nosuch"`) {
+		t.Errorf("inspect nosuch: exit %d %s", r.code, r.stderr)
+	}
+	// system prune removes the stopped containers, not the running one.
+	if r := mustImg(t, root, "system", "prune", "-f"); !strings.Contains(r.stdout, "Deleted Containers") {
+		t.Errorf("system prune: %q", r.stdout)
+	}
+	if names := mustImg(t, root, "ps", "-a", "--format", "{{.Names}}").stdout; names != "busy\n" {
+		t.Errorf("after system prune: %q", names)
 	}
 	mustImg(t, root, "rm", "-fa")
 	assertStoreClean(t, root)

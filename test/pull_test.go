@@ -69,8 +69,11 @@ func TestPullShortNameThroughMirror(t *testing.T) {
 	if err := json.Unmarshal([]byte(mustImg(t, root, "image", "inspect", "alpine").stdout), &inspected); err != nil || len(inspected) != 1 {
 		t.Fatalf("image inspect: %v", err)
 	}
-	if cfg, ok := inspected[0]["Config"].(map[string]any); !ok || cfg["rootfs"] == nil {
-		t.Errorf("image inspect Config: %v", inspected[0]["Config"])
+	if rootfs, ok := inspected[0]["RootFS"].(map[string]any); !ok || inspected[0]["Id"] != id || len(rootfs["Layers"].([]any)) != len(imgs[0].Layers) {
+		t.Errorf("image inspect: %v", inspected[0])
+	}
+	if cmd := mustImg(t, root, "image", "inspect", "--format", "{{.Id}} {{.Config.Cmd}} {{index .RepoTags 0}}", "alpine").stdout; cmd != id+" [/bin/sh] docker.io/library/alpine:latest\n" {
+		t.Errorf("image inspect --format: %q", cmd)
 	}
 	// A second pull fetches nothing.
 	r = mustImg(t, root, "pull", "alpine")

@@ -134,64 +134,20 @@ func humanSize(n int64) string {
 	return fmt.Sprintf("%.3g %s", f, units[i])
 }
 
-// inspectedImage is what `image inspect` prints: the store's record, the
-// image configuration and the manifest.
-type inspectedImage struct {
-	engine.Image
-	RepoTags    []string        `json:"RepoTags"`
-	RepoDigests []string        `json:"RepoDigests"`
-	Config      json.RawMessage `json:"Config"`
-	Manifest    json.RawMessage `json:"Manifest"`
-}
-
 func newInspectCmd(g *globals) *cobra.Command {
-	var format string
+	f := &inspectFlags{kind: inspectImage}
 	cmd := &cobra.Command{
 		Use:   "inspect [flags] IMAGE [IMAGE...]",
 		Short: "Show the configuration of images",
-		Args:  cobra.MinimumNArgs(1),
+		Long: `Show the configuration of images as JSON, with podman's field names (Id,
+RepoTags, RepoDigests, Created, Config, Architecture, Os, Size, RootFS,
+Labels, History, ...), or through a Go template (--format '{{.Config.Cmd}}').`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := openEngine(g)
-			if err != nil {
-				return err
-			}
-			var out []inspectedImage
-			for _, a := range args {
-				img, err := e.Image(a)
-				if err != nil {
-					return err
-				}
-				m, c, err := e.ImageFiles(img.ID)
-				if err != nil {
-					return err
-				}
-				ii := inspectedImage{Image: img, RepoTags: img.Names, Config: c, Manifest: m}
-				for _, n := range img.Names {
-					if img.Digest != "" {
-						repo, _ := splitName(n)
-						ii.RepoDigests = append(ii.RepoDigests, repo+"@"+img.Digest)
-					}
-				}
-				out = append(out, ii)
-			}
-			if format != "" && !isJSONFormat(format) {
-				rep, err := parseReport("inspect", format, "")
-				if err != nil {
-					return err
-				}
-				items := make([]map[string]any, 0, len(out))
-				for _, ii := range out {
-					var m map[string]any
-					b, _ := json.Marshal(ii)
-					_ = json.Unmarshal(b, &m)
-					items = append(items, m)
-				}
-				return rep.write(os.Stdout, items, nil, false)
-			}
-			return printJSON(out)
+			return runInspect(os.Stdout, os.Stderr, g, f, args)
 		},
 	}
-	cmd.Flags().StringVarP(&format, "format", "f", "", "json, or a Go template over each image")
+	f.register(cmd, false)
 	return cmd
 }
 

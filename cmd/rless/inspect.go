@@ -149,7 +149,8 @@ func typedItems(items []any) any {
 }
 
 // inspectOne returns what inspect prints of the object of kind named name:
-// an *engine.InspectData for a container, a JSON object for an image.
+// an *engine.InspectData for a container, an *engine.ImageInspect for an
+// image.
 func inspectOne(e *engine.Engine, kind, name string) (any, error) {
 	if kind != inspectImage {
 		c, err := e.Load(name)
@@ -163,44 +164,14 @@ func inspectOne(e *engine.Engine, kind, name string) (any, error) {
 			return nil, fmt.Errorf("no such container %s", name)
 		}
 	}
-	ii, err := inspectImageRef(e, name)
+	ii, err := e.InspectImage(name)
 	if err == nil {
-		return imageObject(ii), nil
+		return ii, nil
 	}
 	if kind == inspectAll && errors.Is(err, engine.ErrImageNotFound) {
 		return nil, fmt.Errorf("no such object: %q", name)
 	}
 	return nil, err
-}
-
-// inspectImageRef returns what image inspect prints of the image ref
-// names.
-func inspectImageRef(e *engine.Engine, ref string) (inspectedImage, error) {
-	img, err := e.Image(ref)
-	if err != nil {
-		return inspectedImage{}, err
-	}
-	m, c, err := e.ImageFiles(img.ID)
-	if err != nil {
-		return inspectedImage{}, err
-	}
-	ii := inspectedImage{Image: img, RepoTags: img.Names, Config: c, Manifest: m}
-	for _, n := range img.Names {
-		if img.Digest != "" {
-			repo, _ := splitName(n)
-			ii.RepoDigests = append(ii.RepoDigests, repo+"@"+img.Digest)
-		}
-	}
-	return ii, nil
-}
-
-// imageObject returns ii as its JSON object, which a template sees by
-// its JSON names, as image inspect's does.
-func imageObject(ii inspectedImage) map[string]any {
-	var m map[string]any
-	b, _ := json.Marshal(ii)
-	_ = json.Unmarshal(b, &m)
-	return m
 }
 
 var (
