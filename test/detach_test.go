@@ -372,6 +372,32 @@ func TestDetachedAttach(t *testing.T) {
 	}
 	waitStatus(t, root, "shell", "Exited (4)")
 	mustImg(t, root, "rm", "shell")
+
+	// run -it on a terminal: the same keys leave the container running.
+	p = startPTYCmd(t, terminal.Size{Rows: 24, Cols: 80}, imgCmd(root, "run", "-it", "--name", "fg", "alpine", "sh"))
+	p.write(t, "echo fg-$((6*7))\n")
+	p.waitFor(t, "fg-42")
+	p.write(t, "\x10\x11")
+	if code := p.wait(t); code != 0 {
+		t.Errorf("run -it after the detach keys: exit %d; output %q", code, p.output())
+	}
+	if st := psField(t, root, "fg", "{{.Status}}"); !strings.HasPrefix(st, "Up") {
+		t.Errorf("status after detaching from run -it: %q", st)
+	}
+	p = startPTYCmd(t, terminal.Size{Rows: 24, Cols: 80}, imgCmd(root, "attach", "fg"))
+	p.write(t, "exit 6\n")
+	if code := p.wait(t); code != 6 {
+		t.Errorf("attach to fg until it exits: exit %d; output %q", code, p.output())
+	}
+	mustImg(t, root, "rm", "fg")
+	// Ended while attached, it is removed, as a foreground container is.
+	p = startPTYCmd(t, terminal.Size{Rows: 24, Cols: 80}, imgCmd(root, "run", "-it", "--name", "once", "alpine", "sh", "-c", "exit 9"))
+	if code := p.wait(t); code != 9 {
+		t.Errorf("run -it ending: exit %d; output %q", code, p.output())
+	}
+	if names := mustImg(t, root, "ps", "-a", "--format", "{{.Names}}").stdout; names != "" {
+		t.Errorf("containers left after run -it ended: %q", names)
+	}
 	assertStoreClean(t, root)
 }
 

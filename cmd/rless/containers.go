@@ -149,10 +149,7 @@ func startAttached(ctx context.Context, g *globals, ref string, interactive bool
 	if err != nil {
 		return err
 	}
-	if err := c.Start(ctx); err != nil {
-		return runError(err)
-	}
-	return attachTo(ctx, c, interactive, detachKeys)
+	return attachTo(ctx, c, interactive, detachKeys, true)
 }
 
 func newStopCmd(g *globals) *cobra.Command {
@@ -420,7 +417,7 @@ func newAttachCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return attachTo(cmd.Context(), c, !noStdin, detachKeys)
+			return attachTo(cmd.Context(), c, !noStdin, detachKeys, false)
 		},
 	}
 	cmd.Flags().BoolVar(&noStdin, "no-stdin", false, "do not pass standard input")
@@ -430,15 +427,24 @@ func newAttachCmd(g *globals) *cobra.Command {
 }
 
 // attachTo attaches the terminal or standard streams to c, until it ends
-// (exiting with its status) or the detach keys are typed.
-func attachTo(ctx context.Context, c *engine.Container, stdin bool, detachKeys string) error {
+// (exiting with its status) or the detach keys are typed. With start, it
+// starts c too (attached from its first output on: StartAttached) and
+// passes on the signals rless gets (--sig-proxy).
+func attachTo(ctx context.Context, c *engine.Container, stdin bool, detachKeys string, start bool) error {
+	_, err := attachDetachable(ctx, c, stdin, detachKeys, start)
+	return err
+}
+
+// attachDetachable is attachTo that also says whether the detach keys
+// ended it.
+func attachDetachable(ctx context.Context, c *engine.Container, stdin bool, detachKeys string, start bool) (bool, error) {
 	keys, err := engine.ParseDetachKeys(detachKeys)
 	if err != nil {
-		return err
+		return false, err
 	}
 	info, err := c.Info()
 	if err != nil {
-		return err
+		return false, err
 	}
 	o := engine.AttachOptions{Stdout: os.Stdout, Stderr: os.Stderr, DetachKeys: keys}
 	if stdin && info.Config.Interactive {
@@ -469,18 +475,34 @@ func attachTo(ctx context.Context, c *engine.Container, stdin bool, detachKeys s
 		}()
 		o.Resize = sizes
 	}
-	code, err := c.Attach(ctx, o)
+	var code int
+	if start {
+		if w, h, err := term.GetSize(fd); err == nil && info.Config.Terminal {
+			o.Size = [2]uint16{uint16(h), uint16(w)}
+		}
+		sigs := make(chan os.Signal, 8)
+		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
+		defer signal.Stop(sigs)
+		go func() {
+			for sig := range sigs {
+				_ = c.Signal(sig.(syscall.Signal))
+			}
+		}()
+		code, err = c.StartAttached(ctx, o)
+	} else {
+		code, err = c.Attach(ctx, o)
+	}
 	if errors.Is(err, engine.ErrDetached) {
 		fmt.Fprintln(os.Stderr)
-		return nil
+		return true, nil
 	}
 	if err != nil {
-		return err
+		return false, runError(err)
 	}
 	if code != 0 {
-		return exitError{code}
+		return false, exitError{code}
 	}
-	return nil
+	return false, nil
 }
 
 func newRenameCmd(g *globals) *cobra.Command {

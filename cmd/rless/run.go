@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"github.com/rless/rless/pkg/network"
 	"github.com/rless/rless/pkg/spec"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 )
 
 type runFlags struct {
@@ -121,6 +123,9 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 		fmt.Println(c.ID())
 		return nil
 	}
+	if f.tty && f.interactive && term.IsTerminal(int(os.Stdin.Fd())) {
+		return runAttached(cmd, e, f, cfg)
+	}
 	code, err := e.Run(cmd.Context(), cfg)
 	if err != nil {
 		return runError(err)
@@ -129,6 +134,25 @@ func runRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 		return exitError{code}
 	}
 	return nil
+}
+
+// runAttached runs cfg as podman runs -it on a terminal: a detached
+// container the terminal is attached to from its start, so that the detach
+// keys leave it running. It is removed when it ends while attached, as a
+// foreground container is.
+func runAttached(cmd *cobra.Command, e *engine.Engine, f *runFlags, cfg engine.Config) error {
+	c, err := createDetached(cmd, e, f, cfg)
+	if err != nil {
+		return err
+	}
+	detached, err := attachDetachable(cmd.Context(), c, true, f.life.detachKeys, true)
+	if detached {
+		return nil // it goes on
+	}
+	if derr := c.Delete(context.Background(), true); derr != nil && !errors.Is(derr, engine.ErrNotExist) {
+		fmt.Fprintf(os.Stderr, "WARN: remove container %s: %v\n", c.ID()[:12], derr)
+	}
+	return err
 }
 
 // createDetached makes the detached container cfg describes, with its

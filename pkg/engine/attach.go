@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/rless/rless/pkg/container"
 	"golang.org/x/sys/unix"
@@ -63,14 +64,28 @@ type attachHub struct {
 	terminal *container.Container
 	exited   bool
 	code     int
+	// With hold, output is kept (up to maxBacklog bytes of frames) until
+	// the first client attaches, which gets it first.
+	hold    bool
+	backlog [][]byte
+	held    int
+	// writers counts the clients' writing goroutines (see drain).
+	writers sync.WaitGroup
+	// attached is closed when the first client has attached.
+	attached chan struct{}
 }
+
+// maxBacklog is the most output held for the first client.
+const maxBacklog = 1 << 20
 
 type attachClient struct {
 	conn net.Conn
 	out  chan []byte // frames, dropped with the client when it cannot keep up
 }
 
-func newAttachHub() *attachHub { return &attachHub{clients: map[*attachClient]struct{}{}} }
+func newAttachHub(hold bool) *attachHub {
+	return &attachHub{clients: map[*attachClient]struct{}{}, hold: hold, attached: make(chan struct{})}
+}
 
 func (h *attachHub) setStdin(f *os.File) {
 	h.mu.Lock()
@@ -85,13 +100,17 @@ func (h *attachHub) setTerminal(c *container.Container) {
 }
 
 func (h *attachHub) broadcast(kind byte, p []byte) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if len(h.clients) == 0 {
-		return
-	}
 	var frame bytes.Buffer
 	_ = writeFrame(&frame, kind, p)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.hold {
+		if h.held+frame.Len() <= maxBacklog || kind == frameExit {
+			h.backlog = append(h.backlog, frame.Bytes())
+			h.held += frame.Len()
+		}
+		return
+	}
 	for c := range h.clients {
 		select {
 		case c.out <- frame.Bytes():
@@ -113,6 +132,31 @@ func (h *attachHub) exit(code int) {
 		close(c.out)
 	}
 	h.mu.Unlock()
+}
+
+// drain waits until the clients have been sent everything, and with hold
+// (no client came yet) until the first one has, at most timeout.
+func (h *attachHub) drain(timeout time.Duration) {
+	h.mu.Lock()
+	hold := h.hold
+	h.mu.Unlock()
+	deadline := time.After(timeout)
+	if hold {
+		select {
+		case <-h.attached:
+		case <-deadline:
+			return
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		h.writers.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-deadline:
+	}
 }
 
 // listenAttach listens on the monitor's attach socket (through the
@@ -156,12 +200,31 @@ func (m *monitor) serveAttach(ln net.Listener) {
 }
 
 func (h *attachHub) serve(conn net.Conn) {
+	h.writers.Add(1)
+	defer h.writers.Done()
 	defer conn.Close()
-	c := &attachClient{conn: conn, out: make(chan []byte, 1024)}
 	h.mu.Lock()
+	backlog := h.backlog
+	c := &attachClient{conn: conn, out: make(chan []byte, 1024+len(backlog))}
+	for _, f := range backlog {
+		c.out <- f // the exit frame among them, if the container ended
+	}
+	if h.hold {
+		h.hold, h.backlog = false, nil
+		close(h.attached)
+	}
 	if h.exited {
 		h.mu.Unlock()
-		_ = writeFrame(conn, frameExit, []byte(strconv.Itoa(h.code)))
+		if len(backlog) == 0 {
+			_ = writeFrame(conn, frameExit, []byte(strconv.Itoa(h.code)))
+			return
+		}
+		close(c.out)
+		for frame := range c.out {
+			if _, err := conn.Write(frame); err != nil {
+				return
+			}
+		}
 		return
 	}
 	h.clients[c] = struct{}{}
@@ -258,6 +321,24 @@ type AttachOptions struct {
 	// Resize, if not nil, gives the terminal's size whenever it changes
 	// (rows, columns).
 	Resize <-chan [2]uint16
+	// Size is the terminal's size (rows, columns) when StartAttached
+	// starts the container; zero: the default.
+	Size [2]uint16
+}
+
+// StartAttached starts a detached container with Attach's connection made
+// from its first output on (nothing it writes before is lost) and returns
+// as Attach does: with its exit status when it ends, or ErrDetached when
+// the detach keys were read (it goes on running). This is podman's run
+// -it: a detached container that the terminal is attached to at once.
+func (c *Container) StartAttached(ctx context.Context, o AttachOptions) (int, error) {
+	if !c.detached {
+		return -1, fmt.Errorf("container %s: StartAttached needs a detached container (Config.Detach)", c.shortName())
+	}
+	if err := c.e.startMonitor(ctx, monitorArgs{ID: c.id, Hold: true, Rows: o.Size[0], Cols: o.Size[1]}); err != nil {
+		return -1, err
+	}
+	return c.Attach(ctx, o)
 }
 
 // ErrDetached is returned by Attach when the detach keys were read.
@@ -320,6 +401,14 @@ func (c *Container) Attach(ctx context.Context, o AttachOptions) (int, error) {
 			}
 			if ctx.Err() != nil {
 				return -1, ctx.Err()
+			}
+			// The monitor went without saying how the container ended
+			// (it was killed): its record says it, once it is gone.
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			werr := c.e.waitMonitor(wctx, c.id)
+			cancel()
+			if info, ierr := c.Info(); werr == nil && ierr == nil && info.Status == Stopped {
+				return info.ExitCode, nil
 			}
 			return -1, fmt.Errorf("attach to container %s: %w", c.shortName(), err)
 		}

@@ -104,6 +104,11 @@ func validateDetached(cfg Config) error {
 type monitorArgs struct {
 	Root, RunRoot, Driver, MountProgram string
 	ID                                  string
+	// Hold keeps the container's output, and the monitor after the
+	// container's end, for the first client that attaches (StartAttached).
+	Hold bool `json:",omitempty"`
+	// Rows and Cols are the size of the terminal at the start, if known.
+	Rows, Cols uint16 `json:",omitempty"`
 }
 
 // monitorResult is what a monitor answers once its container runs.
@@ -112,6 +117,13 @@ type monitorResult struct{ Pid int }
 // startDetached starts the monitor of detached container id and returns
 // once the container's command runs.
 func (e *Engine) startDetached(ctx context.Context, id string) error {
+	return e.startMonitor(ctx, monitorArgs{ID: id})
+}
+
+// startMonitor starts the monitor a describes (its store fields are
+// filled in here) and returns once the container's command runs.
+func (e *Engine) startMonitor(ctx context.Context, a monitorArgs) error {
+	id := a.ID
 	if e.monitorPid(id) != 0 {
 		return nil // running
 	}
@@ -129,9 +141,8 @@ func (e *Engine) startDetached(ctx context.Context, id string) error {
 		return err
 	}
 	defer errLog.Close()
-	_, err = monitorFunc.Run(ctx, reexec.Options{Detach: true, Stderr: errLog}, monitorArgs{
-		Root: e.root, RunRoot: e.runRoot, Driver: e.driver, MountProgram: e.mountProgram, ID: id,
-	})
+	a.Root, a.RunRoot, a.Driver, a.MountProgram = e.root, e.runRoot, e.driver, e.mountProgram
+	_, err = monitorFunc.Run(ctx, reexec.Options{Detach: true, Stderr: errLog}, a)
 	return err
 }
 

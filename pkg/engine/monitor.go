@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/rless/rless/internal/proc"
 	"github.com/rless/rless/pkg/container"
 	"github.com/rless/rless/pkg/logfile"
@@ -31,7 +32,9 @@ type monitor struct {
 	d    *definition
 	log  *logfile.Writer // nil with the none driver
 	hub  *attachHub
-	stop func() // asks the current run to stop (set while one runs)
+	// rows and cols are the terminal's size at the first start, if known.
+	rows, cols uint16
+	stop       func() // asks the current run to stop (set while one runs)
 	mu   sync.Mutex
 	// forceRestart restarts the container whatever its policy (the
 	// healthcheck's restart action).
@@ -39,7 +42,8 @@ type monitor struct {
 }
 
 // runMonitor runs detached container id until its last run ends.
-func (e *Engine) runMonitor(ctx context.Context, id string) error {
+func (e *Engine) runMonitor(ctx context.Context, a monitorArgs) error {
+	id := a.ID
 	d, err := e.readDef(id)
 	if err != nil {
 		return err
@@ -49,7 +53,7 @@ func (e *Engine) runMonitor(ctx context.Context, id string) error {
 		return err
 	}
 	defer release()
-	m := &monitor{e: e, d: d, hub: newAttachHub()}
+	m := &monitor{e: e, d: d, hub: newAttachHub(a.Hold), rows: a.Rows, cols: a.Cols}
 	if d.Config.Log.Driver != "none" {
 		if m.log, err = logfile.Create(filepath.Join(e.defDir(id), logFile), d.Config.Log.MaxSize); err != nil {
 			return err
@@ -93,6 +97,9 @@ func (e *Engine) runMonitor(ctx context.Context, id string) error {
 		}
 	}
 	m.hub.exit(last.ExitCode)
+	// The clients get the exit status before this process ends; one held
+	// for is given a while to come.
+	m.hub.drain(10 * time.Second)
 	if d.Config.Remove {
 		return e.removeDetached(context.Background(), d)
 	}
@@ -222,6 +229,9 @@ func (m *monitor) runOnce(ctx context.Context, last *lastRun, started func(error
 		return -1, err
 	}
 	p.config.Record.Image, p.config.Record.Name = d.Config.Image, d.Name
+	if m.rows > 0 && m.cols > 0 && cfg.Terminal && p.config.Spec.Process != nil {
+		p.config.Spec.Process.ConsoleSize = &specs.Box{Height: uint(m.rows), Width: uint(m.cols)}
+	}
 	c, err := container.Create(ctx, p.config)
 	if err != nil {
 		p.cleanup()

@@ -24,6 +24,6 @@ func monitorMain(ctx context.Context, a monitorArgs) (monitorResult, error) {
 		return monitorResult{}, err
 	}
 	e.driver, e.mountProgram = a.Driver, a.MountProgram
-	err = e.runMonitor(ctx, a.ID)
+	err = e.runMonitor(ctx, a)
 	return monitorResult{}, err
 }
