@@ -28,14 +28,14 @@ import (
 
 // monitor is the state of a running monitor.
 type monitor struct {
-	e    *Engine
-	d    *definition
-	log  *logfile.Writer // nil with the none driver
-	hub  *attachHub
+	e   *Engine
+	d   *definition
+	log *logfile.Writer // nil with the none driver
+	hub *attachHub
 	// rows and cols are the terminal's size at the first start, if known.
 	rows, cols uint16
 	stop       func() // asks the current run to stop (set while one runs)
-	mu   sync.Mutex
+	mu         sync.Mutex
 	// forceRestart restarts the container whatever its policy (the
 	// healthcheck's restart action).
 	forceRestart bool
