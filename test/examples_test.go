@@ -211,3 +211,27 @@ func TestExampleLifecycle(t *testing.T) {
 	}
 	assertClean(t, before)
 }
+
+func TestExampleDetached(t *testing.T) {
+	registry(t)
+	bin := buildExample(t, "detached")
+	env, root := exampleEnv(t)
+	pull := imgCmd(root, "pull", "-q", "alpine")
+	if out, err := pull.CombinedOutput(); err != nil {
+		t.Fatalf("pull: %v\n%s", err, out)
+	}
+	before := takeSnapshot(t)
+	cmd := exec.Command(bin, "alpine")
+	cmd.Env = env
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil || string(out) != "log: hello from the log\nexec-ok\nexited 143\ndeleted\n" {
+		t.Errorf("detached alpine: %v %q\n%s", err, out, stderr.String())
+	}
+	if left := containersLeft(root); len(left) != 0 {
+		t.Errorf("container storage left: %v", left)
+	}
+	assertClean(t, before)
+	assertStoreClean(t, root)
+}
