@@ -254,6 +254,19 @@ func TestDetachedRestart(t *testing.T) {
 		t.Errorf("wait: %q", r.stdout)
 	}
 	mustImg(t, root, "rm", "flaky")
+
+	// A failing healthcheck with --health-on-failure=kill ends it.
+	runDetached(t, root, "--name", "sick", "--health-cmd", "false", "--health-interval", "1s", "--health-retries", "1",
+		"--health-on-failure", "kill", "alpine", "sleep", "1000")
+	waitStatus(t, root, "sick", "Exited (137)")
+	mustImg(t, root, "rm", "sick")
+
+	// logs -f follows the log until the container ends.
+	runDetached(t, root, "--name", "talk", "alpine", "sh", "-c", "echo first; sleep 1; echo second >&2; echo third")
+	if r := mustImg(t, root, "logs", "-f", "talk"); r.stdout != "first\nthird\n" || r.stderr != "second\n" {
+		t.Errorf("logs -f: stdout %q stderr %q", r.stdout, r.stderr)
+	}
+	mustImg(t, root, "rm", "talk")
 	assertClean(t, before)
 	assertStoreClean(t, root)
 }
