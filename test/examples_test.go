@@ -190,31 +190,19 @@ func TestExampleRunImage(t *testing.T) {
 // stops from a second process, waits for and deletes a container, through
 // the library.
 func TestExampleLifecycle(t *testing.T) {
-	registry(t)
-	bin := buildExample(t, "lifecycle")
-	env, root := exampleEnv(t)
-	pull := imgCmd(root, "pull", "-q", "alpine")
-	if out, err := pull.CombinedOutput(); err != nil {
-		t.Fatalf("pull: %v\n%s", err, out)
-	}
-	before := takeSnapshot(t)
-	cmd := exec.Command(bin, "alpine")
-	cmd.Env = env
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil || string(out) != "exec-ok\nexited 143\ndeleted\n" {
-		t.Errorf("lifecycle alpine: %v %q\n%s", err, out, stderr.String())
-	}
-	if left := containersLeft(root); len(left) != 0 {
-		t.Errorf("container storage left: %v", left)
-	}
-	assertClean(t, before)
+	runImageExample(t, "lifecycle", "exec-ok\nexited 143\ndeleted\n")
 }
 
 func TestExampleDetached(t *testing.T) {
+	runImageExample(t, "detached", "log: hello from the log\nexec-ok\nexited 143\ndeleted\n")
+}
+
+// runImageExample builds example name, runs it on the alpine image (pulled
+// into its store first) and checks its output is want and that it leaves
+// nothing behind: process, mount, state, storage or container record.
+func runImageExample(t *testing.T, name, want string) {
 	registry(t)
-	bin := buildExample(t, "detached")
+	bin := buildExample(t, name)
 	env, root := exampleEnv(t)
 	pull := imgCmd(root, "pull", "-q", "alpine")
 	if out, err := pull.CombinedOutput(); err != nil {
@@ -226,8 +214,8 @@ func TestExampleDetached(t *testing.T) {
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
-	if err != nil || string(out) != "log: hello from the log\nexec-ok\nexited 143\ndeleted\n" {
-		t.Errorf("detached alpine: %v %q\n%s", err, out, stderr.String())
+	if err != nil || string(out) != want {
+		t.Errorf("%s alpine: %v %q\n%s", name, err, out, stderr.String())
 	}
 	if left := containersLeft(root); len(left) != 0 {
 		t.Errorf("container storage left: %v", left)

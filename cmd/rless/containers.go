@@ -141,11 +141,7 @@ func newStartCmd(g *globals) *cobra.Command {
 
 // startAttached starts container ref and attaches to it.
 func startAttached(ctx context.Context, g *globals, ref string, interactive bool, detachKeys string) error {
-	e, err := openEngine(g)
-	if err != nil {
-		return err
-	}
-	c, err := e.Load(ref)
+	c, err := loadContainer(g, ref)
 	if err != nil {
 		return err
 	}
@@ -409,11 +405,7 @@ func newAttachCmd(g *globals) *cobra.Command {
 		Short: "Attach to a running detached container's terminal or output",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := openEngine(g)
-			if err != nil {
-				return err
-			}
-			c, err := e.Load(args[0])
+			c, err := loadContainer(g, args[0])
 			if err != nil {
 				return err
 			}
@@ -511,11 +503,7 @@ func newRenameCmd(g *globals) *cobra.Command {
 		Short: "Rename a container",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := openEngine(g)
-			if err != nil {
-				return err
-			}
-			c, err := e.Load(args[0])
+			c, err := loadContainer(g, args[0])
 			if err != nil {
 				return err
 			}
@@ -553,11 +541,7 @@ func newTopCmd(g *globals) *cobra.Command {
 		Short: "Show the processes of a running container",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := openEngine(g)
-			if err != nil {
-				return err
-			}
-			c, err := e.Load(args[0])
+			c, err := loadContainer(g, args[0])
 			if err != nil {
 				return err
 			}
@@ -582,4 +566,13 @@ belong to the container's root; files copied out to you.`,
 			return runCp(cmd.Context(), g, args[0], args[1])
 		},
 	}
+}
+
+// loadContainer opens the engine and loads the container ref names.
+func loadContainer(g *globals, ref string) (*engine.Container, error) {
+	e, err := openEngine(g)
+	if err != nil {
+		return nil, err
+	}
+	return e.Load(ref)
 }

@@ -27,11 +27,7 @@ is the command's, 125 when rless fails, 126 when the command cannot be
 executed and 127 when it is not found.`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := openEngine(g)
-			if err != nil {
-				return err
-			}
-			c, err := e.Load(args[0])
+			c, err := loadContainer(g, args[0])
 			if err != nil {
 				return err
 			}

@@ -110,11 +110,7 @@ func newHealthcheckCmd(g *globals) *cobra.Command {
 		Short: "Run a container's healthcheck now: exit 0 healthy, 1 unhealthy",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := openEngine(g)
-			if err != nil {
-				return err
-			}
-			c, err := e.Load(args[0])
+			c, err := loadContainer(g, args[0])
 			if err != nil {
 				return err
 			}
