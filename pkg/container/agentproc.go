@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/rless/rless/internal/logging"
 	"github.com/rless/rless/internal/stage"
 	"golang.org/x/sys/unix"
 )
@@ -59,9 +60,9 @@ func (p *process) startAgentProcess() {
 		slog.Warn("exec agent", "err", err)
 		return
 	}
-	defer unix.Close(pipe[0])
 	null, err := os.Open(os.DevNull)
 	if err != nil {
+		unix.Close(pipe[0])
 		unix.Close(pipe[1])
 		slog.Warn("exec agent", "err", err)
 		return
@@ -69,7 +70,7 @@ func (p *process) startAgentProcess() {
 	defer null.Close()
 	env := []string{stage.StageEnv + "=" + AgentStage}
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "RLESS_LOG") {
+		if strings.HasPrefix(kv, logging.Env+"=") {
 			env = append(env, kv)
 		}
 	}
@@ -89,9 +90,9 @@ func (p *process) startAgentProcess() {
 	})
 	if err != nil {
 		slog.Warn("exec will not work in this container: start the exec agent", "err", err)
-		unix.Close(pipe[0])
-		pipe[0] = -1
 	}
+	// Without an agent the write fails (EPIPE) once this end is closed.
+	unix.Close(pipe[0])
 	if werr := <-done; werr != nil && err == nil {
 		slog.Warn("exec agent: hand over the spec", "err", werr)
 	}
