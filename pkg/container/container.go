@@ -84,11 +84,6 @@ type Config struct {
 	// signal (spec.StopSignal) before it is killed, for Stop and for Run
 	// when its context is done; 0 is DefaultStopTimeout.
 	StopTimeout time.Duration
-	// InitProgram is the program whose Init runs the container's first
-	// process (and its exec agent without rless's init): "" is this
-	// program. A smaller program that calls Init (rless's lean front, for
-	// its monitors) costs each container less memory.
-	InitProgram string
 	// Detach lets the container outlive the process that creates it. By
 	// default the container is killed when that process (precisely: the
 	// thread that called Create) ends, as a foreground container must be.
@@ -237,7 +232,6 @@ func create(ctx context.Context, cfg Config, barrier bool) (_ *Container, err er
 		Host:       cfg.Host,
 		Mapping:    cfg.Mapping,
 		Detach:     cfg.Detach,
-		Path:       cfg.InitProgram,
 	}
 	if !s.Process.Terminal {
 		opts.Stdin, opts.Stdout = cfg.Stdin, cfg.Stdout

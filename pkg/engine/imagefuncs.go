@@ -188,7 +188,3 @@ func quietLibraries() {
 		logrus.SetLevel(logrus.ErrorLevel)
 	}
 }
-
-// initProgram is the program that runs the inits of the containers a
-// monitor starts: "", the monitor's own, which is this one.
-func initProgram() string { return "" }

@@ -5,7 +5,6 @@ package engine
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/rless/rless/internal/payload"
@@ -41,14 +40,3 @@ var (
 	loginNameFunc = reexec.Declare[loginArgs, string]("image.login-name")
 	logoutFunc    = reexec.Declare[loginArgs, struct{}]("image.logout")
 )
-
-// initProgram is the program that runs the inits of the containers a
-// monitor starts: this lean one, whose processes cost less than the image
-// engine's, in which the monitor runs.
-func initProgram() string {
-	p, err := os.Executable()
-	if err != nil {
-		return ""
-	}
-	return p
-}

@@ -109,10 +109,6 @@ type monitorArgs struct {
 	Hold bool `json:",omitempty"`
 	// Rows and Cols are the size of the terminal at the start, if known.
 	Rows, Cols uint16 `json:",omitempty"`
-	// InitProgram runs the container's init (see container.Config): the
-	// lean program that starts the monitor, which runs in the image
-	// engine (see initProgram).
-	InitProgram string `json:",omitempty"`
 }
 
 // monitorResult is what a monitor answers once its container runs.
@@ -146,7 +142,6 @@ func (e *Engine) startMonitor(ctx context.Context, a monitorArgs) error {
 	}
 	defer errLog.Close()
 	a.Root, a.RunRoot, a.Driver, a.MountProgram = e.root, e.runRoot, e.driver, e.mountProgram
-	a.InitProgram = initProgram()
 	_, err = monitorFunc.Run(ctx, reexec.Options{Detach: true, Stderr: errLog}, a)
 	return err
 }

@@ -35,8 +35,6 @@ type monitor struct {
 	hub *attachHub
 	// rows and cols are the terminal's size at the first start, if known.
 	rows, cols uint16
-	// initProgram runs the container's init ("": this program).
-	initProgram string
 	stop       func() // asks the current run to stop (set while one runs)
 	mu         sync.Mutex
 	// forceRestart restarts the container whatever its policy (the
@@ -56,7 +54,7 @@ func (e *Engine) runMonitor(ctx context.Context, a monitorArgs) error {
 		return err
 	}
 	defer release()
-	m := &monitor{e: e, d: d, hub: newAttachHub(a.Hold), rows: a.Rows, cols: a.Cols, initProgram: a.InitProgram}
+	m := &monitor{e: e, d: d, hub: newAttachHub(a.Hold), rows: a.Rows, cols: a.Cols}
 	if d.Config.Log.Driver != "none" {
 		if m.log, err = logfile.Create(filepath.Join(e.defDir(id), logFile), d.Config.Log.MaxSize); err != nil {
 			return err
@@ -232,11 +230,6 @@ func (m *monitor) runOnce(ctx context.Context, last *lastRun, started func(error
 		return -1, err
 	}
 	p.config.Record.Image, p.config.Record.Name = d.Config.Image, d.Name
-	if m.initProgram != "" {
-		if _, err := os.Stat(m.initProgram); err == nil {
-			p.config.InitProgram = m.initProgram
-		}
-	}
 	if m.rows > 0 && m.cols > 0 && cfg.Terminal && p.config.Spec.Process != nil {
 		p.config.Spec.Process.ConsoleSize = &specs.Box{Height: uint(m.rows), Width: uint(m.cols)}
 	}

@@ -1,23 +1,20 @@
-//go:build !rless_lean
-
 package engine
 
 import (
 	"context"
-	"runtime/debug"
 
 	"github.com/rless/rless/pkg/reexec"
 )
 
-// The monitor runs in the program that links the image engine and the
-// network stack (the whole rless, not its lean front): its stack serves
-// the container's network in process.
+// The monitor runs in the program that starts it: in rless's lean front,
+// which costs a container least (the image engine links containers/image,
+// whose processes are larger and slower to start), with the built-in
+// network's stack a process of its own; in a program that links gVisor
+// (pkg/slirp), in the monitor.
 var _ = reexec.Register("monitor", monitorMain)
 
 // monitorMain is the monitor's body, run by monitorFunc in its process.
 func monitorMain(ctx context.Context, a monitorArgs) (monitorResult, error) {
-	// A monitor lives long and does little: keep its heap small.
-	debug.SetGCPercent(20)
 	opts := []Option{WithRoot(a.Root), WithRunRoot(a.RunRoot)}
 	e, err := Open(opts...)
 	if err != nil {
