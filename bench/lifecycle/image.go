@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -88,6 +89,16 @@ func writePodmanConf(c *config, dir string) error {
 		return err
 	}
 	c.podmanEnv = append(os.Environ(), "CONTAINERS_CONF="+containersConf, "CONTAINERS_STORAGE_CONF="+storageConf, "XDG_RUNTIME_DIR="+c.xdg)
+	// runc gives each container a session keyring of its own, and the
+	// kernel allows a user 200 keys and 20000 bytes of them
+	// (kernel.keys.maxkeys, maxbytes): podman cannot start 100 containers
+	// ("unable to create session key: disk quota exceeded"). The
+	// containers that ps lists are started without (keyring = false).
+	noKeyring := filepath.Join(dir, "containers-nokeyring.conf")
+	if err := os.WriteFile(noKeyring, []byte("[containers]\nkeyring = false\n\n[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\nruntime = \"runc\"\n"), 0o644); err != nil {
+		return err
+	}
+	c.podmanEnvNoKeyring = append(slices.Clone(c.podmanEnv), "CONTAINERS_CONF="+noKeyring)
 	return nil
 }
 
