@@ -76,6 +76,7 @@ func (t *tool) argv(args ...string) []string {
 // config is what the measurements are run with.
 type config struct {
 	rless  string // absolute path of rless
+	idle   string // absolute path of bench/lifecycle/idle's program ("": none)
 	rootfs string // the image's root filesystem
 	work   string // the benchmark's directory in /var/tmp
 	short  string // its directory in /tmp, for run roots (podman wants short paths)
@@ -134,10 +135,6 @@ type report struct {
 }
 
 func main() {
-	if len(os.Args) == 2 && os.Args[1] == idleArg {
-		time.Sleep(1 << 62)
-		return
-	}
 	if err := run(); err != nil {
 		fmt.Fprintf(os.Stderr, "bench-lifecycle: %v\n", err)
 		os.Exit(1)
@@ -146,6 +143,7 @@ func main() {
 
 func run() error {
 	rlessPath := flag.String("rless", "", "path of the rless `binary` (required; built with hack/build.sh)")
+	idlePath := flag.String("idle", "", "path of bench/lifecycle/idle's `program`, for the idle Go process memory variant (run.sh builds it)")
 	n := flag.Int("n", 20, "timed rounds (one run of each measurement with each tool per round)")
 	warmup := flag.Int("warmup", 2, "untimed rounds first")
 	psCount := flag.Int("ps", 100, "running containers of each tool while ps is timed")
@@ -204,6 +202,11 @@ func run() error {
 	var c config
 	if c.rless, err = filepath.Abs(*rlessPath); err != nil {
 		return err
+	}
+	if *idlePath != "" {
+		if c.idle, err = filepath.Abs(*idlePath); err != nil {
+			return err
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -76,9 +76,9 @@ var memVariants = []memVariant{
 	{name: "rless GOGC=20", tool: "rless", env: []string{"GOGC=20"}},
 	{name: "podman --network none", tool: "podman", flags: []string{"--init", "--network", "none"}},
 	{name: "podman without --init", tool: "podman"},
-	// The floor of a design with a Go process per container: k idle
-	// processes of a small Go program (this benchmark, `bench-lifecycle
-	// __idle`, which only sleeps), with no container.
+	// The floor of a design with a Go process per container: k processes
+	// of the smallest Go program (bench/lifecycle/idle, which only sleeps;
+	// -idle), with no container.
 	{name: "idle Go process", tool: "go-idle"},
 }
 
@@ -139,7 +139,11 @@ func measureMemory(ctx context.Context, c *config, vs []memVariant, k int, after
 	var rs []memResult
 	for _, v := range vs {
 		if v.tool == "go-idle" {
-			r, err := measureIdle(ctx, k, after)
+			if c.idle == "" {
+				fmt.Printf("\n%s: skipped (no -idle program)\n", v.name)
+				continue
+			}
+			r, err := measureIdle(ctx, c.idle, k, after)
 			if err != nil {
 				return rs, fmt.Errorf("memory, %s: %w", v.name, err)
 			}
@@ -230,7 +234,7 @@ func containerProcs(c *config, tool string, ids []string, t procTable) (kinds ma
 				continue
 			}
 			monitors++
-			kinds[pid] = "monitor (with the network stack)"
+			kinds[pid] = "monitor (rless-call)"
 			add(t.descendants(pid))
 			add(t.inSession(t[pid].sid))
 		}
@@ -359,18 +363,10 @@ func printMemory(r memResult) {
 	}
 }
 
-// idleArg makes the benchmark an idle process: see the "idle Go process"
-// variant.
-const idleArg = "__idle"
-
-// measureIdle starts k idle Go processes (each in a session of its own,
-// as a monitor) and reads their PSS at each of after.
-func measureIdle(ctx context.Context, k int, after []time.Duration) (memResult, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return memResult{}, err
-	}
-	r := memResult{Argv: []string{self, idleArg}, Containers: k}
+// measureIdle starts k processes of the program idle (each in a session
+// of its own, as a monitor) and reads their PSS at each of after.
+func measureIdle(ctx context.Context, idle string, k int, after []time.Duration) (memResult, error) {
+	r := memResult{Argv: []string{idle}, Containers: k}
 	var cmds []*exec.Cmd
 	defer func() {
 		for _, cmd := range cmds {
@@ -379,7 +375,7 @@ func measureIdle(ctx context.Context, k int, after []time.Duration) (memResult, 
 		}
 	}()
 	for range k {
-		cmd := exec.Command(self, idleArg)
+		cmd := exec.Command(idle)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 		if err := cmd.Start(); err != nil {
 			return r, err
@@ -394,7 +390,7 @@ func measureIdle(ctx context.Context, k int, after []time.Duration) (memResult, 
 		case <-time.After(time.Until(started.Add(a))):
 		}
 		m := memReading{AfterS: a.Seconds()}
-		kr := kindResult{Kind: "bench-lifecycle " + idleArg, Procs: k}
+		kr := kindResult{Kind: filepath.Base(idle), Procs: k}
 		for _, cmd := range cmds {
 			p, err := readPSS(cmd.Process.Pid)
 			if err != nil {

@@ -19,5 +19,6 @@ exec hack/as-user.sh bash -c '
 	set -euo pipefail
 	hack/build.sh bin/rless
 	go build -o bin/bench-lifecycle ./bench/lifecycle
-	exec bin/bench-lifecycle -rless bin/rless "$@"
+	go build -trimpath -ldflags "-s -w" -o bin/bench-lifecycle-idle ./bench/lifecycle/idle
+	exec bin/bench-lifecycle -rless bin/rless -idle bin/bench-lifecycle-idle "$@"
 ' bench-lifecycle -commit "$commit" "$@"
