@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rless/rless/internal/atomicfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -28,19 +29,37 @@ func Alive(pid int) bool {
 // boot (field 22 of /proc/PID/stat): with the pid, it names a process for
 // good, since a pid is reused only by a process started later.
 func StartTime(pid int) (uint64, error) {
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	start, _, err := readStat(pid)
+	return start, err
+}
+
+// Running reports whether the process pid started at start (see
+// StartTime; 0: any) exists and is not a zombie, from one reading of
+// /proc/PID/stat.
+func Running(pid int, start uint64) bool {
+	if pid <= 0 {
+		return false
+	}
+	t, state, err := readStat(pid)
+	return err == nil && (start == 0 || t == start) && state != 'Z'
+}
+
+// readStat returns the start time and the state of process pid.
+func readStat(pid int) (uint64, byte, error) {
+	stat, err := atomicfile.Read("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// The fields after the command name, which is in parentheses: state is
 	// field 3, start time field 22.
 	i := strings.LastIndexByte(string(stat), ')')
 	if i < 0 {
-		return 0, errors.New("/proc/PID/stat: no command name")
+		return 0, 0, errors.New("/proc/PID/stat: no command name")
 	}
 	fields := strings.Fields(string(stat[i+1:]))
 	if len(fields) < 20 {
-		return 0, errors.New("/proc/PID/stat: too few fields")
+		return 0, 0, errors.New("/proc/PID/stat: too few fields")
 	}
-	return strconv.ParseUint(fields[19], 10, 64)
+	start, err := strconv.ParseUint(fields[19], 10, 64)
+	return start, fields[0][0], err
 }

@@ -62,3 +62,23 @@ func procState(t *testing.T, pid int) string {
 	}
 	return f[0]
 }
+
+func TestRunning(t *testing.T) {
+	start, err := StartTime(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !Running(os.Getpid(), start) || !Running(os.Getpid(), 0) {
+		t.Error("this process is not running")
+	}
+	if Running(os.Getpid(), start+1) {
+		t.Error("a process started at another time is taken for this one")
+	}
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if Running(cmd.Process.Pid, 0) || Running(0, 0) {
+		t.Error("a reaped process, or pid 0, is running")
+	}
+}

@@ -272,7 +272,7 @@ type rawState struct {
 }
 
 func readRawState(dir string) (rawState, error) {
-	data, err := os.ReadFile(filepath.Join(dir, stateFile))
+	data, err := atomicfile.Read(filepath.Join(dir, stateFile))
 	if err != nil {
 		return rawState{}, err
 	}
@@ -290,11 +290,7 @@ func readRawState(dir string) (rawState, error) {
 // alive reports whether the container's first process still runs: the
 // process of its pid, started when it was.
 func (st rawState) alive() bool {
-	if st.Pid <= 0 {
-		return false
-	}
-	t, err := proc.StartTime(st.Pid)
-	return err == nil && (st.startTime == 0 || t == st.startTime) && proc.Alive(st.Pid)
+	return proc.Running(st.Pid, st.startTime)
 }
 
 // status is the container's status now: the recorded one, or stopped when
@@ -314,8 +310,9 @@ func (st rawState) status() Status {
 	return s
 }
 
-// readState reads the state of the container of state directory dir.
-func readState(dir string) (State, error) {
+// readState reads the state of the container of state directory dir,
+// with its spec when withSpec.
+func readState(dir string, withSpec bool) (State, error) {
 	raw, err := readRawState(dir)
 	if err != nil {
 		return State{}, err
@@ -328,10 +325,12 @@ func readState(dir string) (State, error) {
 		st.Pid = 0
 		st.ExitCode = readExit(dir)
 	}
-	if is, err := readInitSpec(dir); err == nil {
-		st.Spec = is.spec
+	if withSpec {
+		if is, err := readInitSpec(dir); err == nil {
+			st.Spec = is.spec
+		}
 	}
-	if data, err := os.ReadFile(filepath.Join(dir, recordFile)); err == nil {
+	if data, err := atomicfile.Read(filepath.Join(dir, recordFile)); err == nil {
 		var r Record
 		if json.Unmarshal(data, &r) == nil {
 			st.Record = &r
@@ -342,7 +341,7 @@ func readState(dir string) (State, error) {
 
 // readExit returns the exit status recorded in state directory dir, or -1.
 func readExit(dir string) int {
-	data, err := os.ReadFile(filepath.Join(dir, exitFile))
+	data, err := atomicfile.Read(filepath.Join(dir, exitFile))
 	if err != nil {
 		return -1
 	}
@@ -438,6 +437,20 @@ func anyLive(runRoot string, match func(*specs.Spec) bool) bool {
 // their ids. It takes no lock: each state is read from files replaced
 // atomically.
 func List(runRoot string) ([]State, error) {
+	return ListWith(runRoot, ListOptions{})
+}
+
+// ListOptions say which containers ListWith reads, and how much of each.
+type ListOptions struct {
+	// Skip, if not nil, leaves out the containers whose id it accepts
+	// (unread).
+	Skip func(id string) bool
+	// NoSpec leaves State.Spec nil, which spares decoding it.
+	NoSpec bool
+}
+
+// ListWith is List with options.
+func ListWith(runRoot string, o ListOptions) ([]State, error) {
 	entries, err := os.ReadDir(runRoot)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -447,10 +460,10 @@ func List(runRoot string) ([]State, error) {
 	}
 	var out []State
 	for _, e := range entries {
-		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") || o.Skip != nil && o.Skip(e.Name()) {
 			continue
 		}
-		st, err := readState(filepath.Join(runRoot, e.Name()))
+		st, err := readState(filepath.Join(runRoot, e.Name()), !o.NoSpec)
 		if err != nil {
 			continue // gone meanwhile, or not a container's
 		}
@@ -460,6 +473,19 @@ func List(runRoot string) ([]State, error) {
 		out = append(out, st)
 	}
 	return out, nil
+}
+
+// ReadState returns the state of container id of runRoot without loading
+// it (see Load), with its spec when withSpec.
+func ReadState(runRoot, id string, withSpec bool) (State, error) {
+	if err := ValidateID(id); err != nil {
+		return State{}, err
+	}
+	st, err := readState(filepath.Join(runRoot, id), withSpec)
+	if errors.Is(err, fs.ErrNotExist) {
+		return st, fmt.Errorf("no such container %s: %w", id, ErrNotExist)
+	}
+	return st, err
 }
 
 // isStaleForeground reports whether the state directory dir is that of a

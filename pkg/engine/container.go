@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -260,14 +261,22 @@ func (e *Engine) lookupContainer(ref string) (string, error) {
 	if e.exists(ref) {
 		return ref, nil
 	}
-	all, err := e.Containers(context.Background())
+	// An id prefix: the ids are the names of the records and of the
+	// state directories.
+	ids, err := e.detachedIDs()
 	if err != nil {
 		return "", err
 	}
+	entries, _ := os.ReadDir(e.runRoot)
+	for _, en := range entries {
+		if en.IsDir() && container.ValidateID(en.Name()) == nil && !slices.Contains(ids, en.Name()) {
+			ids = append(ids, en.Name())
+		}
+	}
 	var found []string
-	for _, st := range all {
-		if strings.HasPrefix(st.ID, ref) {
-			found = append(found, st.ID)
+	for _, id := range ids {
+		if strings.HasPrefix(id, ref) {
+			found = append(found, id)
 		}
 	}
 	switch len(found) {

@@ -8,8 +8,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rless/rless/internal/atomicfile"
@@ -126,7 +128,7 @@ func (e *Engine) writeHealth(id string, h healthState) error {
 }
 
 func readJSON(path string, v any) error {
-	data, err := os.ReadFile(path)
+	data, err := atomicfile.Read(path)
 	if err != nil {
 		return err
 	}
@@ -147,17 +149,14 @@ func writeJSON(path string, v any) error {
 // monitorPid returns the pid of the monitor of container id, or 0 when
 // none runs.
 func (e *Engine) monitorPid(id string) int {
-	data, err := os.ReadFile(e.monitorPath(id, ".pid"))
+	data, err := atomicfile.Read(e.monitorPath(id, ".pid"))
 	if err != nil {
 		return 0
 	}
 	pidS, startS, _ := strings.Cut(strings.TrimSpace(string(data)), " ")
 	pid, _ := strconv.Atoi(pidS)
 	start, _ := strconv.ParseUint(startS, 10, 64)
-	if pid <= 0 {
-		return 0
-	}
-	if t, err := proc.StartTime(pid); err != nil || t != start || !proc.Alive(pid) {
+	if start == 0 || !proc.Running(pid, start) {
 		return 0
 	}
 	return pid
@@ -181,8 +180,9 @@ func (e *Engine) detachedIDs() ([]string, error) {
 	return ids, nil
 }
 
-// detachedInfo returns what is known of detached container d.
-func (e *Engine) detachedInfo(d *definition) ContainerInfo {
+// detachedInfo returns what is known of detached container d, with its
+// spec while it runs when withSpec.
+func (e *Engine) detachedInfo(d *definition, withSpec bool) ContainerInfo {
 	cfg := d.Config
 	info := ContainerInfo{
 		ID: d.ID, Name: d.Name, Image: cfg.Image, ImageID: d.ImageID, Rootfs: cfg.Rootfs,
@@ -207,18 +207,16 @@ func (e *Engine) detachedInfo(d *definition) ContainerInfo {
 			if !info.FinishedAt.After(info.StartedAt) {
 				info.FinishedAt = time.Time{}
 			}
-		} else if st, err := container.Load(e.runRoot, d.ID); err == nil {
-			if s, err := st.State(); err == nil {
-				info.Status, info.Pid, info.Spec = s.Status, s.Pid, s.Spec
-				if s.Status == Stopped {
-					// Ended, its monitor deciding what next.
-					info.Pid = 0
-				}
-				if s.Record != nil {
-					_ = json.Unmarshal(s.Record.Ports, &info.Ports)
-					if s.Record.Command != nil {
-						info.Command = s.Record.Command
-					}
+		} else if s, err := container.ReadState(e.runRoot, d.ID, withSpec); err == nil {
+			info.Status, info.Pid, info.Spec = s.Status, s.Pid, s.Spec
+			if s.Status == Stopped {
+				// Ended, its monitor deciding what next.
+				info.Pid = 0
+			}
+			if s.Record != nil {
+				_ = json.Unmarshal(s.Record.Ports, &info.Ports)
+				if s.Record.Command != nil {
+					info.Command = s.Record.Command
 				}
 			}
 		} else {
@@ -264,23 +262,43 @@ func runtimeInfo(st container.State) ContainerInfo {
 
 // Containers returns what is known of every container: detached ones, in
 // any state, and those run in the foreground by a process of the user
-// (until they end). It takes no lock.
+// (until they end). It takes no lock. The detached ones' Spec is left out
+// (Container.Info has it).
 func (e *Engine) Containers(ctx context.Context) ([]ContainerInfo, error) {
 	ids, err := e.detachedIDs()
 	if err != nil {
 		return nil, err
 	}
+	// Read in parallel: the time is system calls, on files and /proc.
+	infos := make([]*ContainerInfo, len(ids))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(len(ids), 2*runtime.GOMAXPROCS(0)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if d, err := e.readDef(ids[i]); err == nil { // else removed meanwhile
+					info := e.detachedInfo(d, false)
+					infos[i] = &info
+				}
+			}
+		}()
+	}
+	for i := range ids {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 	var out []ContainerInfo
 	seen := map[string]bool{}
-	for _, id := range ids {
-		d, err := e.readDef(id)
-		if err != nil {
-			continue // removed meanwhile
+	for _, info := range infos {
+		if info != nil {
+			seen[info.ID] = true
+			out = append(out, *info)
 		}
-		seen[id] = true
-		out = append(out, e.detachedInfo(d))
 	}
-	states, err := container.List(e.runRoot)
+	states, err := container.ListWith(e.runRoot, container.ListOptions{Skip: func(id string) bool { return seen[id] }})
 	if err != nil {
 		return nil, err
 	}
@@ -295,7 +313,7 @@ func (e *Engine) Containers(ctx context.Context) ([]ContainerInfo, error) {
 // Info returns what is known of the container now.
 func (c *Container) Info() (ContainerInfo, error) {
 	if d, err := c.e.readDef(c.id); err == nil {
-		return c.e.detachedInfo(d), nil
+		return c.e.detachedInfo(d, true), nil
 	}
 	if c.c == nil {
 		return ContainerInfo{}, fmt.Errorf("no such container %s: %w", c.id, ErrNotExist)
