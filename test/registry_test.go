@@ -212,6 +212,9 @@ func imageStoreIn(t *testing.T, parent string) string {
 	t.Helper()
 	root := filepath.Join(parent, "store")
 	t.Cleanup(func() {
+		// A test that failed half-way leaves no detached container
+		// running to the next ones.
+		_ = imgCmd(root, "rm", "-fa").Run()
 		if out, err := rlessCmd("unshare", "rm", "-rf", root).CombinedOutput(); err != nil {
 			t.Errorf("remove store %s: %v\n%s", root, err, out)
 		}
