@@ -3,27 +3,14 @@ package proc
 
 import (
 	"errors"
-	"os"
 	"strconv"
 	"strings"
 
 	"github.com/rless/rless/internal/atomicfile"
-	"golang.org/x/sys/unix"
 )
 
 // Alive reports whether process pid exists and is not a zombie.
-func Alive(pid int) bool {
-	if err := unix.Kill(pid, 0); errors.Is(err, unix.ESRCH) {
-		return false
-	}
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	// The state follows the command name, which is in parentheses.
-	i := strings.LastIndexByte(string(stat), ')')
-	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
-}
+func Alive(pid int) bool { return Running(pid, 0) }
 
 // StartTime returns the start time of process pid, in clock ticks since
 // boot (field 22 of /proc/PID/stat): with the pid, it names a process for

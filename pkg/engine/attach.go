@@ -42,6 +42,13 @@ func writeFrame(w io.Writer, kind byte, p []byte) error {
 	return err
 }
 
+// encodeFrame returns the frame of kind carrying p.
+func encodeFrame(kind byte, p []byte) []byte {
+	var b bytes.Buffer
+	_ = writeFrame(&b, kind, p)
+	return b.Bytes()
+}
+
 func readFrame(r io.Reader) (byte, []byte, error) {
 	var hdr [5]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
@@ -100,20 +107,19 @@ func (h *attachHub) setTerminal(c *container.Container) {
 }
 
 func (h *attachHub) broadcast(kind byte, p []byte) {
-	var frame bytes.Buffer
-	_ = writeFrame(&frame, kind, p)
+	frame := encodeFrame(kind, p)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.hold {
-		if h.held+frame.Len() <= maxBacklog || kind == frameExit {
-			h.backlog = append(h.backlog, frame.Bytes())
-			h.held += frame.Len()
+		if h.held+len(frame) <= maxBacklog || kind == frameExit {
+			h.backlog = append(h.backlog, frame)
+			h.held += len(frame)
 		}
 		return
 	}
 	for c := range h.clients {
 		select {
-		case c.out <- frame.Bytes():
+		case c.out <- frame:
 		default:
 			slog.Debug("attach: dropping a client that does not keep up")
 			delete(h.clients, c)
@@ -214,40 +220,37 @@ func (h *attachHub) serve(conn net.Conn) {
 		close(h.attached)
 	}
 	if h.exited {
-		h.mu.Unlock()
+		// It gets what was held for it, else the exit status, and no more.
 		if len(backlog) == 0 {
-			_ = writeFrame(conn, frameExit, []byte(strconv.Itoa(h.code)))
-			return
+			c.out <- encodeFrame(frameExit, []byte(strconv.Itoa(h.code)))
 		}
 		close(c.out)
-		for frame := range c.out {
-			if _, err := conn.Write(frame); err != nil {
-				return
-			}
-		}
-		return
+	} else {
+		h.clients[c] = struct{}{}
+		go h.readInput(c)
 	}
-	h.clients[c] = struct{}{}
 	h.mu.Unlock()
-	go func() {
-		for {
-			kind, p, err := readFrame(conn)
-			if err != nil {
-				h.mu.Lock()
-				if _, ok := h.clients[c]; ok {
-					delete(h.clients, c)
-					close(c.out)
-				}
-				h.mu.Unlock()
-				return
-			}
-			h.input(kind, p)
-		}
-	}()
 	for frame := range c.out {
 		if _, err := conn.Write(frame); err != nil {
 			break
 		}
+	}
+}
+
+// readInput applies what client c sends until it goes.
+func (h *attachHub) readInput(c *attachClient) {
+	for {
+		kind, p, err := readFrame(c.conn)
+		if err != nil {
+			h.mu.Lock()
+			if _, ok := h.clients[c]; ok {
+				delete(h.clients, c)
+				close(c.out)
+			}
+			h.mu.Unlock()
+			return
+		}
+		h.input(kind, p)
 	}
 }
 
