@@ -59,7 +59,9 @@ otherwise. --userns=keep-id keeps your uid and gid inside.
 With -d the container runs detached: a monitor, a small process of its own
 session, runs it, logs its output (rless logs), serves rless attach, applies
 its restart policy and healthcheck, and records how it ended (rless ps -a);
-rless prints its id and exits. A container run in the foreground is removed
+rless prints its id and exits. With -it on a terminal it runs so too, the
+terminal attached from its start: the detach keys (--detach-keys, Ctrl-P
+Ctrl-Q) leave it running. A container run in the foreground is removed
 (its storage too) when it exits, with or without --rm.
 
 rless's own init runs as PID 1 by default (as "podman run --init"): it
