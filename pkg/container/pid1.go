@@ -4,9 +4,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
-	"runtime/debug"
 	"syscall"
-	"time"
 
 	"github.com/rless/rless/internal/syncmsg"
 	"golang.org/x/sys/unix"
@@ -78,10 +76,9 @@ func (p *process) runInit(conn *syncmsg.Conn) int {
 	}
 	_ = conn.Send(syncmsg.Msg{Type: syncmsg.Started, Pid: pid})
 	go a.serve(ln, lerr)
-	// What setting the container up allocated is garbage now: a
-	// long-running container's init gives it back to the system (not
-	// on the way of a short command).
-	time.AfterFunc(time.Second, debug.FreeOSMemory)
+	// No debug.FreeOSMemory here: a forced collection starts threads,
+	// which a container at its process limit (a fork bomb) refuses the
+	// init, and the Go runtime dies of that.
 	// conn stays open (close-on-exec: the command has not got it), to
 	// tell rless when the command ends: it then cleans up while the kernel
 	// takes the namespaces down after this process.
