@@ -42,7 +42,11 @@ func (e codeError) Unwrap() error { return e.err }
 
 func main() {
 	engine.Init()
-	os.Exit(execute(os.Args[1:]))
+	args := os.Args[1:]
+	if a, ok := runtimeArgs(os.Args[0], args); ok {
+		args = a
+	}
+	os.Exit(execute(args))
 }
 
 func execute(args []string) int {
@@ -77,7 +81,7 @@ func execute(args []string) int {
 		newImagesCmd(g, "images"), newRmiCmd(g, "rmi"), newTagCmd(g), newImageCmd(g), newSystemCmd(g), newVolumeCmd(g), newPortCmd(g))
 	root.AddCommand(engineCommands(g, false)...)
 	root.AddCommand(containerCommands(g)...)
-	root.AddCommand(newHealthcheckCmd(g), newPsCmd(g, "ps"), newCompletionCmd(), newTopInspectCmd(g))
+	root.AddCommand(newHealthcheckCmd(g), newPsCmd(g, "ps"), newCompletionCmd(), newTopInspectCmd(g), newOCICmd())
 	root.AddCommand(newContainerCmd(g, append(containerCommands(g), newContainerPruneCmd(g), newContainerInspectCmd(g))...))
 	addCompletions(root, g)
 	root.SetArgs(args)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"syscall"
 	"unsafe"
@@ -64,6 +65,17 @@ type SpawnOptions struct {
 	// Detach lets the child outlive the thread that starts it (by
 	// default it is killed when that thread ends).
 	Detach bool
+	// NoUserns starts the child in this process's user namespace: no
+	// CLONE_NEWUSER, no mapping (Host and Mapping unused). Creating the
+	// other namespaces then needs CAP_SYS_ADMIN here: rless running as
+	// root of an engine's user namespace, as rootless podman runs its
+	// runtime.
+	NoUserns bool
+	// Join are existing namespaces (by path) the child starts in: the
+	// network, IPC, UTS, cgroup and PID (for its children) namespaces of
+	// another process. They need Detach: Start joins them on a thread of
+	// its own, which ends with the call.
+	Join []specs.LinuxNamespace
 }
 
 // Child is a started child stage.
@@ -131,7 +143,9 @@ func Start(opts SpawnOptions) (_ *Child, err error) {
 		cgroupFD = fd
 	}
 	stage, flags := opts.Stage, opts.Cloneflags
-	if root, ok := userns.HostID(opts.Mapping.UIDs, 0); !ok || root != uint32(os.Getuid()) {
+	if opts.NoUserns {
+		opts.Mapping = userns.Mapping{}
+	} else if root, ok := userns.HostID(opts.Mapping.UIDs, 0); !ok || root != uint32(os.Getuid()) {
 		// A nested layout: the child runs NestStage in a namespace of
 		// the host's default layout, and makes the wanted one inside.
 		outer, fallback := opts.Host.Mapping()
@@ -158,7 +172,7 @@ func Start(opts SpawnOptions) (_ *Child, err error) {
 		Stderr:     opts.Stderr,
 		ExtraFiles: append([]*os.File{child.File()}, opts.ExtraFiles...),
 		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags:  flags | syscall.CLONE_NEWUSER,
+			Cloneflags:  flags,
 			Pdeathsig:   syscall.SIGKILL,
 			Setsid:      opts.Setsid,
 			UseCgroupFD: opts.Cgroup != "", // CLONE_INTO_CGROUP: never outside its limits
@@ -169,7 +183,12 @@ func Start(opts SpawnOptions) (_ *Child, err error) {
 		cmd.SysProcAttr.Pdeathsig = 0
 		cmd.Env = append(cmd.Env, detachEnv+"=1")
 	}
-	if !opts.Mapping.Helpers {
+	if !opts.NoUserns {
+		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWUSER
+	}
+	if opts.NoUserns {
+		cmd.Env = append(cmd.Env, mappedEnv+"="+premapped)
+	} else if !opts.Mapping.Helpers {
 		cmd.SysProcAttr.UidMappings = sysMappings(opts.Mapping.UIDs)
 		cmd.SysProcAttr.GidMappings = sysMappings(opts.Mapping.GIDs)
 		cmd.Env = append(cmd.Env, mappedEnv+"="+premapped)
@@ -185,10 +204,69 @@ func Start(opts SpawnOptions) (_ *Child, err error) {
 		}
 		cmd.SysProcAttr.AmbientCaps = caps
 	}
-	if err := cmd.Start(); err != nil {
+	if err := startIn(cmd, opts); err != nil {
 		return nil, fmt.Errorf("create namespaces: %w", err)
 	}
 	return &Child{Cmd: cmd, Sync: parent, opts: opts}, nil
+}
+
+// joinFlags are the namespaces a child can start in by path, with their
+// clone flags: those a thread of a multithreaded process can enter (not
+// the user namespace, which needs a single thread, nor the mount
+// namespace, which needs a file system context of its own).
+var joinFlags = map[specs.LinuxNamespaceType]int{
+	specs.NetworkNamespace: unix.CLONE_NEWNET, specs.IPCNamespace: unix.CLONE_NEWIPC,
+	specs.UTSNamespace: unix.CLONE_NEWUTS, specs.CgroupNamespace: unix.CLONE_NEWCGROUP,
+	specs.PIDNamespace: unix.CLONE_NEWPID,
+}
+
+// CanJoin reports whether a child can start in an existing namespace of
+// type t (SpawnOptions.Join).
+func CanJoin(t specs.LinuxNamespaceType) bool {
+	_, ok := joinFlags[t]
+	return ok
+}
+
+// startIn starts cmd, in the namespaces opts.Join names: from a thread
+// locked for good, which enters them first and ends with this call (the
+// child inherits the namespaces of the thread that clones it).
+func startIn(cmd *exec.Cmd, opts SpawnOptions) error {
+	if len(opts.Join) == 0 {
+		return cmd.Start()
+	}
+	if !opts.Detach {
+		return errors.New("joining namespaces needs a detached child")
+	}
+	fds := make([]int, 0, len(opts.Join))
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	flags := make([]int, 0, len(opts.Join))
+	for _, ns := range opts.Join {
+		flag, ok := joinFlags[ns.Type]
+		if !ok {
+			return fmt.Errorf("joining a %s namespace is not supported", ns.Type)
+		}
+		fd, err := unix.Open(ns.Path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("open %s namespace: %w", ns.Type, err)
+		}
+		fds, flags = append(fds, fd), append(flags, flag)
+	}
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		for i, fd := range fds {
+			if err := unix.Setns(fd, flags[i]); err != nil {
+				done <- fmt.Errorf("join %s namespace %s: %w", opts.Join[i].Type, opts.Join[i].Path, err)
+				return
+			}
+		}
+		done <- cmd.Start()
+	}()
+	return <-done
 }
 
 func sysMappings(ms []specs.LinuxIDMapping) []syscall.SysProcIDMap {

@@ -271,6 +271,9 @@ func checkUser(s *specs.Spec) error {
 // checkIDs fails clearly when u's ids are not mapped in the user namespace
 // of s.
 func checkIDs(s *specs.Spec, u specs.User) error {
+	if !hasNamespace(s, specs.UserNamespace) {
+		return nil // the caller's user namespace: its ids are what it maps
+	}
 	if _, ok := userns.HostID(s.Linux.UIDMappings, u.UID); !ok {
 		return fmt.Errorf("user %d is not mapped in the user namespace (no subordinate uid range?)", u.UID)
 	}

@@ -3,6 +3,8 @@ package container
 import (
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"unsafe"
@@ -24,6 +26,18 @@ import (
 // are lowered last. Everything but the resource limits applies to this
 // thread only, and so to what it starts.
 func confine(proc *specs.Process, filter []unix.SockFilter) error {
+	// The file mode creation mask (the process's, shared by its threads):
+	// the spec's, else 0022, as runc's.
+	umask := 0o022
+	if proc.User.Umask != nil {
+		umask = int(*proc.User.Umask)
+	}
+	syscall.Umask(umask)
+	if proc.OOMScoreAdj != nil {
+		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(*proc.OOMScoreAdj)), 0); err != nil {
+			return fmt.Errorf("set oom_score_adj %d: %w", *proc.OOMScoreAdj, err)
+		}
+	}
 	for _, r := range proc.Rlimits {
 		if err := setRlimit(r); err != nil {
 			return err

@@ -95,6 +95,11 @@ type Config struct {
 	// Bundle is the OCI bundle directory the spec comes from, recorded in
 	// the state, or "".
 	Bundle string
+	// Console, if not nil, takes the pseudo-terminal's master of a
+	// container with Spec.Process.Terminal, instead of its relay to Stdin
+	// and Stdout: an OCI runtime sends it to its caller's console socket.
+	// Console owns the master from then on.
+	Console func(master *os.File) error
 	// Record is what to record of the container for list and inspect
 	// (written in the background of the start), or nil. An auto-removed
 	// container's is not written unless it has a name or labels: its
@@ -181,7 +186,14 @@ func create(ctx context.Context, cfg Config, barrier bool) (_ *Container, err er
 	if s == nil || s.Process == nil || s.Linux == nil {
 		return nil, errors.New("incomplete spec: no process or linux section")
 	}
-	if cfg.Host == nil {
+	// Without a user namespace in the spec the container is made in the
+	// caller's, whose root it must be (an engine's runtime, as rootless
+	// podman's).
+	noUserns := !hasNamespace(s, specs.UserNamespace)
+	if noUserns && os.Geteuid() != 0 {
+		return nil, errors.New("linux.namespaces has no user namespace: without one, rless must run as root (of a user namespace, as under rootless podman); add a user namespace with linux.uidMappings and linux.gidMappings")
+	}
+	if cfg.Host == nil && !noUserns {
 		return nil, errors.New("no host description (userns.DetectHost)")
 	}
 	if err := checkSpec(s); err != nil {
@@ -232,6 +244,12 @@ func create(ctx context.Context, cfg Config, barrier bool) (_ *Container, err er
 		Host:       cfg.Host,
 		Mapping:    cfg.Mapping,
 		Detach:     cfg.Detach,
+		NoUserns:   noUserns,
+	}
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Path != "" {
+			opts.Join = append(opts.Join, ns)
+		}
 	}
 	if !s.Process.Terminal {
 		opts.Stdin, opts.Stdout = cfg.Stdin, cfg.Stdout
@@ -365,8 +383,16 @@ func (c *Container) await(ctx context.Context) (Status, error) {
 			return Running, nil // the command was executed in place of the stage
 		case err != nil:
 		case m.Type == syncmsg.PTY && len(fds) == 1 && c.master == nil:
-			c.master = os.NewFile(uintptr(fds[0]), "ptmx")
-			continue
+			master := os.NewFile(uintptr(fds[0]), "ptmx")
+			if c.cfg.Console == nil {
+				c.master = master
+				continue
+			}
+			fds = nil
+			if err = c.cfg.Console(master); err == nil {
+				continue
+			}
+			err = fmt.Errorf("console: %w", err)
 		case m.Type == syncmsg.Tap && len(fds) == 1 && c.network != nil:
 			err = c.network.Attach(ctx, c.pid, os.NewFile(uintptr(fds[0]), "tap"))
 			if err == nil {
@@ -430,7 +456,11 @@ func (c *Container) Start(ctx context.Context) error {
 		if st.Status != Created {
 			return fmt.Errorf("container %s is %s, not created", c.id, st.Status)
 		}
-		return failed(openBarrier(ctx, c.dir, c.pid))
+		if err := openBarrier(ctx, c.dir, c.pid); err != nil {
+			return failed(err)
+		}
+		_ = c.sd.setState(Running, c.pid)
+		return nil
 	}
 	started := false
 	c.startOnce.Do(func() {
@@ -709,7 +739,7 @@ func Load(runRoot, id string) (*Container, error) {
 	}
 	return &Container{
 		id: id, dir: dir, pid: raw.Pid, done: make(chan struct{}),
-		sd: &stateDir{dir: dir, id: id, bundle: raw.Bundle, autoRemove: raw.autoRemove, created: raw.created},
+		sd: &stateDir{dir: dir, id: id, bundle: raw.Bundle, autoRemove: raw.autoRemove, created: raw.created, creator: raw.creator},
 	}, nil
 }
 

@@ -1,6 +1,7 @@
 package container
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -152,6 +153,9 @@ type stateDir struct {
 	// startTime is the start time of process startPid (see write).
 	startPid  int
 	startTime uint64
+	// creator is the pid of the process that created the container, for
+	// a loaded handle's writes (0: this process).
+	creator int
 }
 
 // tmpPrefix starts the name of a state directory being made:
@@ -201,7 +205,7 @@ func (d *stateDir) setState(status Status, pid int) error {
 // one being made for it).
 func (d *stateDir) write(dir string, status Status, pid int) error {
 	a := map[string]string{
-		annotationCreator: strconv.Itoa(os.Getpid()),
+		annotationCreator: strconv.Itoa(cmp.Or(d.creator, os.Getpid())),
 		annotationCreated: d.created.Format(time.RFC3339Nano),
 	}
 	if pid > 0 {

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/rless/rless/internal/stage"
 	"github.com/rless/rless/pkg/cgroups"
 	"github.com/rless/rless/pkg/spec"
 )
@@ -74,10 +75,6 @@ func checkProcess(p *specs.Process) error {
 	switch {
 	case p.CommandLine != "":
 		return errors.New("process.commandLine is not supported on Linux (use process.args)")
-	case p.User.Umask != nil:
-		return errors.New("process.user.umask is not supported")
-	case p.OOMScoreAdj != nil:
-		return errors.New("process.oomScoreAdj is not supported")
 	case p.Scheduler != nil:
 		return errors.New("process.scheduler is not supported")
 	case p.IOPriority != nil:
@@ -188,10 +185,10 @@ func checkNamespaces(nss []specs.LinuxNamespace) error {
 		if !ok {
 			return fmt.Errorf("linux.namespaces: the %q namespace is not supported", ns.Type)
 		}
-		if ns.Path != "" {
+		if ns.Path != "" && !stage.CanJoin(ns.Type) {
 			return fmt.Errorf("joining the %s namespace at %s is not supported", name, ns.Path)
 		}
-		mount = mount || ns.Type == specs.MountNamespace
+		mount = mount || ns.Type == specs.MountNamespace && ns.Path == ""
 	}
 	if !mount {
 		return errors.New("linux.namespaces: a container without a mount namespace of its own is not supported")

@@ -60,9 +60,15 @@ func TestSpecCheck(t *testing.T) {
 		{name: "host network", edit: []func(*specs.Spec){withNetwork(spec.NetworkHost)}},
 		{name: "cgroupsPath is best effort", edit: []func(*specs.Spec){func(s *specs.Spec) { s.Linux.CgroupsPath = "/machine.slice/x" }}},
 
-		{name: "namespace path", edit: []func(*specs.Spec){func(s *specs.Spec) {
+		{name: "network namespace path", edit: []func(*specs.Spec){func(s *specs.Spec) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: "/x"})
-		}}, err: "joining the network namespace at /x is not supported"},
+		}}},
+		{name: "user namespace path", edit: []func(*specs.Spec){withoutNamespace(specs.UserNamespace), func(s *specs.Spec) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace, Path: "/x"})
+		}}, err: "joining the user namespace at /x is not supported"},
+		{name: "mount namespace path", edit: []func(*specs.Spec){withoutNamespace(specs.MountNamespace), func(s *specs.Spec) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.MountNamespace, Path: "/x"})
+		}}, err: "joining the mount namespace at /x is not supported"},
 		{name: "time namespace", edit: []func(*specs.Spec){func(s *specs.Spec) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.TimeNamespace})
 		}}, err: `linux.namespaces: the "time" namespace`},
@@ -165,8 +171,8 @@ func TestSpecCheck(t *testing.T) {
 
 		{name: "ioPriority", edit: []func(*specs.Spec){func(s *specs.Spec) { s.Process.IOPriority = &specs.LinuxIOPriority{Class: specs.IOPRIO_CLASS_BE} }}, err: "process.ioPriority"},
 		{name: "scheduler", edit: []func(*specs.Spec){func(s *specs.Spec) { s.Process.Scheduler = &specs.Scheduler{Policy: specs.SchedBatch} }}, err: "process.scheduler"},
-		{name: "oomScoreAdj", edit: []func(*specs.Spec){func(s *specs.Spec) { s.Process.OOMScoreAdj = ptr(100) }}, err: "process.oomScoreAdj"},
-		{name: "umask", edit: []func(*specs.Spec){func(s *specs.Spec) { s.Process.User.Umask = ptr[uint32](0o22) }}, err: "process.user.umask"},
+		{name: "oomScoreAdj", edit: []func(*specs.Spec){func(s *specs.Spec) { s.Process.OOMScoreAdj = ptr(100) }}},
+		{name: "umask", edit: []func(*specs.Spec){func(s *specs.Spec) { s.Process.User.Umask = ptr[uint32](0o22) }}},
 		{name: "execCPUAffinity", edit: []func(*specs.Spec){func(s *specs.Spec) { s.Process.ExecCPUAffinity = &specs.CPUAffinity{Initial: "0"} }}, err: "process.execCPUAffinity"},
 
 		{name: "apparmor, none on the host", edit: []func(*specs.Spec){func(s *specs.Spec) { s.Process.ApparmorProfile = "containers-default" }}},

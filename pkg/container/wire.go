@@ -91,6 +91,11 @@ func encodeInitSpec(is initSpec) []byte {
 			w.uint(r.Hard)
 			w.uint(r.Soft)
 		}
+		w.optUint(p.User.Umask != nil, uint64(deref(p.User.Umask)))
+		w.bool(p.OOMScoreAdj != nil)
+		if p.OOMScoreAdj != nil {
+			w.int(int64(*p.OOMScoreAdj))
+		}
 	}
 	w.bool(s.Linux != nil)
 	if l := s.Linux; l != nil {
@@ -163,6 +168,14 @@ func decodeInitSpec(b []byte) (initSpec, error) {
 		}
 		for n := r.count(); n > 0; n-- {
 			p.Rlimits = append(p.Rlimits, specs.POSIXRlimit{Type: r.str(), Hard: r.uint(), Soft: r.uint()})
+		}
+		if ok, v := r.optUint(); ok {
+			u := uint32(v)
+			p.User.Umask = &u
+		}
+		if r.bool() {
+			adj := int(r.int())
+			p.OOMScoreAdj = &adj
 		}
 		s.Process = p
 	}

@@ -34,6 +34,8 @@ func fullSpec(t testing.TB) *specs.Spec {
 	s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1", "a": ""}
 	s.Process.ConsoleSize = &specs.Box{Height: 24, Width: 80}
 	s.Process.NoNewPrivileges = true
+	umask, adj := uint32(0o027), -17
+	s.Process.User.Umask, s.Process.OOMScoreAdj = &umask, &adj
 	s.Process.Capabilities.Ambient = []string{}
 	s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 1 << 20, Soft: 1024}}
 	s.Annotations["k"] = "v"

@@ -8,6 +8,7 @@
 package rootfs
 
 import (
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -91,4 +92,18 @@ func parseOptions(options []string) mountOpts {
 	}
 	o.data = strings.Join(data, ",")
 	return o
+}
+
+// MountOptions lists the mount options the root filesystem's mounts
+// understand by name (others are passed to the file system as data).
+func MountOptions() []string {
+	out := []string{"rro"}
+	for name := range flagOpts {
+		out = append(out, name)
+	}
+	for name := range propagationOpts {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
 }

@@ -148,14 +148,20 @@ func (r *builder) mount(m specs.Mount) error {
 			}
 		}
 	default:
-		err := unix.Mount(m.Source, target, m.Type, o.flags, o.data)
+		typ := m.Type
+		if typ == "cgroup" && unifiedCgroup() {
+			// "cgroup" is the host's cgroup file system (runc's reading).
+			typ = "cgroup2"
+		}
+		err := unix.Mount(m.Source, target, typ, o.flags, o.data)
 		if errors.Is(err, unix.EINVAL) && m.Type == "devpts" && strings.Contains(o.data, "gid=") {
 			// gid 5 (tty) is not mapped with a single-id mapping.
 			err = unix.Mount(m.Source, target, m.Type, o.flags, dropOption(o.data, "gid="))
 		}
-		if err != nil && (m.Type == "sysfs" || m.Type == "mqueue" || m.Type == "cgroup2") {
+		if err != nil && (m.Type == "sysfs" || m.Type == "mqueue" || m.Type == "cgroup2" || m.Type == "cgroup") {
 			// Not owning the network/IPC namespace (for example with the
-			// host network) forbids a new instance: bind the host's.
+			// host network) forbids a new instance, as cgroup v1 does any
+			// in a user namespace: bind the host's.
 			if err = unix.Mount("/"+strings.TrimPrefix(m.Destination, "/"), target, "", unix.MS_BIND|unix.MS_REC, ""); err == nil {
 				err = r.makeReadOnly(m.Destination, true)
 			}
@@ -291,4 +297,10 @@ func dropOption(data, prefix string) string {
 		}
 	}
 	return strings.Join(keep, ",")
+}
+
+// unifiedCgroup reports whether the host's /sys/fs/cgroup is cgroup v2.
+func unifiedCgroup() bool {
+	var st unix.Statfs_t
+	return unix.Statfs("/sys/fs/cgroup", &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
 }

@@ -1,0 +1,460 @@
+package test
+
+import (
+	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/rless/rless/internal/proc"
+	"github.com/rless/rless/pkg/oci"
+	"github.com/rless/rless/pkg/terminal"
+)
+
+// ociBundle writes a bundle whose config.json is `rless oci spec
+// --rootless`'s on the test rootfs, changed by edit, and returns its
+// directory.
+func ociBundle(t *testing.T, edit func(*specs.Spec)) string {
+	t.Helper()
+	dir := t.TempDir()
+	if r := run(t, "oci", "spec", "--rootless", "--bundle", dir); r.code != 0 {
+		t.Fatalf("oci spec: %d %s", r.code, r.stderr)
+	}
+	path := filepath.Join(dir, "config.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Root.Path != "rootfs" || !s.Process.Terminal || s.Linux.UIDMappings[0].HostID != uint32(os.Getuid()) {
+		t.Fatalf("oci spec --rootless wrote root %q, terminal %v, uid mappings %v", s.Root.Path, s.Process.Terminal, s.Linux.UIDMappings)
+	}
+	s.Root.Path = rootfs
+	if edit != nil {
+		edit(&s)
+	}
+	if b, err = json.Marshal(&s); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// ociRun runs `rless oci --root root ARGS...`.
+func ociRun(t *testing.T, root string, args ...string) result {
+	t.Helper()
+	return runCmd(t, exec.Command(rless, append([]string{"oci", "--root", root}, args...)...))
+}
+
+func mustOCI(t *testing.T, root string, args ...string) string {
+	t.Helper()
+	r := ociRun(t, root, args...)
+	if r.code != 0 {
+		t.Fatalf("oci %v: exit %d\nstdout: %s\nstderr: %s", args, r.code, r.stdout, r.stderr)
+	}
+	return r.stdout
+}
+
+func ociState(t *testing.T, root, id string) oci.State {
+	t.Helper()
+	var st oci.State
+	out := mustOCI(t, root, "state", id)
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("state %q: %v", out, err)
+	}
+	return st
+}
+
+// TestOCILifecycle drives a bundle through runc's command line: create,
+// state, start, exec (attached and detached), kill, delete, with runc's
+// state JSON and errors.
+func TestOCILifecycle(t *testing.T) {
+	before := takeSnapshot(t)
+	root := filepath.Join(t.TempDir(), "state")
+	bundle := ociBundle(t, func(s *specs.Spec) {
+		s.Process.Terminal = false
+		s.Process.Args = []string{"sh", "-c", "trap 'echo got-term; exit 7' TERM; echo started; while :; do sleep 0.05; done"}
+		umask := uint32(0o077)
+		s.Process.User.Umask = &umask
+	})
+	out := filepath.Join(t.TempDir(), "out")
+	outFile, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outFile.Close()
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	create := exec.Command(rless, "oci", "--root", root, "create", "--bundle", bundle, "--pid-file", pidFile, "c1")
+	create.Stdout, create.Stderr = outFile, outFile
+	if err := create.Run(); err != nil {
+		b, _ := os.ReadFile(out)
+		t.Fatalf("create: %v: %s", err, b)
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(string(b))
+	st := ociState(t, root, "c1")
+	if st.Status != "created" || st.Pid != pid || !proc.Alive(pid) || st.Bundle != bundle || st.Rootfs != rootfs || st.ID != "c1" || st.OCIVersion != specs.Version {
+		t.Fatalf("after create: state %+v, pid file %d", st, pid)
+	}
+	if r := ociRun(t, root, "create", "--bundle", bundle, "c1"); r.code != 1 || !strings.Contains(r.stderr, "exists") {
+		t.Errorf("create of an existing id: %d %q", r.code, r.stderr)
+	}
+	if r := ociRun(t, root, "exec", "c1", "true"); r.code != 1 || !strings.Contains(r.stderr, "created") {
+		t.Errorf("exec before start: %d %q", r.code, r.stderr)
+	}
+	if b, _ := os.ReadFile(out); len(b) != 0 {
+		t.Fatalf("the command ran before start: %q", b)
+	}
+	mustOCI(t, root, "start", "c1")
+	if st := ociState(t, root, "c1"); st.Status != "running" || st.Pid != pid {
+		t.Fatalf("after start: %+v", st)
+	}
+	waitFile(t, out, "started\n")
+
+	// exec: the container's process, its environment and umask.
+	r := ociRun(t, root, "exec", "--env", "X=from-exec", "c1", "sh", "-c", "echo $X; umask; cat /proc/1/cmdline | tr '\\0' ' '; exit 5")
+	if r.code != 5 || !strings.Contains(r.stdout, "from-exec\n0077\nsh -c trap") {
+		t.Errorf("exec: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	// exec --process, detached: the pid file names a process that ends
+	// with the process's status.
+	procFile := filepath.Join(t.TempDir(), "process.json")
+	pj, _ := json.Marshal(specs.Process{Args: []string{"sh", "-c", "echo detached >> /dev/shm/exec-out; sleep 0.3; exit 6"}, Cwd: "/", Env: []string{"PATH=/bin"}})
+	if err := os.WriteFile(procFile, pj, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	execPid := filepath.Join(t.TempDir(), "exec.pid")
+	mustOCI(t, root, "exec", "--detach", "--process", procFile, "--pid-file", execPid, "c1")
+	b, err = os.ReadFile(execPid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, _ := strconv.Atoi(string(b))
+	if ep <= 0 || !proc.Alive(ep) {
+		t.Fatalf("exec -d pid %d is not running", ep)
+	}
+	waitGone(t, ep)
+	if r := ociRun(t, root, "exec", "c1", "cat", "/dev/shm/exec-out"); r.stdout != "detached\n" {
+		t.Errorf("detached exec's output: %q %q", r.stdout, r.stderr)
+	}
+	pids := mustOCI(t, root, "ps", "--format", "json", "c1")
+	var list []int
+	if err := json.Unmarshal([]byte(pids), &list); err != nil || len(list) < 2 || !slices.Contains(list, pid) {
+		t.Errorf("ps: %q", pids)
+	}
+	var states []oci.State
+	if err := json.Unmarshal([]byte(mustOCI(t, root, "list", "--format", "json")), &states); err != nil || len(states) != 1 || states[0].ID != "c1" || states[0].Status != "running" {
+		t.Errorf("list: %+v %v", states, err)
+	}
+	if r := ociRun(t, root, "delete", "c1"); r.code != 1 || !strings.Contains(r.stderr, "not stopped") {
+		t.Errorf("delete of a running container: %d %q", r.code, r.stderr)
+	}
+
+	mustOCI(t, root, "kill", "c1", "TERM")
+	waitGone(t, pid)
+	if st := ociState(t, root, "c1"); st.Status != "stopped" || st.Pid != 0 {
+		t.Fatalf("after kill: %+v", st)
+	}
+	waitFile(t, out, "started\ngot-term\n")
+	if r := ociRun(t, root, "kill", "c1", "KILL"); r.code != 1 || !strings.Contains(r.stderr, "not running") {
+		t.Errorf("kill of a stopped container: %d %q", r.code, r.stderr)
+	}
+	mustOCI(t, root, "delete", "c1")
+	if r := ociRun(t, root, "state", "c1"); r.code != 1 || !strings.Contains(r.stderr, "c1 does not exist") {
+		t.Errorf("state after delete: %d %q", r.code, r.stderr)
+	}
+	mustOCI(t, root, "delete", "--force", "c1") // gone already: not an error with --force
+	if out := mustOCI(t, root, "list", "-q"); out != "" {
+		t.Errorf("list after delete: %q", out)
+	}
+	assertClean(t, before)
+}
+
+// TestOCIConsoleSocket: with process.terminal, create sends the pty master
+// to --console-socket, as runc does, and the test talks to the shell
+// through it; exec -t does the same.
+func TestOCIConsoleSocket(t *testing.T) {
+	before := takeSnapshot(t)
+	root := filepath.Join(t.TempDir(), "state")
+	bundle := ociBundle(t, nil) // runc's: sh on a terminal
+	sock := filepath.Join(t.TempDir(), "console.sock")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	masters := make(chan *os.File, 2)
+	go func() {
+		for {
+			conn, err := ln.AcceptUnix()
+			if err != nil {
+				return
+			}
+			m, err := oci.RecvConsole(conn)
+			conn.Close()
+			if err == nil {
+				masters <- m
+			}
+		}
+	}()
+	if r := ociRun(t, root, "create", "--bundle", bundle, "tty1"); r.code != 1 || !strings.Contains(r.stderr, "--console-socket is required") {
+		t.Errorf("create of a terminal without a console socket: %d %q", r.code, r.stderr)
+	}
+	mustOCI(t, root, "create", "--bundle", bundle, "--console-socket", sock, "tty1")
+	master := receive(t, masters)
+	defer master.Close()
+	mustOCI(t, root, "start", "tty1")
+	term := readPTY(master)
+	if _, err := master.WriteString("echo hello-$((6*7)); tty\n"); err != nil {
+		t.Fatal(err)
+	}
+	term.waitFor(t, "hello-42")
+	term.waitFor(t, "/dev/pts/0")
+
+	mustOCI(t, root, "exec", "--tty", "--detach", "--console-socket", sock, "tty1", "sh", "-c", "echo exec-$((2*3)); tty; sleep 0.2")
+	em := receive(t, masters)
+	defer em.Close()
+	readPTY(em).waitFor(t, "exec-6")
+
+	if _, err := master.WriteString("exit 3\n"); err != nil {
+		t.Fatal(err)
+	}
+	st := ociState(t, root, "tty1")
+	waitGone(t, st.Pid)
+	if st := ociState(t, root, "tty1"); st.Status != "stopped" {
+		t.Fatalf("after exit: %+v", st)
+	}
+	mustOCI(t, root, "delete", "tty1")
+	assertClean(t, before)
+}
+
+// TestOCIRuntimeName: rless is the runtime itself when called through a
+// link named rless-runtime or runc, and under its own name when the
+// command line is a runtime's (an engine given rless's path).
+func TestOCIRuntimeName(t *testing.T) {
+	dir := t.TempDir()
+	link := filepath.Join(dir, "rless-runtime")
+	if err := os.Symlink(rless, link); err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(dir, "state")
+	bundle := ociBundle(t, func(s *specs.Spec) {
+		s.Process.Terminal = false
+		s.Process.Args = []string{"true"}
+	})
+	// The container gets create's standard streams: not the test's pipes.
+	if err := exec.Command(link, "--root", root, "create", "--bundle", bundle, "n1").Run(); err != nil {
+		t.Fatalf("create through %s: %v", link, err)
+	}
+	for _, c := range [][]string{
+		{link, "--root", root, "state", "n1"},
+		{rless, "--root", root, "start", "n1"},
+		{rless, "--log", filepath.Join(dir, "log.json"), "--log-format", "json", "--root", root, "delete", "--force", "n1"},
+	} {
+		if r := runCmd(t, exec.Command(c[0], c[1:]...)); r.code != 0 {
+			t.Fatalf("%v: %d %s", c[1:], r.code, r.stderr)
+		}
+	}
+	if r := runCmd(t, exec.Command(link, "--version")); r.code != 0 || !strings.Contains(r.stdout, "spec: "+specs.Version) {
+		t.Errorf("--version: %q", r.stdout)
+	}
+	// Failures are logged to --log as runc's JSON, where engines read them.
+	logFile := filepath.Join(dir, "fail.json")
+	r := runCmd(t, exec.Command(link, "--log", logFile, "--log-format", "json", "--root", root, "start", "nosuch"))
+	b, _ := os.ReadFile(logFile)
+	var entry struct{ Level, Msg string }
+	if r.code != 1 || json.Unmarshal(b, &entry) != nil || entry.Level != "error" || !strings.Contains(entry.Msg, "nosuch does not exist") {
+		t.Errorf("start of an unknown container: %d %q, log %q", r.code, r.stderr, b)
+	}
+	var f struct {
+		OCIVersionMax string
+		Linux         struct{ Namespaces []string }
+	}
+	out := runCmd(t, exec.Command(rless, "oci", "features"))
+	if err := json.Unmarshal([]byte(out.stdout), &f); err != nil || f.OCIVersionMax != specs.Version || len(f.Linux.Namespaces) != 7 {
+		t.Errorf("features: %+v %v", f, err)
+	}
+}
+
+func receive(t *testing.T, c chan *os.File) *os.File {
+	t.Helper()
+	select {
+	case m := <-c:
+		return m
+	case <-time.After(20 * time.Second):
+		t.Fatal("no terminal came to the console socket")
+		return nil
+	}
+}
+
+// readPTY collects what a pty master reads.
+func readPTY(master *os.File) *ptyRun {
+	p := &ptyRun{master: master, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			p.mu.Lock()
+			p.out.Write(buf[:n])
+			p.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return p
+}
+
+// waitFile waits until file path holds want.
+func waitFile(t *testing.T, path, want string) {
+	t.Helper()
+	var b []byte
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if b, _ = os.ReadFile(path); string(b) == want {
+			return
+		}
+	}
+	t.Fatalf("%s holds %q, want %q", path, b, want)
+}
+
+// waitGone waits until process pid has ended (and is not a zombie).
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if syscall.Kill(pid, 0) != nil || !proc.Alive(pid) {
+			return
+		}
+	}
+	t.Fatalf("process %d still runs", pid)
+}
+
+// podmanEnv is a rootless podman of the test's own: its containers.conf
+// and storage (vfs) under dir, its own XDG_RUNTIME_DIR (so its pause
+// process is the test's); it runs rless as its OCI runtime, by path.
+type podmanEnv struct {
+	dir, xdg string
+	env      []string
+}
+
+func newPodman(t *testing.T) *podmanEnv {
+	t.Helper()
+	if _, err := exec.LookPath("podman"); err != nil {
+		t.Fatal("podman is not installed (hack/deps.sh installs it)")
+	}
+	// Not t.TempDir: podman's storage holds files of subordinate ids,
+	// which only `podman unshare` can remove.
+	dir, err := os.MkdirTemp(workDir, "podman-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &podmanEnv{dir: dir, xdg: filepath.Join(dir, "xdg")}
+	if err := os.Mkdir(p.xdg, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "containers.conf")
+	storage := filepath.Join(dir, "storage.conf")
+	if err := os.WriteFile(conf, []byte("[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(storage, []byte("[storage]\ndriver = \"vfs\"\ngraphroot = \""+filepath.Join(dir, "root")+"\"\nrunroot = \""+filepath.Join(dir, "runroot")+"\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.env = append(os.Environ(), "CONTAINERS_CONF="+conf, "CONTAINERS_STORAGE_CONF="+storage, "XDG_RUNTIME_DIR="+p.xdg)
+	t.Cleanup(func() {
+		_ = p.cmd("rm", "-fa", "-t", "0").Run()
+		_ = p.cmd("unshare", "rm", "-rf", filepath.Join(dir, "root"), filepath.Join(dir, "runroot")).Run()
+		if b, err := os.ReadFile(filepath.Join(p.xdg, "libpod", "tmp", "pause.pid")); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		os.RemoveAll(dir)
+	})
+	return p
+}
+
+// cmd is podman with rless as its runtime.
+func (p *podmanEnv) cmd(args ...string) *exec.Cmd {
+	c := exec.Command("podman", append([]string{"--runtime", rless}, args...)...)
+	c.Env = p.env
+	return c
+}
+
+func (p *podmanEnv) must(t *testing.T, args ...string) string {
+	t.Helper()
+	r := runCmd(t, p.cmd(args...))
+	if r.code != 0 {
+		t.Fatalf("podman %v: exit %d\nstdout: %s\nstderr: %s", args, r.code, r.stdout, r.stderr)
+	}
+	return r.stdout
+}
+
+// TestOCIPodman: rootless podman runs its containers with rless as its
+// OCI runtime (`podman --runtime PATH-OF-RLESS`): run --rm, run -it (the
+// console socket), run -d, exec, logs, stop and rm.
+func TestOCIPodman(t *testing.T) {
+	registry(t)
+	p := newPodman(t)
+	img := strings.TrimSpace(p.must(t, "pull", "-q", "oci:"+regLayout.Dir+":"+layoutTag(alpineRef)))
+
+	if out := p.must(t, "run", "--rm", img, "echo", "hi"); out != "hi\n" {
+		t.Errorf("run --rm: %q", out)
+	}
+	if r := runCmd(t, p.cmd("run", "--rm", img, "sh", "-c", "exit 9")); r.code != 9 {
+		t.Errorf("run of a failing command: exit %d, want 9 (%s)", r.code, r.stderr)
+	}
+	if r := runCmd(t, p.cmd("run", "--rm", img, "no-such-command")); r.code != 127 {
+		t.Errorf("run of a missing command: exit %d, want 127 (%s)", r.code, r.stderr)
+	}
+
+	tty := startPTYCmd(t, terminal.Size{Rows: 24, Cols: 80}, p.cmd("run", "-it", "--rm", img, "sh"))
+	tty.write(t, "echo tty-$((3*4)); tty\n")
+	tty.waitFor(t, "tty-12")
+	tty.waitFor(t, "/dev/pts/0")
+	tty.write(t, "exit 4\n")
+	if code := tty.wait(t); code != 4 {
+		t.Errorf("run -it: exit %d, want 4; output %q", code, tty.output())
+	}
+
+	p.must(t, "run", "-d", "--name", "web", img, "sh", "-c", "echo started; trap 'echo bye; exit 3' TERM; while :; do sleep 0.1; done")
+	if out := p.must(t, "exec", "web", "sh", "-c", "echo exec-$((5*5))"); out != "exec-25\n" {
+		t.Errorf("exec: %q", out)
+	}
+	if r := runCmd(t, p.cmd("exec", "web", "sh", "-c", "exit 6")); r.code != 6 {
+		t.Errorf("exec's exit status: %d, want 6", r.code)
+	}
+	etty := startPTYCmd(t, terminal.Size{Rows: 24, Cols: 80}, p.cmd("exec", "-it", "web", "sh"))
+	etty.write(t, "tty; exit 2\n")
+	etty.waitFor(t, "/dev/pts/")
+	if code := etty.wait(t); code != 2 {
+		t.Errorf("exec -it: exit %d, want 2", code)
+	}
+	p.must(t, "stop", "-t", "10", "web")
+	if out := p.must(t, "ps", "-a", "--format", "{{.Names}} {{.Status}}"); !strings.HasPrefix(out, "web Exited (3)") {
+		t.Errorf("ps -a after stop: %q", out)
+	}
+	if out := p.must(t, "logs", "web"); out != "started\nbye\n" {
+		t.Errorf("logs: %q", out)
+	}
+	p.must(t, "rm", "web")
+	if out := mustOCI(t, filepath.Join(p.xdg, "rless-runc"), "list", "-q"); out != "" {
+		t.Errorf("the runtime still lists %q", out)
+	}
+}
