@@ -9,9 +9,10 @@
 # modes, and gcc (with libc6-dev) to build a library example with cgo, as
 # Go builds programs by default where a C compiler is installed; podman,
 # with runc, conmon and catatonit, is the engine that runs rless as its OCI
-# runtime in the tests (and the peer of the benchmarks).
+# runtime in the tests (and the peer of the benchmarks), as is rootless
+# containerd under rootlesskit.
 set -euo pipefail
-pkgs=(uidmap busybox-static bubblewrap procps keyutils docker-registry fuse-overlayfs slirp4netns passt gcc libc6-dev podman runc conmon catatonit)
+pkgs=(uidmap busybox-static bubblewrap procps keyutils docker-registry fuse-overlayfs slirp4netns passt gcc libc6-dev podman runc conmon catatonit containerd rootlesskit)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -458,3 +458,113 @@ func TestOCIPodman(t *testing.T) {
 		t.Errorf("the runtime still lists %q", out)
 	}
 }
+
+// TestOCIContainerd: rootless containerd (Debian's 1.6, under Debian's
+// rootlesskit, started as containerd's rootless documentation starts it)
+// runs containers with rless as its runc binary: `ctr run --runc-binary`,
+// with --rm and -d, `task exec`, `task kill`, with their exit statuses.
+func TestOCIContainerd(t *testing.T) {
+	registry(t)
+	for _, p := range []string{"containerd", "rootlesskit", "ctr", "containerd-shim-runc-v2", "nsenter"} {
+		if _, err := exec.LookPath(p); err != nil {
+			t.Fatalf("%s is not installed (hack/deps.sh installs it)", p)
+		}
+	}
+	before := takeSnapshot(t)
+	t.Cleanup(func() { assertClean(t, before) }) // after the others: rootlesskit gone
+	// The image, as a docker archive named as Docker Hub names it.
+	store := imageStore(t)
+	id := strings.TrimSpace(mustImg(t, store, "pull", "-q", "oci:"+regLayout.Dir+":"+layoutTag(alpineRef)).stdout)
+	mustImg(t, store, "tag", id, "docker.io/library/alpine:latest")
+	archive := filepath.Join(t.TempDir(), "alpine.tar")
+	mustImg(t, store, "save", "--format", "docker-archive", "-o", archive, "docker.io/library/alpine:latest")
+
+	dir, err := os.MkdirTemp(workDir, "containerd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "config.toml")
+	sock := filepath.Join(dir, "containerd.sock")
+	if err := os.WriteFile(conf, []byte(`version = 2
+root = "`+dir+`/root"
+state = "`+dir+`/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "`+sock+`"
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logFile, err := os.Create(filepath.Join(dir, "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	kit := exec.Command("rootlesskit", "--net=slirp4netns", "--copy-up=/etc", "--copy-up=/run", "--state-dir="+filepath.Join(dir, "rk"),
+		"containerd", "-c", conf)
+	kit.Stdout, kit.Stderr = logFile, logFile
+	kit.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+dir)
+	if err := kit.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var childPid string
+	ctr := func(args ...string) *exec.Cmd {
+		return exec.Command("nsenter", append([]string{"-U", "--preserve-credentials", "-m", "-n", "-t", childPid, "ctr", "-a", sock}, args...)...)
+	}
+	t.Cleanup(func() {
+		if childPid != "" {
+			_ = exec.Command("nsenter", "-U", "--preserve-credentials", "-m", "-n", "-t", childPid, "rm", "-rf", dir+"/root", dir+"/state").Run()
+		}
+		_ = kit.Process.Signal(syscall.SIGTERM)
+		if _, err := proc.WaitOrKill(kit, 10*time.Second); err != nil {
+			t.Logf("rootlesskit: %v", err)
+		}
+		os.RemoveAll(dir)
+	})
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		b, _ := os.ReadFile(filepath.Join(dir, "rk", "child_pid"))
+		if _, err := os.Stat(sock); err == nil && len(b) > 0 {
+			childPid = strings.TrimSpace(string(b))
+			break
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(logFile.Name())
+			t.Fatalf("containerd did not start: %s", b)
+		}
+	}
+	mustCtr := func(args ...string) string {
+		t.Helper()
+		r := runCmd(t, ctr(args...))
+		if r.code != 0 {
+			t.Fatalf("ctr %v: exit %d\nstdout: %s\nstderr: %s", args, r.code, r.stdout, r.stderr)
+		}
+		return r.stdout
+	}
+	mustCtr("images", "import", archive)
+	if out := mustCtr("run", "--runc-binary", rless, "--rm", "docker.io/library/alpine:latest", "t1", "echo", "hi"); out != "hi\n" {
+		t.Errorf("ctr run --rm: %q", out)
+	}
+	if r := runCmd(t, ctr("run", "--runc-binary", rless, "--rm", "docker.io/library/alpine:latest", "t2", "sh", "-c", "exit 3")); r.code != 3 {
+		t.Errorf("ctr run of a failing command: exit %d, want 3 (%s)", r.code, r.stderr)
+	}
+	mustCtr("run", "-d", "--runc-binary", rless, "docker.io/library/alpine:latest", "t3", "sleep", "1000")
+	r := runCmd(t, ctr("task", "exec", "--exec-id", "e1", "t3", "sh", "-c", "echo exec-$((4*4)); exit 4"))
+	if r.code != 4 || r.stdout != "exec-16\n" {
+		t.Errorf("ctr task exec: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if out := mustCtr("task", "ls"); !strings.Contains(out, "t3") || !strings.Contains(out, "RUNNING") {
+		t.Errorf("task ls: %q", out)
+	}
+	mustCtr("task", "kill", "-s", "KILL", "t3")
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if out := mustCtr("task", "ls"); strings.Contains(out, "STOPPED") {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("t3 did not stop: %q", out)
+		}
+	}
+	mustCtr("task", "rm", "t3")
+	mustCtr("containers", "rm", "t3")
+	if out := mustCtr("task", "ls"); strings.Contains(out, "t3") {
+		t.Errorf("task ls after rm: %q", out)
+	}
+}

@@ -167,10 +167,21 @@ func cycle(t *tool, bundle, id, pidFile string) (time.Duration, error) {
 	return d, nil
 }
 
+// runtime runs t with args. Its output goes to a file, not a pipe: the
+// container of a create keeps the streams it is given, and a pipe would
+// not end before the container does.
 func runtime(t *tool, args ...string) error {
+	out, err := os.CreateTemp("", "bench-oci-out-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(out.Name())
+	defer out.Close()
 	cmd := exec.Command(t.path, append([]string{"--root", t.root}, args...)...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("%s %s: %v: %s", t.name, strings.Join(args, " "), err, out)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		b, _ := os.ReadFile(out.Name())
+		return fmt.Errorf("%s %s: %v: %s", t.name, strings.Join(args, " "), err, b)
 	}
 	return nil
 }

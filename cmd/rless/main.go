@@ -43,13 +43,18 @@ func (e codeError) Unwrap() error { return e.err }
 func main() {
 	engine.Init()
 	args := os.Args[1:]
+	ociOnly := false
 	if a, ok := runtimeArgs(os.Args[0], args); ok {
-		args = a
+		// An engine's call: the runtime's commands are all it needs,
+		// and each call's start counts.
+		args, ociOnly = a, true
 	}
-	os.Exit(execute(args))
+	os.Exit(execute(args, ociOnly))
 }
 
-func execute(args []string) int {
+// execute runs the command line args and returns the exit status; with
+// ociOnly, only the oci command exists.
+func execute(args []string, ociOnly bool) int {
 	g := &globals{}
 	root := &cobra.Command{
 		Use:           "rless",
@@ -77,6 +82,11 @@ func execute(args []string) int {
 	pf.StringVar(&g.runRoot, "runroot", engine.DefaultRunRoot(), "directory for the state of running containers")
 	pf.StringVar(&g.storageDriver, "storage-driver", "overlay", "how an image's layers become a container's root: overlay (kernel overlayfs, else fuse-overlayfs, else a copy) or vfs (a copy)")
 	pf.StringArrayVar(&g.storageOpts, "storage-opt", nil, "storage option: overlay.mount_program=PATH (a FUSE overlay program such as fuse-overlayfs, instead of the kernel's)")
+	if ociOnly {
+		root.AddCommand(newOCICmd())
+		root.SetArgs(args)
+		return exitStatus(root.ExecuteContext(context.Background()))
+	}
 	root.AddCommand(newRunCmd(g), newUnshareCmd(g), newInfoCmd(g),
 		newImagesCmd(g, "images"), newRmiCmd(g, "rmi"), newTagCmd(g), newImageCmd(g), newSystemCmd(g), newVolumeCmd(g), newPortCmd(g))
 	root.AddCommand(engineCommands(g, false)...)
@@ -85,8 +95,12 @@ func execute(args []string) int {
 	root.AddCommand(newContainerCmd(g, append(containerCommands(g), newContainerPruneCmd(g), newContainerInspectCmd(g))...))
 	addCompletions(root, g)
 	root.SetArgs(args)
+	return exitStatus(root.ExecuteContext(context.Background()))
+}
 
-	err := root.ExecuteContext(context.Background())
+// exitStatus reports err, the outcome of a command, and returns the exit
+// status it calls for.
+func exitStatus(err error) int {
 	var ee exitError
 	var ce codeError
 	switch {

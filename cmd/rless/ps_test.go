@@ -417,7 +417,7 @@ func rless(t *testing.T, args ...string) (string, int) {
 	}()
 	stdout := os.Stdout
 	os.Stdout = w
-	code := execute(args)
+	code := execute(args, false)
 	os.Stdout = stdout
 	w.Close()
 	return <-out, code

@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -25,6 +26,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/rless/rless/internal/atomicfile"
+	"github.com/rless/rless/pkg/cgroups"
 	"github.com/rless/rless/pkg/container"
 	"github.com/rless/rless/pkg/userns"
 )
@@ -91,6 +93,15 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (*container.Conta
 	}
 	if s.Process == nil {
 		return nil, errors.New("config.json has no process: nothing to create")
+	}
+	if s.Linux.Resources != nil {
+		if d := cgroups.Detect(); d.Dir == "" {
+			// As rootless runc: without a cgroup to manage, the limits
+			// are not applied, and that is no error (engines always send
+			// some).
+			slog.Debug("ignoring linux.resources: no delegated cgroup", "why", d.Why)
+			s.Linux.Resources = nil
+		}
 	}
 	if s.Process.Terminal && o.ConsoleSocket == "" {
 		return nil, errors.New("process.terminal is set: --console-socket is required")
