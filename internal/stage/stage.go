@@ -145,7 +145,7 @@ func Start(opts SpawnOptions) (_ *Child, err error) {
 	stage, flags := opts.Stage, opts.Cloneflags
 	if opts.NoUserns {
 		opts.Mapping = userns.Mapping{}
-	} else if root, ok := userns.HostID(opts.Mapping.UIDs, 0); !ok || root != uint32(os.Getuid()) {
+	} else if root, ok := userns.HostID(opts.Mapping.UIDs, 0); (!ok || root != uint32(os.Getuid())) && os.Geteuid() != 0 {
 		// A nested layout: the child runs NestStage in a namespace of
 		// the host's default layout, and makes the wanted one inside.
 		outer, fallback := opts.Host.Mapping()
@@ -191,6 +191,15 @@ func Start(opts SpawnOptions) (_ *Child, err error) {
 	} else if !opts.Mapping.Helpers {
 		cmd.SysProcAttr.UidMappings = sysMappings(opts.Mapping.UIDs)
 		cmd.SysProcAttr.GidMappings = sysMappings(opts.Mapping.GIDs)
+		// Root of this namespace may map any of its ids, and leave
+		// setgroups allowed; a user maps only its own, without it.
+		cmd.SysProcAttr.GidMappingsEnableSetgroups = os.Geteuid() == 0
+		if root, _ := userns.HostID(opts.Mapping.UIDs, 0); root != uint32(os.Getuid()) {
+			// This process's uid is not the new namespace's root (root
+			// here maps other ids): the child becomes that root once
+			// mapped (it has every capability there until it executes).
+			cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
+		}
 		cmd.Env = append(cmd.Env, mappedEnv+"="+premapped)
 	} else {
 		// The child executes before the helpers have mapped it, and a
@@ -212,12 +221,12 @@ func Start(opts SpawnOptions) (_ *Child, err error) {
 
 // joinFlags are the namespaces a child can start in by path, with their
 // clone flags: those a thread of a multithreaded process can enter (not
-// the user namespace, which needs a single thread, nor the mount
-// namespace, which needs a file system context of its own).
+// the user namespace, which needs a single thread; the mount namespace
+// once the thread has a file system context of its own).
 var joinFlags = map[specs.LinuxNamespaceType]int{
 	specs.NetworkNamespace: unix.CLONE_NEWNET, specs.IPCNamespace: unix.CLONE_NEWIPC,
 	specs.UTSNamespace: unix.CLONE_NEWUTS, specs.CgroupNamespace: unix.CLONE_NEWCGROUP,
-	specs.PIDNamespace: unix.CLONE_NEWPID,
+	specs.PIDNamespace: unix.CLONE_NEWPID, specs.MountNamespace: unix.CLONE_NEWNS,
 }
 
 // CanJoin reports whether a child can start in an existing namespace of
@@ -258,6 +267,10 @@ func startIn(cmd *exec.Cmd, opts SpawnOptions) error {
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		if err := unix.Unshare(unix.CLONE_FS); err != nil {
+			done <- fmt.Errorf("join namespaces: %w", err)
+			return
+		}
 		for i, fd := range fds {
 			if err := unix.Setns(fd, flags[i]); err != nil {
 				done <- fmt.Errorf("join %s namespace %s: %w", opts.Join[i].Type, opts.Join[i].Path, err)

@@ -26,22 +26,31 @@ func openBarrier(ctx context.Context, dir string, pid int) error {
 	}
 	defer unix.Close(fd)
 	buf := make([]byte, 1)
+	released := false
 	for {
 		n, err := unix.Read(fd, buf)
-		if n == 1 {
+		switch {
+		case n == 1 && !released:
+			// The init goes on; it closes its end once the command is
+			// executed (or has failed to be).
+			released = true
 			_ = unix.Unlink(fifo)
+			continue
+		case n == 0 && released:
 			return nil
-		}
-		if err != nil && !errors.Is(err, unix.EAGAIN) {
+		case err != nil && !errors.Is(err, unix.EAGAIN):
 			return fmt.Errorf("start: %w", err)
 		}
-		// Nothing yet (n == 0: no writer has opened it yet).
+		// Nothing yet (n == 0 before the byte: no writer has opened it).
 		if !proc.Alive(pid) {
+			if released {
+				return nil
+			}
 			return errors.New("start: the container's init is gone")
 		}
 		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 		_, _ = unix.Poll(fds, 20)
-		if fds[0].Revents&unix.POLLHUP != 0 && fds[0].Revents&unix.POLLIN == 0 {
+		if !released && fds[0].Revents&unix.POLLHUP != 0 && fds[0].Revents&unix.POLLIN == 0 {
 			// No writer: POLLHUP stays set until one opens it.
 			select {
 			case <-ctx.Done():
@@ -57,17 +66,19 @@ func openBarrier(ctx context.Context, dir string, pid int) error {
 
 // waitBarrier, in the container's init, waits until the container is
 // started: it opens the start fifo of the state directory (dirfd) for
-// writing, which blocks until Start opens it, and writes one byte.
-func waitBarrier(dirfd int) error {
+// writing, which blocks until Start opens it, and writes one byte. It
+// returns the fifo, open (close-on-exec): Start reads on until it closes,
+// which the init does once the command is executed (execve closes it).
+func waitBarrier(dirfd int) (int, error) {
 	fd, err := unix.Openat(dirfd, startFifo, unix.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("wait for start: %w", err)
+		return -1, fmt.Errorf("wait for start: %w", err)
 	}
-	defer unix.Close(fd)
 	if _, err := unix.Write(fd, []byte{1}); err != nil {
-		return fmt.Errorf("wait for start: %w", err)
+		unix.Close(fd)
+		return -1, fmt.Errorf("wait for start: %w", err)
 	}
-	return nil
+	return fd, nil
 }
 
 // openExitAt makes the (empty) file of the command's exit status in the

@@ -78,10 +78,12 @@ func containerInit() int {
 		if err := conn.Send(syncmsg.Msg{Type: syncmsg.Created}); err != nil && !stage.Detached() {
 			return ExitRlessFailed
 		}
-		if err := waitBarrier(p.stateDir); err != nil {
+		fd, err := waitBarrier(p.stateDir)
+		if err != nil {
 			fmt.Fprintf(os.Stderr, "Error: %v\n", err)
 			return ExitRlessFailed
 		}
+		p.barrier = fd
 	}
 	if spec.InitEnabled(p.spec) {
 		return p.runInit(conn)
@@ -113,6 +115,10 @@ type process struct {
 
 	stateDir int // with rless's init: the state directory, opened O_PATH; else -1
 
+	// barrier is the start fifo's writing end once started (see
+	// waitBarrier), closed once the command is executed; else -1.
+	barrier int
+
 	// With rless's init: the signals it forwards, subscribed to in the
 	// background; sigsReady is closed once they are (the kernel drops a
 	// signal sent to a PID namespace's init that has no handler for it).
@@ -127,7 +133,7 @@ func prepare(conn *syncmsg.Conn, r specResult) (*process, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &process{spec: s, seccomp: r.seccomp, stateDir: r.stateDir}
+	p := &process{spec: s, seccomp: r.seccomp, stateDir: r.stateDir, barrier: -1}
 	if spec.InitEnabled(s) {
 		// Installing the handlers takes a while: do it alongside the mounts.
 		p.sigs = make(chan os.Signal, 64)

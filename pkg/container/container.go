@@ -38,6 +38,7 @@ import (
 	"github.com/rless/rless/pkg/spec"
 	"github.com/rless/rless/pkg/terminal"
 	"github.com/rless/rless/pkg/userns"
+	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 )
 
@@ -213,6 +214,29 @@ func create(ctx context.Context, cfg Config, barrier bool) (_ *Container, err er
 		network: cfg.Network, done: make(chan struct{}),
 	}
 	c.sd = &stateDir{dir: c.dir, id: c.id, bundle: cfg.Bundle, autoRemove: cfg.AutoRemove, created: time.Now()}
+	stateArg := c.dir
+	var extra []*os.File
+	if uid, ok := userns.HostID(cfg.Mapping.UIDs, 0); ok && !noUserns && os.Geteuid() == 0 && uid != uint32(os.Getuid()) {
+		// The container's root (the init) is another user here: its
+		// state directory is given to it, and it reaches it through the
+		// run root, passed open (it may not search the run root's
+		// parents, such as a 0700 XDG_RUNTIME_DIR).
+		gid, _ := userns.HostID(cfg.Mapping.GIDs, 0)
+		c.sd.owner = &[2]int{int(uid), int(gid)}
+		if err := EnsureRunRoot(cfg.RunRoot); err != nil {
+			return nil, err
+		}
+		if err := os.Chmod(cfg.RunRoot, 0o711); err != nil {
+			return nil, err
+		}
+		rr, err := os.OpenFile(cfg.RunRoot, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, err
+		}
+		defer rr.Close()
+		extra = []*os.File{rr}
+		stateArg = fmt.Sprintf("/proc/self/fd/%d/%s", stage.SyncFD+1, c.id)
+	}
 	if s.Process.Terminal {
 		for _, s := range []any{cfg.Stdin, cfg.Stdout} {
 			if f, ok := s.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
@@ -236,7 +260,8 @@ func create(ctx context.Context, cfg Config, barrier bool) (_ *Container, err er
 	opts := stage.SpawnOptions{
 		Cgroup:     c.cgroup,
 		Stage:      InitStage,
-		Args:       []string{c.dir},
+		Args:       []string{stateArg},
+		ExtraFiles: extra,
 		Cloneflags: cloneFlags(s),
 		Env:        []string{},
 		Setsid:     true,

@@ -65,6 +65,10 @@ func (p *process) runInit(conn *syncmsg.Conn) int {
 		p.stateDir, a.stateDir = -1, -1
 	}
 	pid, err := p.start()
+	if p.barrier >= 0 {
+		unix.Close(p.barrier) // the command is executed (or failed)
+		p.barrier = -1
+	}
 	if err != nil {
 		code := ExitCodeOf(err)
 		_ = conn.Send(syncmsg.Msg{Type: syncmsg.Failed, Error: err.Error(), Code: code})

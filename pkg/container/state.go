@@ -156,6 +156,24 @@ type stateDir struct {
 	// creator is the pid of the process that created the container, for
 	// a loaded handle's writes (0: this process).
 	creator int
+	// owner, if not nil, is the uid and gid the directory is given to:
+	// the container's root, where that is not this process's uid (which,
+	// as root of its user namespace, still reaches it).
+	owner *[2]int
+}
+
+// chownTree gives directory dir and the files in it to uid and gid.
+func chownTree(dir string, uid, gid int) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.Lchown(filepath.Join(dir, e.Name()), uid, gid); err != nil {
+			return err
+		}
+	}
+	return os.Lchown(dir, uid, gid)
 }
 
 // tmpPrefix starts the name of a state directory being made:
@@ -182,6 +200,9 @@ func (d *stateDir) create(is initSpec, pid int, barrier bool) error {
 	}
 	if err == nil {
 		err = d.write(tmp, Creating, pid)
+	}
+	if err == nil && d.owner != nil {
+		err = chownTree(tmp, d.owner[0], d.owner[1])
 	}
 	if err == nil {
 		err = unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, d.dir, unix.RENAME_NOREPLACE)

@@ -13,6 +13,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/rless/rless/internal/stage"
 	"github.com/rless/rless/pkg/cgroups"
+	"github.com/rless/rless/pkg/rootfs"
 	"github.com/rless/rless/pkg/spec"
 )
 
@@ -93,6 +94,15 @@ func checkProcess(p *specs.Process) error {
 			return fmt.Errorf("process.rlimits: unknown resource limit %q", r.Type)
 		}
 	}
+	if c := p.Capabilities; c != nil {
+		for _, set := range [][]string{c.Bounding, c.Effective, c.Inheritable, c.Permitted, c.Ambient} {
+			for _, name := range set {
+				if _, ok := capByName[name]; !ok {
+					return fmt.Errorf("process.capabilities: unknown capability %q", name)
+				}
+			}
+		}
+	}
 	return nil
 }
 
@@ -142,10 +152,8 @@ func checkLinux(s *specs.Spec) error {
 	if err := checkResources(l.Resources, l.Devices); err != nil {
 		return err
 	}
-	switch l.RootfsPropagation {
-	case "", "private", "rprivate": // what rootfs.Setup does
-	default:
-		return fmt.Errorf("linux.rootfsPropagation %q is not supported (the root is always rprivate)", l.RootfsPropagation)
+	if l.RootfsPropagation != "" && !rootfs.IsPropagation(l.RootfsPropagation) {
+		return fmt.Errorf("linux.rootfsPropagation %q is not a mount propagation", l.RootfsPropagation)
 	}
 	if err := checkLSM("SELinux", "linux.mountLabel", l.MountLabel); err != nil {
 		return err
@@ -188,7 +196,7 @@ func checkNamespaces(nss []specs.LinuxNamespace) error {
 		if ns.Path != "" && !stage.CanJoin(ns.Type) {
 			return fmt.Errorf("joining the %s namespace at %s is not supported", name, ns.Path)
 		}
-		mount = mount || ns.Type == specs.MountNamespace && ns.Path == ""
+		mount = mount || ns.Type == specs.MountNamespace
 	}
 	if !mount {
 		return errors.New("linux.namespaces: a container without a mount namespace of its own is not supported")

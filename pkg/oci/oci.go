@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -29,6 +30,7 @@ import (
 	"github.com/rless/rless/pkg/cgroups"
 	"github.com/rless/rless/pkg/container"
 	"github.com/rless/rless/pkg/userns"
+	"golang.org/x/sys/unix"
 )
 
 // Runtime runs the containers whose state is under Root.
@@ -38,17 +40,35 @@ type Runtime struct {
 	Root string
 }
 
-// DefaultRoot is runc's default state directory, rless's: as root
-// /run/rless-runc, else $XDG_RUNTIME_DIR/rless-runc, else
-// /tmp/rless-runc-UID.
+// DefaultRoot is runc's default state directory, rless's:
+// $XDG_RUNTIME_DIR/rless-runc, else /run/rless-runc for a root that may
+// write /run, else /tmp/rless-runc-UID (UID the host's uid, also for root
+// of a user namespace).
 func DefaultRoot() string {
-	if os.Geteuid() == 0 && os.Getenv("XDG_RUNTIME_DIR") == "" {
-		return "/run/rless-runc"
-	}
 	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
 		return filepath.Join(d, "rless-runc")
 	}
-	return fmt.Sprintf("/tmp/rless-runc-%d", os.Getuid())
+	if os.Geteuid() == 0 && unix.Access("/run", unix.W_OK) == nil {
+		return "/run/rless-runc"
+	}
+	return fmt.Sprintf("/tmp/rless-runc-%d", hostUID())
+}
+
+// hostUID is the caller's uid in the host's user namespace, as far as
+// /proc/self/uid_map tells (the uid here where it does not).
+func hostUID() int {
+	uid := os.Getuid()
+	b, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil {
+		return uid
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		var inside, outside, size int
+		if n, _ := fmt.Sscan(line, &inside, &outside, &size); n == 3 && uid >= inside && uid < inside+size {
+			return outside + uid - inside
+		}
+	}
+	return uid
 }
 
 func (r *Runtime) root() string {
@@ -93,6 +113,10 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (*container.Conta
 	}
 	if s.Process == nil {
 		return nil, errors.New("config.json has no process: nothing to create")
+	}
+	hooks, err := takeHooks(s)
+	if err != nil {
+		return nil, err
 	}
 	if s.Linux.Resources != nil {
 		if d := cgroups.Detect(); d.Dir == "" {
@@ -152,6 +176,19 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (*container.Conta
 	if err != nil {
 		return nil, err
 	}
+	if hooks != nil {
+		err := saveHooks(c.Dir(), hooks)
+		if err == nil {
+			var st State
+			if st, err = r.State(o.ID); err == nil {
+				err = runHooks(ctx, "createRuntime", hooks.CreateRuntime, hookState(st, "creating"))
+			}
+		}
+		if err != nil {
+			_ = c.Delete(context.Background(), true)
+			return nil, err
+		}
+	}
 	if o.PidFile != "" {
 		if err := WritePidFile(o.PidFile, c.Pid()); err != nil {
 			_ = c.Delete(context.Background(), true)
@@ -173,7 +210,8 @@ func specMapping(s *specs.Spec, h *userns.Host) (userns.Mapping, error) {
 		return len(ms) == 1 && ms[0].Size == 1 && ms[0].HostID == uint32(id)
 	}
 	m := userns.Mapping{UIDs: l.UIDMappings, GIDs: l.GIDMappings}
-	m.Helpers = !own(l.UIDMappings, h.UID) || !own(l.GIDMappings, h.GID)
+	// Root of this user namespace writes any mapping of its ids itself.
+	m.Helpers = os.Geteuid() != 0 && (!own(l.UIDMappings, h.UID) || !own(l.GIDMappings, h.GID))
 	if m.Helpers && (h.NewUIDMap == "" || h.NewGIDMap == "") {
 		return userns.Mapping{}, errors.New("the spec maps more than your own uid and gid: that needs newuidmap and newgidmap (package uidmap)")
 	}
@@ -223,7 +261,27 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	default:
 		return fmt.Errorf("cannot start an already running container")
 	}
-	return c.Start(ctx)
+	hooks := loadHooks(c.Dir())
+	if hooks != nil {
+		state := stateOf(st)
+		//lint:ignore SA1019 prestart is deprecated, not gone: engines still send it
+		if err := runHooks(ctx, "prestart", hooks.Prestart, hookState(state, "created")); err != nil {
+			// The lifecycle goes on at delete, as the spec says.
+			_ = c.Delete(context.Background(), true)
+			state.Pid = 0
+			warnHooks(ctx, "poststop", hooks.Poststop, hookState(state, "stopped"))
+			return err
+		}
+	}
+	if err := c.Start(ctx); err != nil {
+		return err
+	}
+	if hooks != nil {
+		if st, err := c.State(); err == nil {
+			warnHooks(ctx, "poststart", hooks.Poststart, hookState(stateOf(st), "running"))
+		}
+	}
+	return nil
 }
 
 // Kill sends sig to the container's first process; with all, to every
@@ -267,9 +325,18 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 	if err == nil && st.Status != container.Stopped && !force {
 		return fmt.Errorf("cannot delete container %s that is not stopped: %s", id, st.Status)
 	}
+	hooks := loadHooks(c.Dir())
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	return c.Delete(ctx, true)
+	if err := c.Delete(ctx, true); err != nil {
+		return err
+	}
+	if hooks != nil {
+		state := stateOf(st)
+		state.Pid = 0
+		warnHooks(ctx, "poststop", hooks.Poststop, hookState(state, "stopped"))
+	}
+	return nil
 }
 
 func exists(root, id string) bool {

@@ -91,7 +91,24 @@ func Setup(spec *specs.Spec) error {
 			return fmt.Errorf("make rootfs read-only: %w", err)
 		}
 	}
+	if spec.Linux != nil && spec.Linux.RootfsPropagation != "" {
+		// Inside the namespace: its mounts are private to it until here.
+		flag, ok := propagationOpts[spec.Linux.RootfsPropagation]
+		if !ok {
+			return fmt.Errorf("linux.rootfsPropagation %q: unknown", spec.Linux.RootfsPropagation)
+		}
+		if err := unix.Mount("", "/", "", flag, ""); err != nil {
+			return fmt.Errorf("linux.rootfsPropagation %s: %w", spec.Linux.RootfsPropagation, err)
+		}
+	}
 	return nil
+}
+
+// IsPropagation reports whether name is a mount propagation (private,
+// rshared, ...).
+func IsPropagation(name string) bool {
+	_, ok := propagationOpts[name]
+	return ok
 }
 
 // CheckRoot returns the absolute path of root, a root filesystem
