@@ -574,3 +574,23 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 		t.Errorf("task ls after rm: %q", out)
 	}
 }
+
+// TestOCINoProcess: a bundle without process (optional until start, as the
+// runtime spec says) is created; start ends it, with nothing run.
+func TestOCINoProcess(t *testing.T) {
+	before := takeSnapshot(t)
+	root := filepath.Join(t.TempDir(), "state")
+	bundle := ociBundle(t, func(s *specs.Spec) { s.Process = nil })
+	mustOCI(t, root, "create", "--bundle", bundle, "np")
+	st := ociState(t, root, "np")
+	if st.Status != "created" {
+		t.Fatalf("after create: %+v", st)
+	}
+	mustOCI(t, root, "start", "np")
+	waitGone(t, st.Pid)
+	if st := ociState(t, root, "np"); st.Status != "stopped" {
+		t.Fatalf("after start: %+v", st)
+	}
+	mustOCI(t, root, "delete", "np")
+	assertClean(t, before)
+}

@@ -283,7 +283,6 @@ var knownReasons = map[string]string{
 	"misc_props":               "the test's first container finds no /runtimetest in its bundle, with runc too",
 	"pidfile":                  "the test kills a container whose `true` has already ended and takes the refusal as a failure, with runc too",
 	"process_rlimits":          "the same point fails with runc here (soft RLIMIT_NOFILE of a spec listing it twice)",
-	"start":                    "create without `process` is refused, as runc refuses it; the test expects it to succeed",
 }
 
 const cgroupReason = "cgroup v1 without delegation: a rootless runtime makes no cgroup here, so the limits the test reads are not there"

@@ -72,9 +72,9 @@ type SpawnOptions struct {
 	// runtime.
 	NoUserns bool
 	// Join are existing namespaces (by path) the child starts in: the
-	// network, IPC, UTS, cgroup and PID (for its children) namespaces of
-	// another process. They need Detach: Start joins them on a thread of
-	// its own, which ends with the call.
+	// network, IPC, UTS, cgroup, PID (for its children) and mount
+	// namespaces of another process (see CanJoin). They need Detach:
+	// Start joins them on a thread of its own, which ends with the call.
 	Join []specs.LinuxNamespace
 }
 

@@ -85,6 +85,10 @@ func containerInit() int {
 		}
 		p.barrier = fd
 	}
+	if p.spec.Process == nil {
+		unix.Close(p.barrier)
+		return 0
+	}
 	if spec.InitEnabled(p.spec) {
 		return p.runInit(conn)
 	}
@@ -166,6 +170,9 @@ func prepare(conn *syncmsg.Conn, r specResult) (*process, error) {
 		return nil, err
 	}
 	slog.Debug("rootfs ready")
+	if s.Process == nil {
+		return p, nil // nothing to run: Start ends the container
+	}
 	if s.Process.Terminal {
 		master, slave, _, err := terminal.Open("/dev/ptmx")
 		if err != nil {

@@ -167,7 +167,9 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 
 // Create makes the container cfg describes: its namespaces, root
 // filesystem, network and confinement, with its command resolved but not
-// started; the container waits for Start. An error is an *Error carrying
+// started; the container waits for Start. A spec without a process makes
+// a container that Start ends (there is nothing to run: the runtime
+// spec's process is optional until start). An error is an *Error carrying
 // the exit status to use (ExitNotFound for a command that is not there,
 // say); nothing of the container is left then.
 func Create(ctx context.Context, cfg Config) (*Container, error) {
@@ -184,7 +186,7 @@ func create(ctx context.Context, cfg Config, barrier bool) (_ *Container, err er
 		}()
 	}
 	s := cfg.Spec
-	if s == nil || s.Process == nil || s.Linux == nil {
+	if s == nil || s.Linux == nil || s.Process == nil && !barrier {
 		return nil, errors.New("incomplete spec: no process or linux section")
 	}
 	// Without a user namespace in the spec the container is made in the
@@ -237,7 +239,7 @@ func create(ctx context.Context, cfg Config, barrier bool) (_ *Container, err er
 		extra = []*os.File{rr}
 		stateArg = fmt.Sprintf("/proc/self/fd/%d/%s", stage.SyncFD+1, c.id)
 	}
-	if s.Process.Terminal {
+	if s.Process != nil && s.Process.Terminal {
 		for _, s := range []any{cfg.Stdin, cfg.Stdout} {
 			if f, ok := s.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 				c.hostTTY = f
@@ -276,7 +278,7 @@ func create(ctx context.Context, cfg Config, barrier bool) (_ *Container, err er
 			opts.Join = append(opts.Join, ns)
 		}
 	}
-	if !s.Process.Terminal {
+	if s.Process == nil || !s.Process.Terminal {
 		opts.Stdin, opts.Stdout = cfg.Stdin, cfg.Stdout
 	}
 	if lvl := os.Getenv(logging.Env); lvl != "" {

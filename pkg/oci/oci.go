@@ -111,9 +111,6 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (*container.Conta
 	if err != nil {
 		return nil, err
 	}
-	if s.Process == nil {
-		return nil, errors.New("config.json has no process: nothing to create")
-	}
 	hooks, err := takeHooks(s)
 	if err != nil {
 		return nil, err
@@ -127,10 +124,11 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (*container.Conta
 			s.Linux.Resources = nil
 		}
 	}
-	if s.Process.Terminal && o.ConsoleSocket == "" {
+	terminal := s.Process != nil && s.Process.Terminal
+	if terminal && o.ConsoleSocket == "" {
 		return nil, errors.New("process.terminal is set: --console-socket is required")
 	}
-	if !s.Process.Terminal && o.ConsoleSocket != "" {
+	if !terminal && o.ConsoleSocket != "" {
 		return nil, errors.New("--console-socket given, but process.terminal is not set")
 	}
 	if _, err := os.Stat(filepath.Join(r.root(), o.ID)); err == nil {
@@ -144,8 +142,9 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (*container.Conta
 	}
 	// Nil interfaces, not typed nils: /dev/null. With a terminal the
 	// container has none of the caller's streams: its stdio is the
-	// terminal, and the caller's pipes must end with the caller.
-	if s.Process.Terminal {
+	// terminal, and the caller's pipes must end with the caller; nor
+	// without a process, which has nothing to run.
+	if terminal || s.Process == nil {
 		o.Stdin, o.Stdout, o.Stderr = nil, nil, nil
 	}
 	if o.Stdin != nil {
