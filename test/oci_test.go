@@ -69,6 +69,15 @@ func mustOCI(t *testing.T, root string, args ...string) string {
 	return r.stdout
 }
 
+// ociCleanup deletes container id of root when the test ends, should the
+// test have failed before it did: no container of a failed test may run on
+// into the next ones.
+func ociCleanup(t *testing.T, root, id string) {
+	t.Cleanup(func() {
+		_ = exec.Command(rless, "oci", "--root", root, "delete", "--force", id).Run()
+	})
+}
+
 func ociState(t *testing.T, root, id string) oci.State {
 	t.Helper()
 	var st oci.State
@@ -98,6 +107,7 @@ func TestOCILifecycle(t *testing.T) {
 	}
 	defer outFile.Close()
 	pidFile := filepath.Join(t.TempDir(), "pid")
+	ociCleanup(t, root, "c1")
 	create := exec.Command(rless, "oci", "--root", root, "create", "--bundle", bundle, "--pid-file", pidFile, "c1")
 	create.Stdout, create.Stderr = outFile, outFile
 	if err := create.Run(); err != nil {
@@ -136,12 +146,16 @@ func TestOCILifecycle(t *testing.T) {
 	// exec --process, detached: the pid file names a process that ends
 	// with the process's status.
 	procFile := filepath.Join(t.TempDir(), "process.json")
-	pj, _ := json.Marshal(specs.Process{Args: []string{"sh", "-c", "echo detached >> /dev/shm/exec-out; sleep 0.3; exit 6"}, Cwd: "/", Env: []string{"PATH=/bin"}})
+	// It runs until the test lets it end (/dev/shm/go).
+	pj, _ := json.Marshal(specs.Process{Args: []string{"sh", "-c", "echo detached >> /dev/shm/exec-out; while [ ! -e /dev/shm/go ]; do sleep 0.02; done; exit 6"}, Cwd: "/", Env: []string{"PATH=/bin"}})
 	if err := os.WriteFile(procFile, pj, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	execPid := filepath.Join(t.TempDir(), "exec.pid")
-	mustOCI(t, root, "exec", "--detach", "--process", procFile, "--pid-file", execPid, "c1")
+	// The process gets the streams exec -d is given: not the test's pipes.
+	if err := exec.Command(rless, "oci", "--root", root, "exec", "--detach", "--process", procFile, "--pid-file", execPid, "c1").Run(); err != nil {
+		t.Fatalf("exec --detach: %v", err)
+	}
 	b, err = os.ReadFile(execPid)
 	if err != nil {
 		t.Fatal(err)
@@ -150,6 +164,7 @@ func TestOCILifecycle(t *testing.T) {
 	if ep <= 0 || !proc.Alive(ep) {
 		t.Fatalf("exec -d pid %d is not running", ep)
 	}
+	mustOCI(t, root, "exec", "c1", "touch", "/dev/shm/go")
 	waitGone(t, ep)
 	if r := ociRun(t, root, "exec", "c1", "cat", "/dev/shm/exec-out"); r.stdout != "detached\n" {
 		t.Errorf("detached exec's output: %q %q", r.stdout, r.stderr)
@@ -217,6 +232,7 @@ func TestOCIConsoleSocket(t *testing.T) {
 	if r := ociRun(t, root, "create", "--bundle", bundle, "tty1"); r.code != 1 || !strings.Contains(r.stderr, "--console-socket is required") {
 		t.Errorf("create of a terminal without a console socket: %d %q", r.code, r.stderr)
 	}
+	ociCleanup(t, root, "tty1")
 	mustOCI(t, root, "create", "--bundle", bundle, "--console-socket", sock, "tty1")
 	master := receive(t, masters)
 	defer master.Close()
@@ -260,6 +276,7 @@ func TestOCIRuntimeName(t *testing.T) {
 		s.Process.Args = []string{"true"}
 	})
 	// The container gets create's standard streams: not the test's pipes.
+	ociCleanup(t, root, "n1")
 	if err := exec.Command(link, "--root", root, "create", "--bundle", bundle, "n1").Run(); err != nil {
 		t.Fatalf("create through %s: %v", link, err)
 	}
@@ -581,6 +598,7 @@ func TestOCINoProcess(t *testing.T) {
 	before := takeSnapshot(t)
 	root := filepath.Join(t.TempDir(), "state")
 	bundle := ociBundle(t, func(s *specs.Spec) { s.Process = nil })
+	ociCleanup(t, root, "np")
 	mustOCI(t, root, "create", "--bundle", bundle, "np")
 	st := ociState(t, root, "np")
 	if st.Status != "created" {

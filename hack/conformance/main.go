@@ -171,6 +171,27 @@ func build(src, dir string) error {
 	return nil
 }
 
+// clean deletes the containers a test left in the runtime's root (a test
+// that fails half-way leaves its container), in the test's mode.
+func clean(rless string, m mode, rt, xdg string) {
+	command := func(args ...string) *exec.Cmd {
+		argv := append([]string{rt}, args...)
+		if m.name == "userns" {
+			argv = append([]string{rless, "unshare"}, argv...)
+		}
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+xdg)
+		return cmd
+	}
+	out, err := command("list", "-q").Output()
+	if err != nil {
+		return
+	}
+	for _, id := range strings.Fields(string(out)) {
+		_ = command("delete", "--force", id).Run()
+	}
+}
+
 // runTest runs one validation program against the runtime at rt.
 func runTest(rless string, m mode, rt, test, cwd, xdg string) result {
 	if err := os.MkdirAll(xdg, 0o700); err != nil {
@@ -188,6 +209,7 @@ func runTest(rless string, m mode, rt, test, cwd, xdg string) result {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
+	clean(rless, m, rt, xdg)
 	r := parseTAP(stdout.Bytes())
 	if err != nil {
 		r.Pass = false
