@@ -27,7 +27,7 @@ const hooksFile = "oci-hooks.json"
 // A failing createRuntime or prestart hook fails the operation (and stops
 // the container); a failing poststart or poststop hook is logged.
 
-// checkHooks takes the hooks out of s, which the container package does
+// takeHooks takes the hooks out of s, which the container package does
 // not run, and refuses those that would run in the container's
 // namespaces.
 func takeHooks(s *specs.Spec) (*specs.Hooks, error) {
