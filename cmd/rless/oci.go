@@ -59,7 +59,9 @@ named runc or rless-runtime.`,
 		},
 	}
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&g.root, "root", oci.DefaultRoot(), "root directory for the state of containers")
+	// The default is found when an oci command runs (setup), not each
+	// time rless builds its commands.
+	pf.StringVar(&g.root, "root", "", "root directory for the state of containers (default $XDG_RUNTIME_DIR/rless-runc, else /run/rless-runc for root, else /tmp/rless-runc-UID)")
 	pf.StringVar(&g.log, "log", "", "log file (default: standard error)")
 	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	pf.BoolVar(&g.debug, "debug", false, "log debug output")
@@ -73,6 +75,9 @@ named runc or rless-runtime.`,
 
 // setup applies the global flags.
 func (g *ociGlobals) setup() error {
+	if g.root == "" {
+		g.root = oci.DefaultRoot()
+	}
 	g.rt.Root = g.root
 	lvl := slog.LevelWarn
 	if g.debug {

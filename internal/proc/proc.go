@@ -37,16 +37,25 @@ func readStat(pid int) (uint64, byte, error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	// The fields after the command name, which is in parentheses: state is
-	// field 3, start time field 22.
-	i := strings.LastIndexByte(string(stat), ')')
-	if i < 0 {
-		return 0, 0, errors.New("/proc/PID/stat: no command name")
-	}
-	fields := strings.Fields(string(stat[i+1:]))
-	if len(fields) < 20 {
-		return 0, 0, errors.New("/proc/PID/stat: too few fields")
+	fields, err := statFields(stat)
+	if err != nil {
+		return 0, 0, err
 	}
 	start, err := strconv.ParseUint(fields[19], 10, 64)
 	return start, fields[0][0], err
+}
+
+// statFields returns the fields of a /proc/PID/stat after the command
+// name, which is in parentheses: fields[0] is field 3 (the state),
+// fields[19] field 22 (the start time).
+func statFields(stat []byte) ([]string, error) {
+	i := strings.LastIndexByte(string(stat), ')')
+	if i < 0 {
+		return nil, errors.New("/proc/PID/stat: no command name")
+	}
+	fields := strings.Fields(string(stat[i+1:]))
+	if len(fields) < 20 {
+		return nil, errors.New("/proc/PID/stat: too few fields")
+	}
+	return fields, nil
 }

@@ -217,14 +217,10 @@ func nameAndLoopback(is initSpec) error {
 			return fmt.Errorf("set hostname: %w", err)
 		}
 	}
-	if is.tap == nil && hasNamespace(s, specs.NetworkNamespace) {
+	if is.tap == nil && spec.HasNamespace(s, specs.NetworkNamespace) {
 		return loopbackUp()
 	}
 	return nil
-}
-
-func hasNamespace(s *specs.Spec, t specs.LinuxNamespaceType) bool {
-	return slices.ContainsFunc(s.Linux.Namespaces, func(ns specs.LinuxNamespace) bool { return ns.Type == t })
 }
 
 // sendTap creates the tap device cfg describes (with lo up) and sends it
@@ -284,7 +280,7 @@ func checkUser(s *specs.Spec) error {
 // checkIDs fails clearly when u's ids are not mapped in the user namespace
 // of s.
 func checkIDs(s *specs.Spec, u specs.User) error {
-	if !hasNamespace(s, specs.UserNamespace) {
+	if !spec.HasNamespace(s, specs.UserNamespace) {
 		return nil // the caller's user namespace: its ids are what it maps
 	}
 	if _, ok := userns.HostID(s.Linux.UIDMappings, u.UID); !ok {

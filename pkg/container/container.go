@@ -192,7 +192,7 @@ func create(ctx context.Context, cfg Config, barrier bool) (_ *Container, err er
 	// Without a user namespace in the spec the container is made in the
 	// caller's, whose root it must be (an engine's runtime, as rootless
 	// podman's).
-	noUserns := !hasNamespace(s, specs.UserNamespace)
+	noUserns := !spec.HasNamespace(s, specs.UserNamespace)
 	if noUserns && os.Geteuid() != 0 {
 		return nil, errors.New("linux.namespaces has no user namespace: without one, rless must run as root (of a user namespace, as under rootless podman); add a user namespace with linux.uidMappings and linux.gidMappings")
 	}

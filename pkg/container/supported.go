@@ -242,7 +242,7 @@ func checkSysctl(s *specs.Spec) error {
 		if !ok {
 			return fmt.Errorf("linux.sysctl: %s is not namespaced: setting it would change the host", key)
 		}
-		if !hasNamespace(s, ns) {
+		if !spec.HasNamespace(s, ns) {
 			return fmt.Errorf("linux.sysctl: %s belongs to the %s namespace, which the container shares with the host: setting it would change the host", key, namespaceNames[ns])
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/rless/rless/internal/proc"
 	"github.com/rless/rless/pkg/cgroups"
 )
 
@@ -104,49 +105,9 @@ func (c *Container) Top() ([]TopProcess, error) {
 		mappings = st.Spec.Linux.UIDMappings
 	}
 	uptime := readUptime()
-	entries, err := os.ReadDir("/proc")
+	stats, err := proc.Table()
 	if err != nil {
 		return nil, err
-	}
-	type pstat struct {
-		ppid       int
-		tty        int
-		cpu, start uint64
-	}
-	stats := map[int]pstat{}
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(data)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) < 20 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[1])
-		tty, _ := strconv.Atoi(f[4])
-		ut, _ := strconv.ParseUint(f[11], 10, 64)
-		stt, _ := strconv.ParseUint(f[12], 10, 64)
-		start, _ := strconv.ParseUint(f[19], 10, 64)
-		stats[p] = pstat{ppid: ppid, tty: tty, cpu: ut + stt, start: start}
-	}
-	in := map[int]bool{pid: true}
-	for changed := true; changed; {
-		changed = false
-		for p, s := range stats {
-			if !in[p] && in[s.ppid] {
-				in[p], changed = true, true
-			}
-		}
 	}
 	nsPid := func(p int) int {
 		data, _ := os.ReadFile("/proc/" + strconv.Itoa(p) + "/status")
@@ -161,20 +122,17 @@ func (c *Container) Top() ([]TopProcess, error) {
 		return p
 	}
 	var out []TopProcess
-	for p := range in {
-		s, ok := stats[p]
-		if !ok {
-			continue
-		}
-		tp := TopProcess{Pid: nsPid(p), TTY: "?", Time: time.Duration(s.cpu) * time.Second / clockTick}
+	for _, p := range proc.Descendants(stats, pid) {
+		s := stats[p]
+		tp := TopProcess{Pid: nsPid(p), TTY: "?", Time: time.Duration(s.CPU) * time.Second / clockTick}
 		if p != pid {
-			tp.PPid = nsPid(s.ppid)
+			tp.PPid = nsPid(s.PPid)
 		}
-		if s.tty != 0 {
-			tp.TTY = "pts/" + strconv.Itoa((s.tty&0xff)|((s.tty>>12)&0xfff00))
+		if s.TTY != 0 {
+			tp.TTY = "pts/" + strconv.Itoa((s.TTY&0xff)|((s.TTY>>12)&0xfff00))
 		}
 		if uptime > 0 {
-			tp.Elapsed = uptime - time.Duration(s.start)*time.Second/clockTick
+			tp.Elapsed = uptime - time.Duration(s.Start)*time.Second/clockTick
 			if tp.Elapsed > 0 {
 				tp.CPU = 100 * tp.Time.Seconds() / tp.Elapsed.Seconds()
 			}

@@ -66,17 +66,8 @@ func (r *Runtime) Exec(ctx context.Context, o ExecOptions) (*container.Process, 
 		return nil, errors.New("a terminal needs --console-socket or standard streams")
 	}
 	cfg := container.ExecConfig{Process: p}
-	if o.Stdin != nil {
-		cfg.Stdin = o.Stdin
-	}
-	if o.Stdout != nil {
-		cfg.Stdout = o.Stdout
-	}
-	if o.Stderr != nil {
-		cfg.Stderr = o.Stderr
-	}
-	if p.Terminal && o.ConsoleSocket != "" {
-		cfg.Stdin, cfg.Stdout, cfg.Stderr = nil, nil, nil
+	if !p.Terminal || o.ConsoleSocket == "" {
+		cfg.Stdin, cfg.Stdout, cfg.Stderr = streams(o.Stdin, o.Stdout, o.Stderr)
 	}
 	proc, err := container.Exec(ctx, filepath.Join(r.root(), o.ID), cfg)
 	if err != nil {

@@ -122,6 +122,13 @@ func hookState(st State, status string) specs.State {
 	}
 }
 
+// poststop runs the poststop hooks of a container that is gone (st, as it
+// was), after delete.
+func poststop(ctx context.Context, hooks *specs.Hooks, st State) {
+	st.Pid = 0
+	warnHooks(ctx, "poststop", hooks.Poststop, hookState(st, "stopped"))
+}
+
 // warnHooks runs hooks as runHooks does, but each failure is only logged
 // as a warning and the hooks after it still run (poststart, poststop).
 func warnHooks(ctx context.Context, kind string, hooks []specs.Hook, st specs.State) {

@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -27,8 +28,10 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/rless/rless/internal/atomicfile"
+	"github.com/rless/rless/internal/proc"
 	"github.com/rless/rless/pkg/cgroups"
 	"github.com/rless/rless/pkg/container"
+	"github.com/rless/rless/pkg/spec"
 	"github.com/rless/rless/pkg/userns"
 	"golang.org/x/sys/unix"
 )
@@ -140,23 +143,13 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (*container.Conta
 	cfg := container.Config{
 		ID: o.ID, Spec: s, RunRoot: r.root(), Bundle: bundle, Detach: true,
 	}
-	// Nil interfaces, not typed nils: /dev/null. With a terminal the
-	// container has none of the caller's streams: its stdio is the
-	// terminal, and the caller's pipes must end with the caller; nor
-	// without a process, which has nothing to run.
-	if terminal || s.Process == nil {
-		o.Stdin, o.Stdout, o.Stderr = nil, nil, nil
+	// With a terminal the container has none of the caller's streams:
+	// its stdio is the terminal, and the caller's pipes must end with the
+	// caller; nor without a process, which has nothing to run.
+	if !terminal && s.Process != nil {
+		cfg.Stdin, cfg.Stdout, cfg.Stderr = streams(o.Stdin, o.Stdout, o.Stderr)
 	}
-	if o.Stdin != nil {
-		cfg.Stdin = o.Stdin
-	}
-	if o.Stdout != nil {
-		cfg.Stdout = o.Stdout
-	}
-	if o.Stderr != nil {
-		cfg.Stderr = o.Stderr
-	}
-	if s.Linux != nil && hasNamespace(s, specs.UserNamespace) {
+	if spec.HasNamespace(s, specs.UserNamespace) {
 		if cfg.Host, err = userns.DetectHost(); err != nil {
 			return nil, err
 		}
@@ -217,15 +210,6 @@ func specMapping(s *specs.Spec, h *userns.Host) (userns.Mapping, error) {
 	return m, nil
 }
 
-func hasNamespace(s *specs.Spec, t specs.LinuxNamespaceType) bool {
-	for _, ns := range s.Linux.Namespaces {
-		if ns.Type == t {
-			return true
-		}
-	}
-	return false
-}
-
 // WritePidFile writes pid to path atomically, as runc's --pid-file.
 func WritePidFile(path string, pid int) error {
 	if err := atomicfile.Write(path, []byte(strconv.Itoa(pid)), 0o644); err != nil {
@@ -267,8 +251,7 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 		if err := runHooks(ctx, "prestart", hooks.Prestart, hookState(state, "created")); err != nil {
 			// The lifecycle goes on at delete, as the spec says.
 			_ = c.Delete(context.Background(), true)
-			state.Pid = 0
-			warnHooks(ctx, "poststop", hooks.Poststop, hookState(state, "stopped"))
+			poststop(ctx, hooks, state)
 			return err
 		}
 	}
@@ -331,9 +314,7 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 		return err
 	}
 	if hooks != nil {
-		state := stateOf(st)
-		state.Pid = 0
-		warnHooks(ctx, "poststop", hooks.Poststop, hookState(state, "stopped"))
+		poststop(ctx, hooks, stateOf(st))
 	}
 	return nil
 }
@@ -357,5 +338,26 @@ func (r *Runtime) Pids(id string) ([]int, error) {
 	if st.Status == container.Stopped || st.Pid == 0 {
 		return []int{}, nil
 	}
-	return descendants(st.Pid)
+	table, err := proc.Table()
+	if err != nil {
+		return nil, err
+	}
+	return proc.Descendants(table, st.Pid), nil
+}
+
+// streams returns the files as the container package takes streams: a
+// nil file as a nil interface (/dev/null), not a typed nil.
+func streams(in, out, errs *os.File) (io.Reader, io.Writer, io.Writer) {
+	var r io.Reader
+	var w, e io.Writer
+	if in != nil {
+		r = in
+	}
+	if out != nil {
+		w = out
+	}
+	if errs != nil {
+		e = errs
+	}
+	return r, w, e
 }

@@ -266,6 +266,12 @@ func Devices() []specs.LinuxDevice {
 	}
 }
 
+// HasNamespace reports whether s lists a namespace of type t (new or by
+// path).
+func HasNamespace(s *specs.Spec, t specs.LinuxNamespaceType) bool {
+	return s.Linux != nil && slices.ContainsFunc(s.Linux.Namespaces, func(ns specs.LinuxNamespace) bool { return ns.Type == t })
+}
+
 // InitEnabled reports whether s asks for rless's init as PID 1.
 func InitEnabled(s *specs.Spec) bool {
 	return s.Annotations[AnnotationInit] == "true"
