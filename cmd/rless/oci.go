@@ -47,6 +47,7 @@ func (g *ociGlobals) fail(err error) error {
 }
 
 func newOCICmd() *cobra.Command {
+	oci.Version = version
 	g := &ociGlobals{}
 	cmd := &cobra.Command{
 		Use:   "oci",

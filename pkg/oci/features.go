@@ -52,7 +52,8 @@ func Features() features.Features {
 	}
 }
 
-// Version is rless's version as the runtime reports it; the command sets it.
+// Version is rless's version as Features reports it; the rless command
+// sets it to its own.
 var Version = "dev"
 
 func upper(s string) string {
