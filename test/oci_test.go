@@ -400,11 +400,9 @@ func newPodman(t *testing.T) *podmanEnv {
 	t.Cleanup(func() {
 		_ = p.cmd("rm", "-fa", "-t", "0").Run()
 		_ = p.cmd("unshare", "rm", "-rf", filepath.Join(dir, "root"), filepath.Join(dir, "runroot")).Run()
-		if b, err := os.ReadFile(filepath.Join(p.xdg, "libpod", "tmp", "pause.pid")); err == nil {
-			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
+		// podman's pause process, which holds its user namespace, is the
+		// test's: system migrate stops it.
+		_ = p.cmd("system", "migrate").Run()
 		os.RemoveAll(dir)
 	})
 	return p
