@@ -36,6 +36,12 @@ if [ -z "${RLESS_AS_USER:-}" ]; then
 	ensure_user rlesstest yes
 	ensure_user rlesstest2 no
 fi
+# Two addresses outside the private ranges, on the loopback device, for the
+# tests of the sandbox's network allow-list (internal/testenv.EgressAddrs):
+# its names must resolve to addresses that are not refused as private ones.
+for a in 198.51.100.10 198.51.100.11; do
+	ip -4 addr show dev lo | grep -q " $a/" || ip addr add "$a/32" dev lo
+done
 
 home=$(getent passwd "$user" | cut -d: -f6)
 work=/var/tmp/rless-ci

@@ -3,6 +3,8 @@
 package testenv
 
 import (
+	"fmt"
+	"net"
 	"os"
 	"testing"
 )
@@ -37,4 +39,24 @@ func SkipWithout(t testing.TB, why string) {
 		t.Fatalf("%s=1, but %s (hack/deps.sh provides it)", Env, why)
 	}
 	t.Skip(why)
+}
+
+// EgressAddrs are two host addresses outside the private, loopback and
+// link-local ranges, on the loopback device, that hack/as-user.sh adds as
+// root: servers of the network allow-list tests listen on them, since a
+// name resolving to a private address is refused by the allow-list.
+var EgressAddrs = [2]string{"198.51.100.10", "198.51.100.11"}
+
+// NeedEgressAddrs skips t (or fails it, where the harness promised its
+// setup) unless both EgressAddrs are addresses of this host.
+func NeedEgressAddrs(t testing.TB) {
+	t.Helper()
+	for _, a := range EgressAddrs {
+		l, err := net.Listen("tcp", net.JoinHostPort(a, "0"))
+		if err != nil {
+			SkipWithout(t, fmt.Sprintf("%s is not an address of this host (hack/as-user.sh adds it to lo as root)", a))
+			return
+		}
+		l.Close()
+	}
 }
