@@ -8,10 +8,12 @@
 // message socket (internal/syncmsg) from rless; descriptors 4 onwards are
 // the sockets of the published ports, in the order of the Config's Ports (and then,
 // with netstack.FDEnv set, this program itself in a memory file, which
-// it closes). rless sends
-// a "tap" message carrying the container's tap device; the stack then runs
-// until rless closes the socket or SIGTERM arrives, and exits 0 once every
-// socket of it is closed.
+// it closes). rless sends a "tap" message carrying the container's tap
+// device, with in its Pid the container's first process (host pid; 0 if
+// unknown), where the log of the network's allow-list looks for the
+// processes of refused attempts; the stack then runs until rless closes
+// the socket or SIGTERM arrives, and exits 0 once every socket of it is
+// closed.
 package main
 
 import (
@@ -76,6 +78,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	n.SetContainerPID(m.Pid)
 	slog.Debug("network stack running")
 	// rless closing its end, or dying, ends the network.
 	go func() {

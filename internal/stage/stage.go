@@ -145,7 +145,7 @@ func Start(opts SpawnOptions) (_ *Child, err error) {
 	stage, flags := opts.Stage, opts.Cloneflags
 	if opts.NoUserns {
 		opts.Mapping = userns.Mapping{}
-	} else if root, ok := userns.HostID(opts.Mapping.UIDs, 0); (!ok || root != uint32(os.Getuid())) && os.Geteuid() != 0 {
+	} else if root, ok := userns.HostID(opts.Mapping.UIDs, 0); (!ok || root != uint32(os.Getuid())) && os.Geteuid() != 0 && !opts.Mapping.OwnOnly() {
 		// A nested layout: the child runs NestStage in a namespace of
 		// the host's default layout, and makes the wanted one inside.
 		outer, fallback := opts.Host.Mapping()
@@ -194,7 +194,16 @@ func Start(opts SpawnOptions) (_ *Child, err error) {
 		// Root of this namespace may map any of its ids, and leave
 		// setgroups allowed; a user maps only its own, without it.
 		cmd.SysProcAttr.GidMappingsEnableSetgroups = os.Geteuid() == 0
-		if root, _ := userns.HostID(opts.Mapping.UIDs, 0); root != uint32(os.Getuid()) {
+		if opts.Mapping.OwnOnly() && opts.Mapping.UIDs[0].ContainerID != 0 {
+			// Only the caller's ids, as some other id than root (keep-id
+			// without a range): the child executes as that id, keeping
+			// its capabilities there as ambient ones.
+			caps, err := allCaps()
+			if err != nil {
+				return nil, err
+			}
+			cmd.SysProcAttr.AmbientCaps = caps
+		} else if root, _ := userns.HostID(opts.Mapping.UIDs, 0); root != uint32(os.Getuid()) {
 			// This process's uid is not the new namespace's root (root
 			// here maps other ids): the child becomes that root once
 			// mapped (it has every capability there until it executes).

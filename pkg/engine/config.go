@@ -5,6 +5,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/rless/rless/pkg/network"
 )
 
 // Config describes a container to create: what `rless run` expresses
@@ -60,6 +61,10 @@ type Config struct {
 	Network    string
 	Publish    []string
 	PublishAll bool
+	// Egress, if not nil, limits where the container may connect: only
+	// with the built-in network (the slirp mode), which enforces it (rless
+	// sandbox's allow-list).
+	Egress *network.Egress
 	// DNS, DNSSearch and AddHosts (NAME:IP) shape /etc/resolv.conf and
 	// /etc/hosts.
 	DNS, DNSSearch, AddHosts []string
@@ -115,8 +120,15 @@ type Config struct {
 // KeepID is podman's --userns=keep-id: the user's ids are the same inside
 // the container (UID and GID, if not negative, choose other container
 // ids for them), and the command runs as them unless Config.User says
-// otherwise. It needs a subordinate range.
-type KeepID struct{ UID, GID int }
+// otherwise. It needs a subordinate range, unless Only.
+type KeepID struct {
+	UID, GID int
+	// Only maps nothing but the user's ids (no subordinate range is
+	// needed, and no newuidmap runs): the container has no root, nor any
+	// id but the user's, and its other files show as nobody. Suits a root
+	// of host files (rless sandbox's), not an image's.
+	Only bool
+}
 
 // Security is a container's confinement beyond the defaults (podman's:
 // its capabilities, masked paths, seccomp profile).

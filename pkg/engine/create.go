@@ -140,6 +140,13 @@ func (e *Engine) prepareAs(ctx context.Context, cfg Config, fixedID string) (_ *
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Egress != nil {
+		if mode.Kind != network.KindSlirp {
+			return nil, fmt.Errorf("network %s cannot limit where the container connects: use the built-in network (slirp)", mode.Kind)
+		}
+		e := *cfg.Egress
+		mode.Config.Egress = &e
+	}
 	if len(mode.Discarded) > 0 {
 		e.warn(fmt.Sprintf("port mappings have been discarded: network %s has no network of its own", mode.Kind))
 	}
@@ -152,7 +159,12 @@ func (e *Engine) prepareAs(ctx context.Context, cfg Config, fixedID string) (_ *
 	}
 	// The container's layout: the default, or keep-id's.
 	ctrMapping := mapping
-	if cfg.KeepID != nil {
+	switch {
+	case cfg.KeepID != nil && cfg.KeepID.Only && cfg.Image != "":
+		return nil, errors.New("keep-id with only your ids is for a root directory, not an image (whose files belong to other ids)")
+	case cfg.KeepID != nil && cfg.KeepID.Only:
+		ctrMapping = host.OwnIDs(cfg.KeepID.UID, cfg.KeepID.GID)
+	case cfg.KeepID != nil:
 		if ctrMapping, err = host.KeepID(cfg.KeepID.UID, cfg.KeepID.GID); err != nil {
 			return nil, err
 		}
@@ -215,17 +227,39 @@ func (e *Engine) prepareAs(ctx context.Context, cfg Config, fixedID string) (_ *
 		}
 	} else {
 		// Checked here too, to fail before any namespace is made.
-		if opts.Rootfs, err = rootfsp.CheckRoot(cfg.Rootfs); err != nil {
+		root, err := rootfsp.CheckRoot(cfg.Rootfs)
+		if err != nil {
 			return nil, err
 		}
-		if opts.User, opts.Home, err = spec.ResolveUser(opts.Rootfs, cfg.User); err != nil {
+		if opts.User, opts.Home, err = spec.ResolveUser(root, cfg.User); err != nil {
 			return nil, err
 		}
 		if cfg.KeepID != nil && cfg.User == "" {
 			opts.User, opts.Home, _ = keepIDUser(cfg.KeepID, host, nil)
 		}
-		mounts, prepare = rootfsEtc(e.runRoot, id, opts.Rootfs, etc)
-		mounts = append(mounts, slices.Clone(cfg.Mounts)...)
+		opts.Rootfs = root
+		if root == "/" {
+			// The host's root is bound by the init onto an empty
+			// directory of the container's state (rootfs.AnnotationHostRoot).
+			opts.Rootfs = filepath.Join(e.runRoot, id, "rootfs")
+		}
+		// The user's mounts first: the /etc files go over them (or not at
+		// all where the user mounts one).
+		mounts = slices.Clone(cfg.Mounts)
+		etcMounts, writeEtc := rootfsEtc(e.runRoot, id, root, etc, mounts)
+		mounts = append(mounts, etcMounts...)
+		prepare = writeEtc
+		if root == "/" {
+			prepare = func() error {
+				if err := os.Mkdir(opts.Rootfs, 0o700); err != nil {
+					return fmt.Errorf("container root: %w", err)
+				}
+				if writeEtc != nil {
+					return writeEtc()
+				}
+				return nil
+			}
+		}
 	}
 	if mounts, err = e.resolveVolumes(mounts); err != nil {
 		return nil, err
@@ -248,6 +282,9 @@ func (e *Engine) prepareAs(ctx context.Context, cfg Config, fixedID string) (_ *
 	sp.Mounts = append(sp.Mounts, mounts...)
 	if sp.Annotations == nil {
 		sp.Annotations = map[string]string{}
+	}
+	if cfg.Rootfs != "" && filepath.Clean(cfg.Rootfs) == "/" {
+		sp.Annotations[rootfsp.AnnotationHostRoot] = map[bool]string{true: "ro", false: "rw"}[cfg.ReadOnly]
 	}
 	if layout != nil {
 		// How the init mounts the root (see overlay.FromAnnotations).
@@ -304,11 +341,26 @@ func etcOptions(mode network.Mode, cfg Config, hostname string) container.EtcOpt
 // directory has (none is created in it), and the function that writes them
 // into the container's state directory once it exists (so that they go
 // with it, also when rless is killed).
-func rootfsEtc(runRoot, id, root string, o container.EtcOptions) ([]specs.Mount, func() error) {
+//
+// The files user, the user's mounts, provide are left as they are. With
+// the host's root ("/"), a file that is a symbolic link (a resolv.conf
+// managed elsewhere, say) is replaced where the link leads.
+func rootfsEtc(runRoot, id, root string, o container.EtcOptions, user []specs.Mount) ([]specs.Mount, func() error) {
 	dir := filepath.Join(runRoot, id)
 	var mounts []specs.Mount
 	for _, m := range container.EtcMounts(dir) {
-		if fi, err := os.Lstat(filepath.Join(root, m.Destination)); err == nil && fi.Mode().IsRegular() {
+		if slices.ContainsFunc(user, func(u specs.Mount) bool { return filepath.Clean(u.Destination) == m.Destination }) {
+			continue
+		}
+		p := filepath.Join(root, m.Destination)
+		fi, err := os.Lstat(p)
+		if err == nil && fi.Mode()&os.ModeSymlink != 0 && root == "/" {
+			if t, err := filepath.EvalSymlinks(p); err == nil {
+				m.Destination = t
+				fi, err = os.Stat(t)
+			}
+		}
+		if err == nil && fi.Mode().IsRegular() {
 			mounts = append(mounts, m)
 		}
 	}

@@ -2,6 +2,7 @@ package network
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -33,6 +34,9 @@ type Config struct {
 	// is handed (see cmd/rless-netstack). slirp.Start forwards whatever
 	// Listeners it is given.
 	Ports []PortMapping `json:",omitempty"`
+	// Egress, if not nil, limits the connections the container may open
+	// (see Egress).
+	Egress *Egress `json:",omitempty"`
 }
 
 // DefaultConfig returns podman's defaults: 10.0.2.0/24, MTU 65520, host
@@ -67,12 +71,19 @@ func (cfg *Config) Validate() error {
 	if cfg.MTU < 1280 || cfg.MTU > 65520 {
 		return fmt.Errorf("network: mtu %d: want 1280..65520", cfg.MTU)
 	}
+	if cfg.Egress != nil {
+		if err := cfg.Egress.Validate(); err != nil {
+			return fmt.Errorf("network: egress: %w", err)
+		}
+	}
 	return nil
 }
 
 // ParseOptions parses the options of podman's slirp4netns network mode, the
 // part after "slirp4netns:" (or "slirp:"): comma-separated key=value pairs among
-// allow_host_loopback=true|false, mtu=N and cidr=A.B.C.D/N. Unset keys keep
+// allow_host_loopback=true|false, mtu=N, cidr=A.B.C.D/N and resolver=IP[:PORT]
+// (a DNS server to relay the container's queries to instead of the host's
+// resolv.conf ones; repeatable). Unset keys keep
 // the values of [DefaultConfig]. An empty string yields the defaults.
 func ParseOptions(s string) (Config, error) {
 	cfg := DefaultConfig()
@@ -93,8 +104,15 @@ func ParseOptions(s string) (Config, error) {
 		case "cidr":
 			cfg.CIDR, err = netip.ParsePrefix(val)
 			cfg.CIDR = cfg.CIDR.Masked()
+		case "resolver":
+			if _, perr := netip.ParseAddrPort(val); perr != nil {
+				if _, perr = netip.ParseAddr(val); perr != nil {
+					err = errors.New("want IP or IP:PORT ([IPv6]:PORT)")
+				}
+			}
+			cfg.DNS = append(cfg.DNS, val)
 		default:
-			return cfg, fmt.Errorf("slirp option %q: unknown key %q (known: allow_host_loopback, mtu, cidr)", opt, key)
+			return cfg, fmt.Errorf("slirp option %q: unknown key %q (known: allow_host_loopback, mtu, cidr, resolver)", opt, key)
 		}
 		if err != nil {
 			return cfg, fmt.Errorf("slirp option %q: %w", opt, err)

@@ -184,7 +184,8 @@ type Addrs struct {
 	DNS netip.Addr
 	// Host is where the container reaches the host
 	// (host.containers.internal): the gateway when the host's loopback
-	// is reachable there, else the host's own address ([HostAddress]),
+	// is reachable there (AllowHostLoopback, or an Egress entry opening
+	// it), else the host's own address ([HostAddress]),
 	// the zero Addr when it has none.
 	Host netip.Addr
 }
@@ -197,7 +198,7 @@ func (m Mode) Addrs() (a Addrs, ok bool) {
 		return Addrs{}, false
 	}
 	a = Addrs{Container: m.Config.ContainerAddr().Addr(), DNS: m.Config.DNSAddr()}
-	if m.Config.AllowHostLoopback {
+	if m.Config.AllowHostLoopback || m.Config.Egress != nil && m.Config.Egress.OpensHostLoopback(m.Config) {
 		a.Host = m.Config.Gateway()
 	} else {
 		a.Host, _ = HostAddress()

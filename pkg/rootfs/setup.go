@@ -59,6 +59,19 @@ func Setup(spec *specs.Spec) error {
 			return err
 		}
 	}
+	if spec.Annotations[AnnotationHostRoot] != "" {
+		// The host's own root (rless sandbox), with its submounts, on the
+		// empty directory root: read-only (submounts too) unless "rw";
+		// what is mounted on it later stays as it is mounted.
+		if err := unix.Mount("/", root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("bind the host's root on %s: %w", root, err)
+		}
+		if spec.Annotations[AnnotationHostRoot] != "rw" {
+			if err := makeReadOnly(root, true); err != nil {
+				return fmt.Errorf("make the host's root read-only: %w", err)
+			}
+		}
+	}
 	if err := unix.Mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind rootfs %s: %w", root, err)
 	}
@@ -103,6 +116,11 @@ func Setup(spec *specs.Spec) error {
 	}
 	return nil
 }
+
+// AnnotationHostRoot, in a container's spec, makes its root (an empty
+// directory) the host's own root: "ro" read-only, "rw" as the host's
+// mounts are. It is how a container's root can be "/".
+const AnnotationHostRoot = "io.rless.rootfs.host"
 
 // IsPropagation reports whether name is a mount propagation (private,
 // rshared, ...).

@@ -28,4 +28,14 @@
 // from the host with ordinary sockets (NAT); DNS queries to 10.0.2.3 are
 // relayed to the host's resolvers, loopback ones included. The host's
 // loopback is reachable as 10.0.2.2 only with AllowHostLoopback.
+//
+// With Config.Egress, the stack enforces an allow-list ([network.Egress])
+// on every connection: queries to the DNS address (over UDP or TCP) for
+// names it does not allow are answered NXDOMAIN by the stack; the public
+// addresses that answers for allowed names give become reachable, and a
+// TLS ClientHello's server name or an HTTP request's Host on a connection
+// to one must be a name that led there; IP and CIDR entries allow their
+// addresses whatever the name. Everything else is refused (reset, port
+// unreachable) and, with Egress.Log, logged with the container's process
+// that tried (see [Network.SetContainerPID]).
 package slirp

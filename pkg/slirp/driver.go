@@ -51,9 +51,11 @@ func (d *Driver) Tap() *network.Config {
 }
 
 // Attach starts the stack on tap, the container's tap device, and returns:
-// the network runs in goroutines of this process until Close. pid is
-// unused.
-func (d *Driver) Attach(_ context.Context, _ int, tap *os.File) error {
+// the network runs in goroutines of this process until Close. pid, the
+// container's first process (0 if unknown), is where the allow-list's log
+// looks for the processes of refused attempts (see
+// [Network.SetContainerPID]).
+func (d *Driver) Attach(_ context.Context, pid int, tap *os.File) error {
 	if tap == nil {
 		return errors.New("slirp: no tap device")
 	}
@@ -69,6 +71,7 @@ func (d *Driver) Attach(_ context.Context, _ int, tap *os.File) error {
 		d.closed = true
 		return err // Start closed tap and the listeners
 	}
+	n.SetContainerPID(pid)
 	d.net = n
 	return nil
 }

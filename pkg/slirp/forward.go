@@ -39,7 +39,8 @@ func toAddr(a tcpip.Address) netip.Addr {
 func (n *Network) target(dst netip.Addr, port uint16) (string, bool) {
 	switch {
 	case dst == n.cfg.Gateway():
-		if !n.cfg.AllowHostLoopback {
+		// Under an allow-list, its Check has decided.
+		if !n.cfg.AllowHostLoopback && n.egress == nil {
 			return "", false
 		}
 		dst = netip.AddrFrom4([4]byte{127, 0, 0, 1})
@@ -66,6 +67,20 @@ func (n *Network) handleTCP(r *tcp.ForwarderRequest) {
 	}
 	defer n.wg.Done()
 	id := r.ID()
+	var v network.Verdict
+	if n.egress != nil {
+		dst := netip.AddrPortFrom(toAddr(id.LocalAddress), id.LocalPort)
+		if v = n.egress.policy.Check(dst.Addr(), dst.Port()); !v.Allowed {
+			// Found while the container's socket waits for its SYN.
+			n.waitLookup(n.refuse("tcp", id.RemotePort, dst, n.knownName(dst.Addr(), v), v.Reason))
+			r.Complete(true)
+			return
+		}
+		if v.DNS {
+			n.serveDNSTCP(r)
+			return
+		}
+	}
 	dst, ok := n.target(toAddr(id.LocalAddress), id.LocalPort)
 	if !ok {
 		r.Complete(true)
@@ -87,6 +102,11 @@ func (n *Network) handleTCP(r *tcp.ForwarderRequest) {
 		return
 	}
 	ep.SocketOptions().SetKeepAlive(true)
+	if v.Learned {
+		gate := n.gate(netip.AddrPortFrom(toAddr(id.LocalAddress), id.LocalPort), id.RemotePort)
+		n.relayEach(gonet.NewTCPConn(&wq, ep), hc, copyHalf, gate)
+		return
+	}
 	n.relay(gonet.NewTCPConn(&wq, ep), hc, copyHalf)
 }
 
@@ -100,16 +120,22 @@ type closeWriter interface {
 // for streams, pump for datagrams), until both directions end or the network
 // closes; it closes both.
 func (n *Network) relay(a, b net.Conn, half func(dst, src net.Conn)) {
+	n.relayEach(a, b, half, half)
+}
+
+// relayEach is relay with a copier for each direction: toA(a, b) copies
+// from b to a, toB(b, a) from a to b.
+func (n *Network) relayEach(a, b net.Conn, toA, toB func(dst, src net.Conn)) {
 	stop := context.AfterFunc(n.ctx, func() { a.Close(); b.Close() })
 	defer stop()
 	defer a.Close()
 	defer b.Close()
 	done := make(chan struct{})
 	go func() { // tracked through the caller, which waits for done
-		half(a, b)
+		toA(a, b)
 		close(done)
 	}()
-	half(b, a)
+	toB(b, a)
 	<-done
 }
 
@@ -134,6 +160,12 @@ func (n *Network) handleUDP(r *udp.ForwarderRequest) bool {
 	id := r.ID()
 	dstIP := toAddr(id.LocalAddress)
 	dnsQuery := dstIP == n.cfg.DNSAddr() && id.LocalPort == 53
+	if n.egress != nil {
+		if v := n.egress.policy.Check(dstIP, id.LocalPort); !v.Allowed {
+			n.refuseUDP(netip.AddrPortFrom(toAddr(id.RemoteAddress), id.RemotePort), netip.AddrPortFrom(dstIP, id.LocalPort), v)
+			return false
+		}
+	}
 	dst, ok := n.target(dstIP, id.LocalPort)
 	if !ok {
 		return false // the stack answers port unreachable
@@ -200,12 +232,39 @@ func (n *Network) serveDNS(c net.Conn) {
 		if err != nil {
 			return
 		}
+		if n.egress != nil {
+			wg.Go(func() { n.filterDNS(c, buf[:k]) })
+			continue
+		}
 		wg.Go(func() {
 			if ans := n.resolve(buf[:k]); ans != nil {
 				c.Write(ans)
 			}
 		})
 	}
+}
+
+// filterDNS answers query, from the container over c, under the
+// allow-list: NXDOMAIN for a name it refuses, else the host resolvers'
+// answer, whose addresses it learns first.
+func (n *Network) filterDNS(c net.Conn, query []byte) {
+	var src uint16
+	if ua, ok := c.RemoteAddr().(*net.UDPAddr); ok {
+		src = uint16(ua.Port)
+	}
+	q, ok, reply, looked := n.filterQuery(query, "udp", src)
+	switch {
+	case !ok:
+		return
+	case looked != nil:
+		n.waitLookup(looked)
+	case reply == nil:
+		if reply = n.resolve(query); reply == nil {
+			return
+		}
+		n.learn(q, reply)
+	}
+	c.Write(reply)
 }
 
 // resolve sends query to each host resolver until one answers.

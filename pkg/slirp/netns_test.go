@@ -38,14 +38,15 @@ func TestMain(m *testing.M) {
 // childSpec tells the child which checks to run inside the namespace.
 type childSpec struct {
 	Cfg         network.Config
-	HTTPURL     string   // GET must succeed ("" skips)
-	LoopbackURL string   // GET via the gateway
-	LoopbackOK  bool     // whether LoopbackURL must succeed
-	UDPEcho     string   // host UDP echo server ("" skips)
-	DNSName     string   // name to resolve through the DNS address
-	DNSWant     string   // address it must resolve to
-	ServePort   int      // TCP and UDP echo servers to run in the namespace (0: none)
-	Command     []string // run last, its output on stderr
+	HTTPURL     string      // GET must succeed ("" skips)
+	LoopbackURL string      // GET via the gateway
+	LoopbackOK  bool        // whether LoopbackURL must succeed
+	UDPEcho     string      // host UDP echo server ("" skips)
+	DNSName     string      // name to resolve through the DNS address
+	DNSWant     string      // address it must resolve to
+	ServePort   int         // TCP and UDP echo servers to run in the namespace (0: none)
+	Command     []string    // run last, its output on stderr
+	Egress      *egressSpec // allow-list checks, once the parent says go (see egressChecks)
 }
 
 // runChild runs in the new user and network namespaces. It creates the tap,
@@ -92,6 +93,9 @@ func runChild(specJSON string) int {
 	}
 	if spec.DNSName != "" {
 		check("DNS "+spec.DNSName, lookup(spec.Cfg.DNSAddr(), spec.DNSName, spec.DNSWant))
+	}
+	if spec.Egress != nil {
+		fails = append(fails, egressChecks(sock, spec.Cfg, *spec.Egress)...)
 	}
 	if len(spec.Command) > 0 {
 		cmd := exec.Command(spec.Command[0], spec.Command[1:]...)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/rless/rless/pkg/network"
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -32,6 +33,8 @@ type Network struct {
 	tap       *os.File
 	stack     *stack.Stack
 	listeners *network.Listeners
+	egress    *egress      // the allow-list (Config.Egress); nil: none
+	pid       atomic.Int64 // the container's first process (SetContainerPID)
 
 	ctx    context.Context // done when the network closes
 	cancel context.CancelFunc
@@ -70,11 +73,16 @@ func start(tap *os.File, cfg network.Config, l *network.Listeners) (*Network, er
 	if err != nil {
 		return nil, err
 	}
+	eg, err := newEgress(cfg)
+	if err != nil {
+		return nil, err
+	}
 	s := stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4},
 	})
 	if err := tuneTCP(s); err != nil {
+		eg.close()
 		s.Destroy()
 		return nil, err
 	}
@@ -87,10 +95,11 @@ func start(tap *os.File, cfg network.Config, l *network.Listeners) (*Network, er
 		PacketDispatchMode: fdbased.Readv,
 	})
 	if err != nil {
+		eg.close()
 		s.Destroy()
 		return nil, fmt.Errorf("slirp: tap endpoint: %w", err)
 	}
-	n := &Network{cfg: cfg, resolvers: resolvers, tap: tap, stack: s, listeners: l}
+	n := &Network{cfg: cfg, resolvers: resolvers, tap: tap, stack: s, listeners: l, egress: eg}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	// The handlers must be in place before the NIC starts delivering.
 	tcpFwd := tcp.NewForwarder(s, 0, 1024, n.handleTCP)
@@ -98,9 +107,13 @@ func start(tap *os.File, cfg network.Config, l *network.Listeners) (*Network, er
 	udpFwd := udp.NewForwarder(s, n.handleUDP)
 	s.SetTransportProtocolHandler(udp.ProtocolNumber, udpFwd.HandlePacket)
 	if err := setupNIC(s, ep, cfg); err != nil {
+		eg.close()
 		n.cancel()
 		s.Destroy()
 		return nil, err
+	}
+	if eg != nil && eg.log != nil {
+		n.goTracked(n.logRefusals, eg.log)
 	}
 	if l != nil {
 		for _, pl := range l.TCP {

@@ -56,6 +56,31 @@ type Mapping struct {
 // Single reports whether the mapping maps only one uid (the caller's).
 func (m Mapping) Single() bool { return !m.Helpers }
 
+// OwnOnly reports whether the mapping maps only the caller's own uid and
+// gid (to whichever container ids), which it writes itself.
+func (m Mapping) OwnOnly() bool {
+	return !m.Helpers && len(m.UIDs) == 1 && len(m.GIDs) == 1 && m.UIDs[0].Size == 1 && m.GIDs[0].Size == 1 &&
+		m.UIDs[0].HostID == uint32(os.Getuid()) && m.GIDs[0].HostID == uint32(os.Getgid())
+}
+
+// OwnIDs returns the layout that maps only the caller's uid and gid, as
+// container ids uid and gid (the caller's own when negative): no
+// subordinate range or helper is needed, and the container has no root
+// user (nor any other id). Its first process runs as uid with the
+// capabilities of the namespace's owner (ambient, see internal/stage).
+func (h *Host) OwnIDs(uid, gid int) Mapping {
+	if uid < 0 {
+		uid = h.UID
+	}
+	if gid < 0 {
+		gid = h.GID
+	}
+	return Mapping{
+		UIDs: []specs.LinuxIDMapping{{ContainerID: uint32(uid), HostID: uint32(h.UID), Size: 1}},
+		GIDs: []specs.LinuxIDMapping{{ContainerID: uint32(gid), HostID: uint32(h.GID), Size: 1}},
+	}
+}
+
 // Mapping returns podman's rootless layout for this host: container id 0 is
 // the caller's id and ids 1..N are the subordinate ranges, in order. When the
 // caller has no range or a helper is missing it returns the single mapping

@@ -154,8 +154,10 @@ func (d *Driver) Tap() *network.Config {
 }
 
 // Attach hands tap, the container's tap device, to the stack process,
-// once it has started (or ctx is done); it closes tap. pid is unused.
-func (d *Driver) Attach(ctx context.Context, _ int, tap *os.File) error {
+// once it has started (or ctx is done), with pid, the container's first
+// process (where the allow-list's log looks for the processes of refused
+// attempts); it closes tap.
+func (d *Driver) Attach(ctx context.Context, pid int, tap *os.File) error {
 	defer tap.Close()
 	select {
 	case <-d.started:
@@ -165,7 +167,7 @@ func (d *Driver) Attach(ctx context.Context, _ int, tap *os.File) error {
 	if d.err != nil {
 		return d.err
 	}
-	if err := d.conn.Send(syncmsg.Msg{Type: syncmsg.Tap}, int(tap.Fd())); err != nil {
+	if err := d.conn.Send(syncmsg.Msg{Type: syncmsg.Tap, Pid: pid}, int(tap.Fd())); err != nil {
 		return fmt.Errorf("network stack: hand it the tap device: %w", err)
 	}
 	return nil
