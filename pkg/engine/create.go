@@ -355,7 +355,8 @@ func rootfsEtc(runRoot, id, root string, o container.EtcOptions, user []specs.Mo
 		p := filepath.Join(root, m.Destination)
 		fi, err := os.Lstat(p)
 		if err == nil && fi.Mode()&os.ModeSymlink != 0 && root == "/" {
-			if t, err := filepath.EvalSymlinks(p); err == nil {
+			var t string
+			if t, err = filepath.EvalSymlinks(p); err == nil {
 				m.Destination = t
 				fi, err = os.Stat(t)
 			}

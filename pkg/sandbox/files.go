@@ -20,17 +20,17 @@ import (
 // so that nothing can create it, and removed when the last sandbox of the
 // project ends if it is still empty.
 var Protected = []string{
-	".git/hooks",     // run by git
-	".git/config",    // core.hooksPath, core.fsmonitor, aliases, filters
-	".git/info",      // attributes selecting filters, exclude
-	".git/modules",   // submodules' own hooks and config
-	".gitmodules",    // submodule URLs and paths
-	".husky",         // hook scripts run through core.hooksPath
-	".envrc",         // direnv
-	".vscode",        // tasks and settings run by the editor
-	".idea",          // the same for JetBrains editors
-	".devcontainer",  // container definitions editors start
-	".rless",         // the sandbox's own profile
+	".git/hooks",    // run by git
+	".git/config",   // core.hooksPath, core.fsmonitor, aliases, filters
+	".git/info",     // attributes selecting filters, exclude
+	".git/modules",  // submodules' own hooks and config
+	".gitmodules",   // submodule URLs and paths
+	".husky",        // hook scripts run through core.hooksPath
+	".envrc",        // direnv
+	".vscode",       // tasks and settings run by the editor
+	".idea",         // the same for JetBrains editors
+	".devcontainer", // container definitions editors start
+	".rless",        // the sandbox's own profile
 	".pre-commit-config.yaml",
 }
 
