@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/rless/rless/pkg/cgroups"
+	"github.com/rless/rless/pkg/network"
 	"github.com/rless/rless/pkg/overlay"
 	"github.com/rless/rless/pkg/userns"
 	"golang.org/x/sys/unix"
@@ -110,7 +111,7 @@ func detectKernel(release string) Kernel {
 		MaxUserNamespaces:  readInt("/proc/sys/user/max_user_namespaces"),
 		UnprivilegedUserns: true,
 		FuseDevice:         unix.Access("/dev/fuse", unix.R_OK|unix.W_OK) == nil,
-		TunDevice:          unix.Access("/dev/net/tun", unix.R_OK|unix.W_OK) == nil,
+		TunDevice:          network.TunUsable(),
 	}
 	if v, err := os.ReadFile("/proc/sys/kernel/unprivileged_userns_clone"); err == nil {
 		k.UnprivilegedUserns = strings.TrimSpace(string(v)) == "1"

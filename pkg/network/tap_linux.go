@@ -9,6 +9,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// TunUsable reports whether the calling user may open /dev/net/tun, which
+// CreateTap needs (distributions open it to all; some machines leave it to
+// root).
+func TunUsable() bool { return unix.Access("/dev/net/tun", unix.R_OK|unix.W_OK) == nil }
+
 // CreateTap creates the tap device name in the calling thread's network
 // namespace and configures it from cfg: MTU, the container address (host 100
 // of cfg.CIDR), link up, and a default route via the gateway. It also brings

@@ -235,8 +235,8 @@ func New(e *engine.Engine, p Profile) (_ *Sandbox, err error) {
 	cfg.Env = env
 
 	slirp := "slirp"
-	for i, r := range p.Resolver {
-		slirp += map[bool]string{true: ":", false: ","}[i == 0] + "resolver=" + r
+	if len(p.Resolver) > 0 {
+		slirp += ":resolver=" + strings.Join(p.Resolver, ",resolver=")
 	}
 	switch p.Network {
 	case NetworkNone:
@@ -257,7 +257,7 @@ func New(e *engine.Engine, p Profile) (_ *Sandbox, err error) {
 		}
 		cfg.Egress = &network.Egress{Allow: p.Allow, Log: s.Log}
 	}
-	if cfg.Network != "none" && unix.Access("/dev/net/tun", unix.R_OK|unix.W_OK) != nil {
+	if cfg.Network != "none" && !network.TunUsable() {
 		return nil, fmt.Errorf("--network %s needs /dev/net/tun, which this host does not open to you: use --network none", orDefault(p.Network))
 	}
 	s.Config = cfg
