@@ -119,7 +119,7 @@ func TestImageManagement(t *testing.T) {
 		t.Errorf("%d layers after prune, want 2", n)
 	}
 	df := mustImg(t, root, "system", "df").stdout
-	if !strings.Contains(df, "Images") || !strings.Contains(df, "Layers") {
+	if !strings.Contains(df, "Images") || !strings.Contains(df, "Local Volumes") {
 		t.Errorf("system df:\n%s", df)
 	}
 	if out := mustImg(t, root, "rmi", "alpine").stdout; out != "Untagged: docker.io/library/alpine:latest\n" {

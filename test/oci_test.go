@@ -363,67 +363,6 @@ func waitGone(t *testing.T, pid int) {
 	t.Fatalf("process %d still runs", pid)
 }
 
-// podmanEnv is a rootless podman of the test's own: its containers.conf
-// and storage (vfs) under dir, its own XDG_RUNTIME_DIR (so its pause
-// process is the test's); it runs rless as its OCI runtime, by path.
-type podmanEnv struct {
-	dir, xdg string
-	env      []string
-}
-
-func newPodman(t *testing.T) *podmanEnv {
-	t.Helper()
-	for _, p := range []string{"podman", "conmon", "runc"} {
-		if _, err := exec.LookPath(p); err != nil {
-			testenv.SkipWithout(t, p+" is not installed")
-		}
-	}
-	// Not t.TempDir: podman's storage holds files of subordinate ids,
-	// which only `podman unshare` can remove.
-	dir, err := os.MkdirTemp(workDir, "podman-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &podmanEnv{dir: dir, xdg: filepath.Join(dir, "xdg")}
-	if err := os.Mkdir(p.xdg, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	conf := filepath.Join(dir, "containers.conf")
-	storage := filepath.Join(dir, "storage.conf")
-	if err := os.WriteFile(conf, []byte("[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(storage, []byte("[storage]\ndriver = \"vfs\"\ngraphroot = \""+filepath.Join(dir, "root")+"\"\nrunroot = \""+filepath.Join(dir, "runroot")+"\"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p.env = append(os.Environ(), "CONTAINERS_CONF="+conf, "CONTAINERS_STORAGE_CONF="+storage, "XDG_RUNTIME_DIR="+p.xdg)
-	t.Cleanup(func() {
-		_ = p.cmd("rm", "-fa", "-t", "0").Run()
-		_ = p.cmd("unshare", "rm", "-rf", filepath.Join(dir, "root"), filepath.Join(dir, "runroot")).Run()
-		// podman's pause process, which holds its user namespace, is the
-		// test's: system migrate stops it.
-		_ = p.cmd("system", "migrate").Run()
-		os.RemoveAll(dir)
-	})
-	return p
-}
-
-// cmd is podman with rless as its runtime.
-func (p *podmanEnv) cmd(args ...string) *exec.Cmd {
-	c := exec.Command("podman", append([]string{"--runtime", rless}, args...)...)
-	c.Env = p.env
-	return c
-}
-
-func (p *podmanEnv) must(t *testing.T, args ...string) string {
-	t.Helper()
-	r := runCmd(t, p.cmd(args...))
-	if r.code != 0 {
-		t.Fatalf("podman %v: exit %d\nstdout: %s\nstderr: %s", args, r.code, r.stdout, r.stderr)
-	}
-	return r.stdout
-}
-
 // TestOCIPodman: rootless podman runs its containers with rless as its
 // OCI runtime (`podman --runtime PATH-OF-RLESS`): run --rm, run -it (the
 // console socket), run -d, exec, logs, stop and rm.

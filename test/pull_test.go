@@ -18,7 +18,7 @@ var idRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 type storedImage struct {
 	ID     string   `json:"id"`
 	Names  []string `json:"names"`
-	Layers []string `json:"layers"`
+	Layers []string `json:"-"` // from image inspect
 }
 
 func listImages(t *testing.T, root string) []storedImage {
@@ -27,6 +27,13 @@ func listImages(t *testing.T, root string) []storedImage {
 	var imgs []storedImage
 	if err := json.Unmarshal([]byte(r.stdout), &imgs); err != nil {
 		t.Fatalf("images --format json: %v\n%s", err, r.stdout)
+	}
+	// podman's JSON has no layers: image inspect has them.
+	for i := range imgs {
+		out := mustImg(t, root, "image", "inspect", "--format", "{{json .RootFS.Layers}}", imgs[i].ID).stdout
+		if err := json.Unmarshal([]byte(out), &imgs[i].Layers); err != nil {
+			t.Fatalf("image inspect %s: %v\n%s", imgs[i].ID, err, out)
+		}
 	}
 	return imgs
 }

@@ -36,7 +36,8 @@ const (
 	multiRef      = "rless/multilayer:latest"
 	sharedRef     = "rless/shared:latest" // shares alpine's base layer
 	multiarchRef  = "rless/multiarch:latest"
-	webRef        = "rless/web:latest" // busybox httpd serving webBody on port 80
+	webRef        = "rless/web:latest"    // busybox httpd serving webBody on port 80
+	debianRef     = "rless/debian:latest" // Debian's apt-get, with files of Debian's system users
 	multilayerUID = 1234
 )
 
@@ -120,6 +121,14 @@ func pushImages() error {
 			Config: v1.ImageConfig{Cmd: []string{"sh"}, ExposedPorts: map[string]struct{}{"8080/tcp": {}, "53/udp": {}}},
 		},
 	}
+	deb, err := debianLayer()
+	if err != nil {
+		return fmt.Errorf("debian image: %w", err)
+	}
+	images[debianRef] = testimage.Image{
+		Layers: []testimage.Layer{{Tar: deb}},
+		Config: v1.ImageConfig{Cmd: []string{"apt-get", "--version"}, Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}},
+	}
 	for ref, img := range images {
 		d, err := l.Add(img)
 		if err != nil {
@@ -159,13 +168,71 @@ func pushImages() error {
 func baseLayer() ([]byte, error) {
 	dir := filepath.Join(workDir, "base-rootfs")
 	err := busybox.Rootfs(dir, map[string]string{
-		"etc/passwd": "root:x:0:0:root:/root:/bin/sh\nalice:x:1234:1234:Alice:/home/alice:/bin/sh\n",
-		"etc/group":  "root:x:0:\nalice:x:1234:\nstaff:x:50:alice\n",
+		// As alpine's: root is a member of other groups, and nobody exists.
+		"etc/passwd": "root:x:0:0:root:/root:/bin/sh\nalice:x:1234:1234:Alice:/home/alice:/bin/sh\nnobody:x:65534:65534:nobody:/:/sbin/nologin\n",
+		"etc/group":  "root:x:0:root\nwheel:x:10:root\nalice:x:1234:\nstaff:x:50:alice\nnobody:x:65534:\n",
 	})
 	if err != nil {
 		return nil, err
 	}
 	return testimage.TarDir(dir)
+}
+
+// debianLayer is this machine's /usr/bin/apt-get (Debian's) with the
+// libraries it loads, Debian's passwd and group, and files owned by
+// Debian's system users and groups (_apt 42, shadow 42), as a Debian image
+// has them.
+func debianLayer() ([]byte, error) {
+	out, err := exec.Command("ldd", "/usr/bin/apt-get").Output()
+	if err != nil {
+		return nil, fmt.Errorf("ldd /usr/bin/apt-get: %w", err)
+	}
+	// apt reads dpkg's architecture tables.
+	files := []string{"/usr/bin/apt-get", "/usr/share/dpkg/cputable", "/usr/share/dpkg/tupletable", "/usr/share/dpkg/ostable"}
+	for _, l := range strings.Split(string(out), "\n") {
+		f := strings.Fields(l)
+		switch {
+		case len(f) >= 3 && f[1] == "=>" && strings.HasPrefix(f[2], "/"):
+			files = append(files, f[2])
+		case len(f) >= 1 && strings.HasPrefix(f[0], "/"):
+			files = append(files, f[0])
+		}
+	}
+	dirs := map[string]bool{}
+	var entries []testimage.Entry
+	addDirs := func(p string) {
+		var parts []string
+		for d := filepath.Dir(p); d != "/"; d = filepath.Dir(d) {
+			parts = append([]string{d}, parts...)
+		}
+		for _, d := range parts {
+			if !dirs[d] {
+				dirs[d] = true
+				entries = append(entries, testimage.Entry{Name: d[1:] + "/", Type: '5'})
+			}
+		}
+	}
+	for _, f := range files {
+		body, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		addDirs(f)
+		entries = append(entries, testimage.Entry{Name: f[1:], Body: string(body), Mode: 0o755})
+	}
+	for _, d := range []string{"/etc/apt/apt.conf.d/x", "/var/cache/apt/x", "/var/lib/apt/lists/x", "/var/lib/dpkg/x"} {
+		addDirs(d)
+	}
+	entries = append(entries,
+		testimage.Entry{Name: "etc/passwd", Body: "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n_apt:x:42:65534::/nonexistent:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"},
+		testimage.Entry{Name: "etc/group", Body: "root:x:0:\ndaemon:x:1:\nadm:x:4:\nshadow:x:42:\nnogroup:x:65534:\n"},
+		testimage.Entry{Name: "etc/shadow", Body: "root:*:19000:0:99999:7:::\n", Mode: 0o640, GID: 42},
+		testimage.Entry{Name: "var/lib/apt/lists/partial/", Type: '5', Mode: 0o700, UID: 42},
+		testimage.Entry{Name: "var/cache/apt/archives/", Type: '5'},
+		testimage.Entry{Name: "var/lib/dpkg/status", Body: ""},
+		testimage.Entry{Name: "var/cache/apt/archives/partial/", Type: '5', Mode: 0o700, UID: 42},
+	)
+	return testimage.Tar(entries...), nil
 }
 
 // multiLayer2 adds files the third layer deletes, a file of uid 1234, a

@@ -132,8 +132,8 @@ func TestExitCodes(t *testing.T) {
 		{"not found by path", nil, []string{"/bin/no-such"}, 127, "not found"},
 		{"not executable", nil, []string{"/noexec.sh"}, 126, "permission denied"},
 		{"directory", nil, []string{"/etc"}, 126, "is a directory"},
-		{"unmapped user", []string{"--user", "4000000000"}, []string{"true"}, 125, "not mapped"},
-		{"unknown user", []string{"--user", "nobody-here"}, []string{"true"}, 125, "unable to find user nobody-here"},
+		{"user out of range", []string{"--user", "4000000000"}, []string{"true"}, 126, "uids and gids must be in range"},
+		{"unknown user", []string{"--user", "nobody-here"}, []string{"true"}, 126, "unable to find user nobody-here"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -192,25 +192,25 @@ func TestRlessErrors(t *testing.T) {
 
 func TestProcessSettings(t *testing.T) {
 	before := takeSnapshot(t)
-	flags := []string{"-e", "FOO=bar", "-e", "PATH=/bin", "--hostname", "box", "-w", "/work/dir", "-u", "alice"}
+	flags := []string{"-e", "FOO=bar", "-e", "PATH=/bin", "--hostname", "box", "-w", "/tmp", "-u", "alice"}
 	script := `echo "$FOO $PATH $HOME"; hostname; pwd; id`
 	if len(subUIDs) == 0 {
 		// Only the user's own id is mapped: other users cannot exist.
 		r := runIn(t, flags, "sh", "-c", script)
-		if r.code != 125 {
-			t.Errorf("-u alice without a subordinate range: exit %d, want 125", r.code)
+		if r.code != 126 {
+			t.Errorf("-u alice without a subordinate range: exit %d, want 126", r.code)
 		}
-		checkErrLine(t, r.stderr, "user 1000 is not mapped")
+		checkErrLine(t, r.stderr, "uid 1000 is outside the 1 uid mapped")
 		flags = flags[:len(flags)-2]
-		if got := mustRun(t, flags, "sh", "-c", script); got != "bar /bin /root\nbox\n/work/dir\nuid=0(root) gid=0(root) groups=0(root)\n" {
+		if got := mustRun(t, flags, "sh", "-c", script); got != "bar /bin /root\nbox\n/tmp\nuid=0(root) gid=0(root) groups=0(root)\n" {
 			t.Errorf("got %q", got)
 		}
 	} else {
-		want := "bar /bin /home/alice\nbox\n/work/dir\nuid=1000(alice) gid=1000(alice) groups=10(wheel)\n"
+		want := "bar /bin /home/alice\nbox\n/tmp\nuid=1000(alice) gid=1000(alice) groups=10(wheel),1000(alice)\n"
 		if got := mustRun(t, flags, "sh", "-c", script); got != want {
 			t.Errorf("got\n%s\nwant\n%s", got, want)
 		}
-		if got := mustRun(t, []string{"-u", "1:5"}, "id"); got != "uid=1(bin) gid=5(tty)\n" {
+		if got := mustRun(t, []string{"-u", "1:5"}, "id"); got != "uid=1(bin) gid=5(tty) groups=5(tty)\n" {
 			t.Errorf("-u 1:5: id = %q", got)
 		}
 	}

@@ -60,8 +60,13 @@ func TestRunImage(t *testing.T) {
 		t.Errorf("run alpine: %q\n%s", r.stdout, r.stderr)
 	}
 	assertClean(t, before)
-	r = mustImg(t, root, "run", "--rm", "alpine", "sh", "-c", "echo made > /made; cat /made; cat /etc/hostname; hostname")
+	r = mustImg(t, root, "run", "--rm", "alpine", "sh", "-c", "echo made > /made; cat /made; cat /etc/hostname; echo; hostname")
 	lines := strings.Split(r.stdout, "\n")
+	// Without a range, alpine's root cannot have its group wheel: one
+	// warning says so.
+	if len(subUIDs) == 0 && strings.HasPrefix(r.stderr, "WARN: supplementary groups 10 are not mapped") && strings.Count(r.stderr, "\n") == 1 {
+		r.stderr = ""
+	}
 	if len(lines) < 3 || lines[0] != "made" || lines[1] != lines[2] || r.stderr != "" {
 		t.Errorf("run: %q %q", r.stdout, r.stderr)
 	}
@@ -106,7 +111,7 @@ func TestRunImageConfig(t *testing.T) {
 	if len(subUIDs) == 0 {
 		// The image's USER (1234) needs a subordinate range.
 		mustImg(t, root, "pull", "-q", ref)
-		if r := rlessImg(t, root, "run", "--rm", ref, "true"); r.code != 125 || !strings.Contains(r.stderr, "user 1234 is not mapped") {
+		if r := rlessImg(t, root, "run", "--rm", ref, "true"); r.code != 126 || !strings.Contains(r.stderr, "uid 1234 is outside the 1 uid mapped") {
 			t.Errorf("USER without a range: exit %d %s", r.code, r.stderr)
 		}
 		if r := mustImg(t, root, "run", "--rm", "-u", "0", ref, "sh", "-c", script); r.stdout != "0\n0\n0\n"+rest {

@@ -2,9 +2,13 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rless/rless/pkg/engine"
 )
@@ -179,5 +183,119 @@ func TestHeaderDataNested(t *testing.T) {
 	want := map[string]any{"A": map[string]any{"B": "B"}, "C": "C", "D": "D", "E": "E", "F": "F", "G": "G"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("headerData = %v, want %v", got, want)
+	}
+}
+
+// imagesFixture is an image with two names, one without a tag, and a
+// nameless one, as ListImages returns them.
+var imagesFixture = []engine.ImageSummary{
+	{
+		ID: "c1a1da0643b37c7c0f94b621894bed063d3c7db5ef0892d6b16dff460e78cc2c", Created: 1700000000, Size: 2415561, VirtualSize: 2415561,
+		RepoTags: []string{"docker.io/library/alpine:latest", "localhost/alpine@sha256:aad5", "localhost/other:v1"},
+		Names:    []string{"docker.io/library/alpine:latest", "localhost/alpine@sha256:aad5", "localhost/other:v1"},
+		History:  []string{"localhost/other:v1", "docker.io/library/alpine:latest"},
+	},
+	{ID: "520cfdf5d129d53a8fee539e2dd1707c6ec149e1fbb805dec36cda915ce63acf", Created: 1600000000, Size: 999, Dangling: true},
+	{ID: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", Created: 1500000000, Size: 1, RepoTags: []string{"localhost/bydigest@sha256:aad5"}},
+}
+
+// renderImages writes imagesFixture as images does with format.
+func renderImages(t *testing.T, format string, noTrunc bool) string {
+	t.Helper()
+	rep, err := parseReport("images", format, imagesDefaultRow(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	now := time.Unix(1700000000, 0).Add(3 * 365 * 24 * time.Hour)
+	if err := rep.write(&buf, imageRows(imagesFixture, noTrunc, now), imagesHeaders, false); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
+}
+
+func TestImagesTable(t *testing.T) {
+	want := "REPOSITORY                TAG         IMAGE ID      CREATED      SIZE\n" +
+		"docker.io/library/alpine  latest      c1a1da0643b3  3 years ago  2.42 MB\n" +
+		"localhost/other           v1          c1a1da0643b3  3 years ago  2.42 MB\n" +
+		"<none>                    <none>      520cfdf5d129  6 years ago  999 B\n" +
+		"localhost/bydigest        <none>      0123456789ab  9 years ago  1 B\n"
+	if got := renderImages(t, "", false); got != want {
+		t.Errorf("images:\n%s\nwant:\n%s", got, want)
+	}
+	// podman's output for this template.
+	want = "REPOSITORY                TAG\ndocker.io/library/alpine  latest\n"
+	rep, err := parseReport("images", "table {{.Repository}} {{.Tag}}", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := rep.write(&buf, imageRows(imagesFixture[:1], false, time.Now())[:1], imagesHeaders, false); err != nil {
+		t.Fatal(err)
+	}
+	if buf.String() != want {
+		t.Errorf("table of repository and tag:\n%q\nwant:\n%q", buf.String(), want)
+	}
+}
+
+func TestImagesTemplateFields(t *testing.T) {
+	got := renderImages(t, "{{.Repository}}:{{.Tag}} {{.ID}} {{.Id}} {{.Size}} {{.VirtualSize}} {{.Created}} {{.History}} {{.Dangling}}", true)
+	lines := strings.Split(got, "\n")
+	want := "docker.io/library/alpine:latest sha256:c1a1da0643b37c7c0f94b621894bed063d3c7db5ef0892d6b16dff460e78cc2c c1a1da0643b37c7c0f94b621894bed063d3c7db5ef0892d6b16dff460e78cc2c 2.42 MB 2415561 3 years ago localhost/other:v1, docker.io/library/alpine:latest false"
+	if len(lines) != 5 || lines[0] != want {
+		t.Errorf("template:\n%s\nwant first line:\n%s", got, want)
+	}
+	if got := renderImages(t, "{{.CreatedAt}}", false); !strings.HasPrefix(got, time.Unix(1700000000, 0).String()+"\n") {
+		t.Errorf("CreatedAt: %q", got)
+	}
+	if _, err := parseReport("images", "{{.NoSuch}}", ""); err != nil {
+		t.Fatal(err)
+	}
+	rep, _ := parseReport("images", "{{.NoSuch}}", "")
+	if err := rep.write(&bytes.Buffer{}, imageRows(imagesFixture, false, time.Now()), imagesHeaders, false); err == nil || !strings.Contains(err.Error(), "NoSuch") {
+		t.Errorf("unknown field: %v", err)
+	}
+}
+
+func TestImageSize(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 B", 999: "999 B", 2415561: "2.42 MB", 1982378: "1.98 MB", 7_000_000_000: "7 GB", 123456: "123 kB"} {
+		if got := imageSize(n); got != want {
+			t.Errorf("imageSize(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestImagesJSON(t *testing.T) {
+	var buf bytes.Buffer
+	if err := writeJSON(&buf, imagesJSON(imageRows(imagesFixture[:1], false, time.Now()))); err != nil {
+		t.Fatal(err)
+	}
+	var objs []map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &objs); err != nil {
+		t.Fatal(err)
+	}
+	if len(objs) != 2 {
+		t.Fatalf("%d objects, want one per tagged name: %s", len(objs), buf.String())
+	}
+	keys := slices.Sorted(maps.Keys(objs[0]))
+	// podman 4.3's keys for an image with names and no labels.
+	want := []string{"Containers", "Created", "CreatedAt", "Digest", "History", "Id", "Labels", "Names", "ParentId", "RepoDigests", "RepoTags", "SharedSize", "Size", "VirtualSize"}
+	want = slices.DeleteFunc(want, func(k string) bool { return k == "Digest" }) // the fixture has none
+	if !slices.Equal(keys, want) {
+		t.Errorf("keys %v, want %v", keys, want)
+	}
+	if objs[0]["Created"] != float64(1700000000) || objs[0]["RepoTags"] != nil {
+		t.Errorf("Created %v, RepoTags %v", objs[0]["Created"], objs[0]["RepoTags"])
+	}
+	if _, err := time.Parse(time.RFC3339Nano, objs[0]["CreatedAt"].(string)); err != nil {
+		t.Errorf("CreatedAt: %v", err)
+	}
+}
+
+func TestWriteImageIDs(t *testing.T) {
+	var buf bytes.Buffer
+	writeImageIDs(&buf, imageRows(imagesFixture, false, time.Now()))
+	if want := "c1a1da0643b3\n520cfdf5d129\n0123456789ab\n"; buf.String() != want {
+		t.Errorf("IDs %q, want %q", buf.String(), want)
 	}
 }

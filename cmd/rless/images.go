@@ -4,89 +4,134 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
+	"unicode"
 
+	units "github.com/docker/go-units"
 	"github.com/rless/rless/pkg/engine"
 	"github.com/spf13/cobra"
 )
 
+// imagesLong is the help of images.
+const imagesLong = `List the images of the store, one line per name (the newest image first),
+as podman does. With REFERENCE, only the images it finds or whose names it
+matches (a pattern of shell wildcards, matched against the name in full,
+without its domain, or its last element, each with or without the tag).
+
+--format is json (podman's JSON: an object per line of the listing), or a
+Go template printed for each line, "table TEMPLATE" for aligned columns
+under headers. The template sees podman's fields: .ID (12 hex digits), .Id,
+.Repository, .Tag, .Digest, .Size and .Created (as the listing shows
+them), .CreatedAt, .CreatedSince, .Names, .Labels, .RepoTags,
+.RepoDigests, .History, .Containers, .Dangling, .ReadOnly, .ParentId,
+.VirtualSize and .SharedSize (in bytes).`
+
+// imagesHeaders are the images columns' headers other than the fields'
+// names (podman's).
+var imagesHeaders = map[string]string{"ID": "IMAGE ID", "ReadOnly": "R/O"}
+
 func newImagesCmd(g *globals, use string) *cobra.Command {
-	var quiet, noTrunc bool
+	var quiet, noTrunc, digests, noHeading, all bool
 	var format string
 	cmd := &cobra.Command{
 		Use:   use + " [flags] [REFERENCE]",
 		Short: "List images in local storage",
+		Long:  imagesLong,
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			e, err := openEngine(g)
 			if err != nil {
 				return err
 			}
-			imgs, err := e.Images()
+			imgs, err := e.ListImages(cmd.Context(), args...)
 			if err != nil {
 				return err
 			}
-			if len(args) == 1 {
-				img, err := e.Image(args[0])
-				if err != nil {
-					imgs = nil
-				} else {
-					imgs = []engine.Image{img}
-				}
-			}
+			rows := imageRows(imgs, noTrunc, time.Now())
+			out := cmd.OutOrStdout()
 			switch {
 			case quiet:
-				for _, img := range imgs {
-					fmt.Println(idOf(img, noTrunc))
-				}
+				writeImageIDs(out, rows)
 				return nil
 			case isJSONFormat(format):
-				if imgs == nil {
-					imgs = []engine.Image{}
-				}
-				return printJSON(imgs)
-			case format != "" && strings.TrimSpace(format) != "table":
-				rep, err := parseReport("images", format, "")
-				if err != nil {
-					return err
-				}
-				return rep.write(os.Stdout, imgs, map[string]string{"ID": "image id"}, false)
+				return writeJSON(out, imagesJSON(rows))
 			}
-			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE")
-			for _, img := range imgs {
-				names := img.Names
-				if len(names) == 0 {
-					names = []string{"<none>:<none>"}
-				}
-				for _, n := range names {
-					repo, tag := splitName(n)
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", repo, tag, idOf(img, noTrunc), ago(img.Created), humanSize(img.Size))
-				}
+			rep, err := parseReport("images", format, imagesDefaultRow(digests))
+			if err != nil {
+				return codeError{125, err}
 			}
-			return tw.Flush()
+			if err := rep.write(out, rows, imagesHeaders, noHeading); err != nil {
+				return codeError{125, err}
+			}
+			return nil
 		},
 	}
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print image IDs only")
-	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "print full image IDs")
-	cmd.Flags().StringVar(&format, "format", "", "json, or a Go template over each image")
+	fl := cmd.Flags()
+	fl.BoolVarP(&quiet, "quiet", "q", false, "print image IDs only")
+	fl.BoolVar(&noTrunc, "no-trunc", false, "print full image IDs")
+	fl.BoolVar(&digests, "digests", false, "show the images' digests")
+	fl.BoolVarP(&noHeading, "noheading", "n", false, "do not print the header line")
+	fl.BoolVarP(&all, "all", "a", false, "show intermediate images too (rless keeps none: no effect)")
+	fl.StringVar(&format, "format", "", "json, or a Go template printed for each image")
 	return cmd
 }
 
-func idOf(img engine.Image, full bool) string {
-	if full {
-		return "sha256:" + img.ID
+// imagesDefaultRow is the template of a line of images's default table
+// (podman's).
+func imagesDefaultRow(digests bool) string {
+	row := []string{"{{if .Repository}}{{.Repository}}{{else}}<none>{{end}}", "{{if .Tag}}{{.Tag}}{{else}}<none>{{end}}"}
+	if digests {
+		row = append(row, "{{.Digest}}")
 	}
-	return img.ShortID()
+	return strings.Join(append(row, "{{.ID}}", "{{.Created}}", "{{.Size}}"), "\t")
 }
 
-// splitName splits a stored name into repository and tag (or digest).
-func splitName(n string) (string, string) {
+// imageRow is a line of images: an image under one of its names, with
+// the fields and methods of podman's (its imageReporter) for templates.
+type imageRow struct {
+	Repository string
+	Tag        string
+	engine.ImageSummary
+	noTrunc bool
+	now     time.Time
+}
+
+// imageRows returns the lines of images at now: one per name of each
+// image that has a tag (an image with names but no tag gets one line, of
+// its first name; one without names, one line of <none>).
+func imageRows(imgs []engine.ImageSummary, noTrunc bool, now time.Time) []imageRow {
+	rows := make([]imageRow, 0, len(imgs))
+	for _, img := range imgs {
+		var tagged, untagged []imageRow
+		for _, n := range img.RepoTags {
+			repo, tag := repoTag(n)
+			r := imageRow{Repository: repo, Tag: tag, ImageSummary: img, noTrunc: noTrunc, now: now}
+			if tag == "<none>" {
+				untagged = append(untagged, r)
+			} else {
+				tagged = append(tagged, r)
+			}
+		}
+		switch {
+		case len(tagged) > 0:
+			rows = append(rows, tagged...)
+		case len(untagged) > 0:
+			rows = append(rows, untagged[0])
+		default:
+			rows = append(rows, imageRow{Repository: "<none>", Tag: "<none>", ImageSummary: img, noTrunc: noTrunc, now: now})
+		}
+	}
+	return rows
+}
+
+// repoTag splits a stored name into its repository and its tag ("<none>"
+// for a name by digest).
+func repoTag(n string) (string, string) {
 	if i := strings.IndexByte(n, '@'); i >= 0 {
-		return n[:i], n[i+1:]
+		return n[:i], "<none>"
 	}
 	if i := strings.LastIndexByte(n, ':'); i > strings.LastIndexByte(n, '/') {
 		return n[:i], n[i+1:]
@@ -94,44 +139,76 @@ func splitName(n string) (string, string) {
 	return n, "<none>"
 }
 
-func printJSON(v any) error {
-	enc := json.NewEncoder(os.Stdout)
-	enc.SetIndent("", "    ")
-	return enc.Encode(v)
+// ID returns the image's ID: 12 hex digits, or in full with sha256: when
+// the listing is not truncated.
+func (r imageRow) ID() string {
+	if !r.noTrunc && len(r.ImageSummary.ID) >= 12 {
+		return r.ImageSummary.ID[:12]
+	}
+	return "sha256:" + r.ImageSummary.ID
 }
 
-func ago(t time.Time) string {
-	if t.IsZero() {
-		return "unknown"
-	}
-	d := time.Since(t)
-	switch {
-	case d < time.Minute:
-		return "Less than a minute ago"
-	case d < time.Hour:
-		return fmt.Sprintf("%d minutes ago", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%d hours ago", int(d.Hours()))
-	case d < 60*24*time.Hour:
-		return fmt.Sprintf("%d days ago", int(d.Hours()/24))
-	case d < 2*365*24*time.Hour:
-		return fmt.Sprintf("%d months ago", int(d.Hours()/24/30))
-	}
-	return fmt.Sprintf("%d years ago", int(d.Hours()/24/365))
+// Id returns the image's full ID (64 hex digits), as podman's .Id.
+func (r imageRow) Id() string { return r.ImageSummary.ID }
+
+// created is the image's creation time.
+func (r imageRow) created() time.Time { return time.Unix(r.ImageSummary.Created, 0) }
+
+// Created returns how long ago the image was created, in words.
+func (r imageRow) Created() string { return units.HumanDuration(r.now.Sub(r.created())) + " ago" }
+
+// CreatedSince is Created.
+func (r imageRow) CreatedSince() string { return r.Created() }
+
+// CreatedAt returns the image's creation time.
+func (r imageRow) CreatedAt() string { return r.created().String() }
+
+// CreatedTime is CreatedAt.
+func (r imageRow) CreatedTime() string { return r.CreatedAt() }
+
+// Size returns the image's size in words, as the listing shows it.
+func (r imageRow) Size() string { return imageSize(r.ImageSummary.Size) }
+
+// History returns the image's names history, separated by commas.
+func (r imageRow) History() string { return strings.Join(r.ImageSummary.History, ", ") }
+
+// imageSize returns a size in podman's words for images: three
+// significant digits and a decimal unit, apart ("2.42 MB").
+func imageSize(n int64) string {
+	s := units.HumanSizeWithPrecision(float64(n), 3)
+	j := strings.LastIndexFunc(s, unicode.IsNumber)
+	return s[:j+1] + " " + s[j+1:]
 }
 
-func humanSize(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
+// writeImageIDs writes the IDs of rows, each once.
+func writeImageIDs(w io.Writer, rows []imageRow) {
+	seen := map[string]bool{}
+	for _, r := range rows {
+		if id := r.ID(); !seen[id] {
+			seen[id] = true
+			fmt.Fprintln(w, id)
+		}
 	}
-	f, units := float64(n), []string{"kB", "MB", "GB", "TB"}
-	i := -1
-	for f >= unit && i < len(units)-1 {
-		f /= unit
-		i++
+}
+
+// imageJSON is a line of images as --format json prints it (podman's
+// form: the summary, its time of creation both in seconds and as text,
+// and no RepoTags).
+type imageJSON struct {
+	engine.ImageSummary
+	Created   int64
+	CreatedAt string
+}
+
+// imagesJSON returns rows as --format json prints them.
+func imagesJSON(rows []imageRow) []imageJSON {
+	out := make([]imageJSON, 0, len(rows))
+	for _, r := range rows {
+		j := imageJSON{ImageSummary: r.ImageSummary, Created: r.ImageSummary.Created, CreatedAt: r.created().Format(time.RFC3339Nano)}
+		j.RepoTags = nil
+		out = append(out, j)
 	}
-	return fmt.Sprintf("%.3g %s", f, units[i])
+	return out
 }
 
 func newInspectCmd(g *globals) *cobra.Command {
@@ -234,26 +311,13 @@ func newImageCmd(g *globals) *cobra.Command {
 
 func newSystemCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "system", Short: "Manage rless"}
-	df := &cobra.Command{
-		Use:   "df",
-		Short: "Show the disk space images use",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := openEngine(g)
-			if err != nil {
-				return err
-			}
-			u, err := e.Usage()
-			if err != nil {
-				return err
-			}
-			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE")
-			fmt.Fprintf(tw, "Images\t%d\t%d\t%s\t%s\n", u.Images, u.ActiveImages, humanSize(u.Size), humanSize(u.Reclaimable))
-			fmt.Fprintf(tw, "Layers\t%d\t%d\t%s\t%s\n", u.Layers, u.Layers-u.UnusedLayers, humanSize(u.LayerSize), humanSize(u.UnusedLayerSize))
-			return tw.Flush()
-		},
-	}
-	cmd.AddCommand(df, newSystemPruneCmd(g))
+	cmd.AddCommand(newSystemDfCmd(g), newSystemPruneCmd(g))
 	return cmd
+}
+
+// printJSON writes v to stdout as JSON, indented by four spaces.
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "    ")
+	return enc.Encode(v)
 }

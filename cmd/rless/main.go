@@ -91,7 +91,7 @@ func execute(args []string, ociOnly bool) int {
 		newImagesCmd(g, "images"), newRmiCmd(g, "rmi"), newTagCmd(g), newImageCmd(g), newSystemCmd(g), newVolumeCmd(g), newPortCmd(g))
 	root.AddCommand(engineCommands(g, false)...)
 	root.AddCommand(containerCommands(g)...)
-	root.AddCommand(newHealthcheckCmd(g), newPsCmd(g, "ps"), newCompletionCmd(), newTopInspectCmd(g), newOCICmd(), newSandboxCmd(g))
+	root.AddCommand(newHealthcheckCmd(g), newPsCmd(g, "ps"), newCompletionCmd(), newVersionCmd(), newTopInspectCmd(g), newOCICmd(), newSandboxCmd(g))
 	root.AddCommand(newContainerCmd(g, append(containerCommands(g), newContainerPruneCmd(g), newContainerInspectCmd(g))...))
 	addCompletions(root, g)
 	root.SetArgs(args)

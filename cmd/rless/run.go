@@ -20,6 +20,7 @@ type runFlags struct {
 	env         []string
 	workdir     string
 	user        string
+	groupAdd    []string
 	hostname    string
 	interactive bool
 	tty         bool
@@ -47,8 +48,8 @@ The container's root is an image (pulled first when the store lacks it, see
 container does, with the image's entrypoint, command, environment, working
 directory and user unless flags say otherwise, and /etc/hostname,
 /etc/hosts and /etc/resolv.conf provided as podman provides them. Or it is
-the directory given with --rootfs, or a first argument that is a path
-("/..." or "./..."), bind-mounted read-write (read-only with --read-only).
+the directory given with --rootfs, bind-mounted read-write (read-only with
+--read-only).
 Flags after the image or command belong to the command.
 
 The container's network is, by default, a userspace network built into rless
@@ -85,8 +86,9 @@ func registerRunFlags(cmd *cobra.Command, f *runFlags, run bool) {
 	fl.StringVar(&f.rootfs, "rootfs", "", "use directory `DIR` as the container's root filesystem")
 	fl.BoolVar(&f.readOnly, "read-only", false, "mount the root filesystem read-only")
 	fl.StringArrayVarP(&f.env, "env", "e", nil, "set an environment variable (NAME=VALUE, or NAME to take it from the host)")
-	fl.StringVarP(&f.workdir, "workdir", "w", "", "working directory inside the container (created if missing)")
+	fl.StringVarP(&f.workdir, "workdir", "w", "", "working directory inside the container: a directory it has (only the image's own is created if missing)")
 	fl.StringVarP(&f.user, "user", "u", "", "user[:group] to run as, as names or numbers")
+	fl.StringSliceVar(&f.groupAdd, "group-add", nil, "add a supplementary group (a name of the container's /etc/group, or a number)")
 	fl.StringVar(&f.hostname, "hostname", "", "container host name (default: the short container id)")
 	fl.BoolVarP(&f.interactive, "interactive", "i", false, "keep standard input open and pass it to the command")
 	fl.BoolVarP(&f.tty, "tty", "t", false, "allocate a pseudo-terminal for the command")
@@ -184,7 +186,7 @@ func createDetached(cmd *cobra.Command, e *engine.Engine, f *runFlags, cfg engin
 func (f *runFlags) config(cmd *cobra.Command, args []string) (engine.Config, error) {
 	cfg := engine.Config{
 		Rootfs: f.rootfs, ReadOnly: f.readOnly, Env: hostEnv(f.env), Workdir: f.workdir,
-		User: f.user, Hostname: f.hostname, Terminal: f.tty, NoInit: !f.init,
+		User: f.user, GroupAdd: f.groupAdd, Hostname: f.hostname, Terminal: f.tty, NoInit: !f.init,
 		StopSignal: f.stopSignal, ProxySignals: f.sigProxy,
 		Network: f.net.network, Publish: f.net.publish, PublishAll: f.net.publishAll,
 		DNS: f.net.dns, DNSSearch: f.net.dnsSearch, AddHosts: f.net.addHost,
@@ -195,10 +197,11 @@ func (f *runFlags) config(cmd *cobra.Command, args []string) (engine.Config, err
 			return cfg, errors.New("no image given")
 		}
 		if strings.HasPrefix(args[0], "/") || strings.HasPrefix(args[0], ".") {
-			cfg.Rootfs = args[0]
-		} else {
-			cfg.Image = args[0]
+			// A path is no image (podman's error), and only --rootfs
+			// takes a directory.
+			return cfg, fmt.Errorf("%q: invalid reference format: a path is no image name (a root directory is given with --rootfs)", args[0])
 		}
+		cfg.Image = args[0]
 		args = args[1:]
 	}
 	cfg.Command = args

@@ -284,11 +284,11 @@ func checkIDs(s *specs.Spec, u specs.User) error {
 		return nil // the caller's user namespace: its ids are what it maps
 	}
 	if _, ok := userns.HostID(s.Linux.UIDMappings, u.UID); !ok {
-		return fmt.Errorf("user %d is not mapped in the user namespace (no subordinate uid range?)", u.UID)
+		return fmt.Errorf("uid %d is not mapped in the container's user namespace (the ranges of /etc/subuid map ids above 0)", u.UID)
 	}
 	for _, g := range append([]uint32{u.GID}, u.AdditionalGids...) {
 		if _, ok := userns.HostID(s.Linux.GIDMappings, g); !ok {
-			return fmt.Errorf("group %d is not mapped in the user namespace (no subordinate gid range?)", g)
+			return fmt.Errorf("gid %d is not mapped in the container's user namespace (the ranges of /etc/subgid map ids above 0)", g)
 		}
 	}
 	return nil

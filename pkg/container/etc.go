@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -15,19 +17,26 @@ import (
 // EtcOptions say what a container's /etc/hosts and /etc/resolv.conf hold.
 type EtcOptions struct {
 	Hostname string
+	// Name is the container's name, if it has one: hosts gives it to the
+	// container's address too.
+	Name string
 	// HostNetwork: the container shares the host's network, and its
 	// hosts and resolv.conf are the host's.
 	HostNetwork bool
 	// Address is the container's own address, named by Hostname in
-	// hosts; when not valid the name is given 127.0.1.1.
+	// hosts; when not valid the name is given 127.0.0.1.
 	Address netip.Addr
 	// HostGateway is the address at which the container reaches the host,
-	// named host.containers.internal in hosts, if valid.
+	// named host.containers.internal in hosts; when not valid, the
+	// host's first address that is not a loopback one, as podman.
 	HostGateway netip.Addr
 	// Nameservers replace the host's resolvers in resolv.conf (--dns, or
 	// the DNS forwarder of a userspace network); Search replaces its
 	// search domains (--dns-search; "." clears them).
 	Nameservers, Search []string
+	// HostNameservers keeps the host's resolvers, other than loopback
+	// ones, after Nameservers (podman's way with its slirp4netns DNS).
+	HostNameservers bool
 	// ExtraHosts are NAME:IP entries added to hosts (--add-host).
 	ExtraHosts []string
 }
@@ -57,7 +66,7 @@ func EtcFiles(dir string, o EtcOptions) ([]specs.Mount, error) {
 		name string
 		data []byte
 	}{
-		{"hostname", []byte(o.Hostname + "\n")},
+		{"hostname", []byte(o.Hostname)}, // without a newline, as podman
 		{"hosts", hosts},
 		{"resolv.conf", resolv},
 	}
@@ -69,15 +78,24 @@ func EtcFiles(dir string, o EtcOptions) ([]specs.Mount, error) {
 	return EtcMounts(dir), nil
 }
 
+// defaultHosts is the base of hosts where the host has no /etc/hosts.
+const defaultHosts = "127.0.0.1\tlocalhost localhost.localdomain localhost4 localhost4.localdomain4\n" +
+	"::1\tlocalhost localhost.localdomain localhost6 localhost6.localdomain6\n"
+
+// hostsFile is podman's /etc/hosts: the host's entries, --add-host's, the
+// host's address as host.containers.internal and the container's own.
 func hostsFile(o EtcOptions) ([]byte, error) {
 	var b bytes.Buffer
-	if o.HostNetwork {
-		if data, err := os.ReadFile("/etc/hosts"); err == nil {
-			b.Write(data)
+	data, err := os.ReadFile("/etc/hosts")
+	if err != nil || len(bytes.TrimSpace(data)) == 0 {
+		data = []byte(defaultHosts)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		line, _, _ := strings.Cut(sc.Text(), "#")
+		if f := strings.Fields(line); len(f) >= 2 {
+			fmt.Fprintf(&b, "%s\t%s\n", f[0], strings.Join(f[1:], " "))
 		}
-	} else {
-		b.WriteString("127.0.0.1\tlocalhost localhost.localdomain localhost4 localhost4.localdomain4\n" +
-			"::1\tlocalhost localhost.localdomain localhost6 localhost6.localdomain6\n")
 	}
 	for _, h := range o.ExtraHosts {
 		name, ip, ok := strings.Cut(h, ":")
@@ -86,34 +104,68 @@ func hostsFile(o EtcOptions) ([]byte, error) {
 		}
 		fmt.Fprintf(&b, "%s\t%s\n", ip, name)
 	}
-	if o.Address.IsValid() {
-		fmt.Fprintf(&b, "%s\t%s\n", o.Address, o.Hostname)
-	} else {
-		fmt.Fprintf(&b, "127.0.1.1\t%s\n", o.Hostname)
+	gw := o.HostGateway
+	if !gw.IsValid() {
+		gw = hostAddress()
 	}
-	if o.HostGateway.IsValid() {
-		fmt.Fprintf(&b, "%s\thost.containers.internal host.docker.internal\n", o.HostGateway)
+	if gw.IsValid() {
+		fmt.Fprintf(&b, "%s\thost.containers.internal host.docker.internal\n", gw)
+	}
+	if o.HostNetwork {
+		return b.Bytes(), nil
+	}
+	names := o.Hostname
+	if o.Name != "" && o.Name != o.Hostname {
+		names += " " + o.Name
+	}
+	if o.Address.IsValid() {
+		fmt.Fprintf(&b, "%s\t%s\n", o.Address, names)
+	} else {
+		fmt.Fprintf(&b, "127.0.0.1\t%s\n", names)
 	}
 	return b.Bytes(), nil
 }
+
+// hostAddress is the host's first IPv4 address that is not a loopback
+// one, or none.
+func hostAddress() netip.Addr {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return netip.Addr{}
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
+			ip, _ := netip.AddrFromSlice(n.IP.To4())
+			return ip
+		}
+	}
+	return netip.Addr{}
+}
+
+// fallbackNameservers are podman's when a container would have none.
+var fallbackNameservers = []string{"8.8.8.8", "8.8.4.4"}
 
 // resolvConf is the host's resolv.conf with the nameservers and search
 // domains o replaces.
 func resolvConf(o EtcOptions) []byte {
 	host, err := os.ReadFile("/etc/resolv.conf")
 	if err != nil {
-		host = nil // no resolver configured: an empty file, as podman
+		host = nil // no resolver configured
 	}
-	if o.HostNetwork || len(o.Nameservers) == 0 && len(o.Search) == 0 {
+	if o.HostNetwork && hasNameserver(host) {
 		return host
 	}
 	var b bytes.Buffer
+	var hostNS []string
 	sc := bufio.NewScanner(bytes.NewReader(host))
 	for sc.Scan() {
 		line := sc.Text()
 		f := strings.Fields(line)
 		switch {
-		case len(f) > 0 && f[0] == "nameserver" && len(o.Nameservers) > 0:
+		case len(f) > 1 && f[0] == "nameserver" && (len(o.Nameservers) > 0 || !o.HostNetwork):
+			if ip, err := netip.ParseAddr(f[1]); err == nil && !ip.IsLoopback() {
+				hostNS = append(hostNS, f[1])
+			}
 		case len(f) > 0 && (f[0] == "search" || f[0] == "domain") && len(o.Search) > 0:
 		default:
 			b.WriteString(line + "\n")
@@ -122,8 +174,26 @@ func resolvConf(o EtcOptions) []byte {
 	if len(o.Search) > 0 && !(len(o.Search) == 1 && o.Search[0] == ".") {
 		b.WriteString("search " + strings.Join(o.Search, " ") + "\n")
 	}
-	for _, ns := range o.Nameservers {
-		b.WriteString("nameserver " + ns + "\n")
+	ns := slices.Clone(o.Nameservers)
+	if len(ns) == 0 || o.HostNameservers {
+		ns = append(ns, hostNS...)
+	}
+	if len(ns) == 0 {
+		ns = fallbackNameservers
+	}
+	for _, n := range ns {
+		b.WriteString("nameserver " + n + "\n")
 	}
 	return b.Bytes()
+}
+
+// hasNameserver reports whether a resolv.conf names a nameserver.
+func hasNameserver(conf []byte) bool {
+	sc := bufio.NewScanner(bytes.NewReader(conf))
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) > 1 && f[0] == "nameserver" {
+			return true
+		}
+	}
+	return false
 }

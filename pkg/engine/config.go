@@ -31,11 +31,16 @@ type Config struct {
 	Entrypoint []string
 	// Env adds NAME=VALUE variables over the image's.
 	Env []string
-	// Workdir is the working directory (created if missing; "": the
-	// image's).
+	// Workdir is the working directory ("": the image's, created if
+	// missing). One given here must be a directory of the container's
+	// root or of a mount: the container fails to start otherwise (exit
+	// status 126, as podman's).
 	Workdir string
 	// User is user[:group], as names or numbers ("": the image's).
 	User string
+	// GroupAdd are more supplementary groups (podman's --group-add):
+	// names of the container's /etc/group, or numbers.
+	GroupAdd []string
 	// Hostname is the container's host name ("": the id's first 12
 	// digits).
 	Hostname string

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -116,6 +117,9 @@ func (e *Engine) prepareAs(ctx context.Context, cfg Config, fixedID string) (_ *
 	if (cfg.Image == "") == (cfg.Rootfs == "") {
 		return nil, errors.New("give an image or a root directory")
 	}
+	if err := validateConfig(cfg); err != nil {
+		return nil, err
+	}
 	var s *store.Store
 	var img store.Image
 	var ic *store.ImageConfig
@@ -189,6 +193,9 @@ func (e *Engine) prepareAs(ctx context.Context, cfg Config, fixedID string) (_ *
 		}
 	}
 	hostname := cfg.Hostname
+	if hostname == "" && mode.Kind == network.KindHost {
+		hostname, _ = os.Hostname() // the host's, as podman
+	}
 	if hostname == "" {
 		hostname = id[:12]
 	}
@@ -232,10 +239,13 @@ func (e *Engine) prepareAs(ctx context.Context, cfg Config, fixedID string) (_ *
 			return nil, err
 		}
 		if opts.User, opts.Home, err = spec.ResolveUser(root, cfg.User); err != nil {
-			return nil, err
+			return nil, startError(err) // podman's runtime fails, at the start
 		}
 		if cfg.KeepID != nil && cfg.User == "" {
 			opts.User, opts.Home, _ = keepIDUser(cfg.KeepID, host, nil)
+		}
+		if err := addGroups(&opts.User, spec.ReadFileIn(root, "/etc/group"), cfg.GroupAdd); err != nil {
+			return nil, err
 		}
 		opts.Rootfs = root
 		if root == "/" {
@@ -260,6 +270,15 @@ func (e *Engine) prepareAs(ctx context.Context, cfg Config, fixedID string) (_ *
 				return nil
 			}
 		}
+	}
+	// The user and group first: a container that cannot start warns of
+	// nothing.
+	if err := checkMapped(ctrMapping, specs.User{UID: opts.User.UID, GID: opts.User.GID}); err != nil {
+		return nil, err
+	}
+	opts.User.AdditionalGids = e.mappedGroups(ctrMapping, opts.User.AdditionalGids)
+	if cfg.Workdir != "" {
+		prepare = workdirChecked(prepare, rootLayers(layout, cfg.Rootfs, opts.Rootfs), mounts, cfg.Workdir)
 	}
 	if mounts, err = e.resolveVolumes(mounts); err != nil {
 		return nil, err
@@ -323,13 +342,14 @@ func (e *Engine) prepareAs(ctx context.Context, cfg Config, fixedID string) (_ *
 // etcOptions returns what /etc/hosts and /etc/resolv.conf hold for mode.
 func etcOptions(mode network.Mode, cfg Config, hostname string) container.EtcOptions {
 	o := container.EtcOptions{
-		Hostname: hostname, HostNetwork: mode.Kind == network.KindHost,
+		Hostname: hostname, Name: cfg.Name, HostNetwork: mode.Kind == network.KindHost,
 		Nameservers: cfg.DNS, Search: cfg.DNSSearch, ExtraHosts: cfg.AddHosts,
 	}
 	if a, ok := mode.Addrs(); ok {
 		o.Address = a.Container
 		if len(o.Nameservers) == 0 {
 			o.Nameservers = []string{a.DNS.String()}
+			o.HostNameservers = true
 		}
 		o.HostGateway = a.Host
 	}
@@ -419,10 +439,24 @@ func (e *Engine) imageOptions(ctx context.Context, s *store.Store, img store.Ima
 		return nil, err
 	}
 	if opts.User, opts.Home, err = spec.ResolveUserFrom(passwd, group, user); err != nil {
-		return nil, err
+		return nil, startError(err) // podman's runtime fails, at the start
+	}
+	// The image's /etc/passwd and /etc/group with the entries podman adds
+	// (nil: the image's own).
+	var withUser, withGroup []byte
+	if passwd != nil {
+		pw, gr := spec.MissingEntries(passwd, group, user, opts.User.GID, opts.Cwd)
+		if pw != "" {
+			withUser = appendLine(passwd, pw)
+			if opts.Home = opts.Cwd; opts.Home == "" {
+				opts.Home = "/"
+			}
+		}
+		if gr != "" && group != nil {
+			withGroup = appendLine(group, gr)
+		}
 	}
 	var lower string
-	var withUser []byte // the image's /etc/passwd with keep-id's user added
 	if cfg.KeepID != nil {
 		if lower, err = e.mappedLower(ctx, s, img, host, opts.Mapping); err != nil {
 			return nil, err
@@ -430,6 +464,9 @@ func (e *Engine) imageOptions(ctx context.Context, s *store.Store, img store.Ima
 		if cfg.User == "" {
 			opts.User, opts.Home, withUser = keepIDUser(cfg.KeepID, host, passwd)
 		}
+	}
+	if err := addGroups(&opts.User, group, cfg.GroupAdd); err != nil {
+		return nil, err
 	}
 	slog.Debug("image config read")
 	c := s.NewContainer(id, img)
@@ -459,6 +496,9 @@ func (e *Engine) imageOptions(ctx context.Context, s *store.Store, img store.Ima
 	if withUser != nil {
 		mounts = append(mounts, specs.Mount{Destination: "/etc/passwd", Type: "bind", Source: filepath.Join(c.Dir, "passwd"), Options: []string{"bind", "rprivate"}})
 	}
+	if withGroup != nil {
+		mounts = append(mounts, specs.Mount{Destination: "/etc/group", Type: "bind", Source: filepath.Join(c.Dir, "group"), Options: []string{"bind", "rprivate"}})
+	}
 	// The storage and its files are made while the container's first
 	// process is mapped (container.Config.Prepare).
 	prepare := func() error {
@@ -478,6 +518,11 @@ func (e *Engine) imageOptions(ctx context.Context, s *store.Store, img store.Ima
 		if withUser != nil {
 			if err := os.WriteFile(filepath.Join(c.Dir, "passwd"), withUser, 0o644); err != nil {
 				return fmt.Errorf("write /etc/passwd: %w", err)
+			}
+		}
+		if withGroup != nil {
+			if err := os.WriteFile(filepath.Join(c.Dir, "group"), withGroup, 0o644); err != nil {
+				return fmt.Errorf("write /etc/group: %w", err)
 			}
 		}
 		slog.Debug("container storage created")
@@ -549,10 +594,16 @@ func applySecurity(sec Security, lim Limits, o *spec.Options) error {
 	if sec.Privileged && o.Seccomp == "" {
 		o.Seccomp = spec.SeccompUnconfined // as podman: no filter unless one is asked for
 	}
-	haveNproc := false
+	haveNproc, haveNofile := false, false
 	for _, r := range lim.Rlimits {
 		haveNproc = haveNproc || r.Type == "RLIMIT_NPROC"
+		haveNofile = haveNofile || r.Type == "RLIMIT_NOFILE"
 		o.Rlimits = append(o.Rlimits, r)
+	}
+	// As podman: open files up to the hard limit, not the usual soft 1024.
+	var nofile unix.Rlimit
+	if !haveNofile && unix.Getrlimit(unix.RLIMIT_NOFILE, &nofile) == nil {
+		o.Rlimits = append(o.Rlimits, specs.POSIXRlimit{Type: "RLIMIT_NOFILE", Soft: nofile.Max, Hard: nofile.Max})
 	}
 	var d cgroups.Delegation
 	if !lim.NoCgroups {
@@ -603,6 +654,49 @@ func (e *LimitError) Error() string {
 	return fmt.Sprintf("a %s limit needs a delegated cgroup v2 %s controller: %s", e.Limit, e.Limit, e.Reason)
 }
 
+// mappedGroups returns the supplementary groups gids that mapping maps,
+// with one warning for those it does not (as podman's
+// ignore_chown_errors: a user without a subordinate range still runs an
+// image whose root is listed in groups it cannot have).
+func (e *Engine) mappedGroups(m userns.Mapping, gids []uint32) []uint32 {
+	var dropped []string
+	out := gids[:0:0]
+	for _, g := range gids {
+		if _, ok := userns.HostID(m.GIDs, g); ok {
+			out = append(out, g)
+		} else {
+			dropped = append(dropped, fmt.Sprint(g))
+		}
+	}
+	if len(dropped) > 0 {
+		e.warn(fmt.Sprintf("supplementary groups %s are not mapped in the user namespace and are dropped (a subordinate gid range in /etc/subgid maps them)", strings.Join(dropped, ",")))
+	}
+	return out
+}
+
+// appendLine returns a copy of file with line added, on a line of its own.
+func appendLine(file []byte, line string) []byte {
+	if len(file) > 0 && file[len(file)-1] != '\n' {
+		file = append(slices.Clip(file), '\n')
+	}
+	return append(slices.Clip(file), line...)
+}
+
+// addGroups adds the --group-add groups (names resolved in the container's
+// /etc/group, held in group) to u's supplementary groups.
+func addGroups(u *specs.User, group []byte, names []string) error {
+	gids, err := spec.ResolveGroups(group, names)
+	if err != nil {
+		return err
+	}
+	for _, g := range gids {
+		if !slices.Contains(u.AdditionalGids, g) {
+			u.AdditionalGids = append(u.AdditionalGids, g)
+		}
+	}
+	return nil
+}
+
 // keepIDUser returns the user keep-id runs the command as when no user is
 // asked for, and its home directory: the one of the image's entry of that
 // uid (in passwd, nil when the image has no /etc/passwd), else the user's
@@ -632,10 +726,7 @@ func keepIDUser(k *KeepID, host *userns.Host, passwd []byte) (u specs.User, home
 	if name == "" {
 		name = "user"
 	}
-	if len(passwd) > 0 && passwd[len(passwd)-1] != '\n' {
-		passwd = append(slices.Clip(passwd), '\n')
-	}
-	return u, home, fmt.Appendf(slices.Clip(passwd), "%s:*:%d:%d:%s:%s:/bin/sh\n", name, uid, gid, name, home)
+	return u, home, appendLine(passwd, fmt.Sprintf("%s:*:%d:%d:%s:%s:/bin/sh\n", name, uid, gid, name, home))
 }
 
 // ParseUserns parses podman's --userns value: "" and "host" (container

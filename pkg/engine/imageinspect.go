@@ -3,7 +3,6 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -67,19 +66,27 @@ func (e *Engine) InspectImage(ref string) (*ImageInspect, error) {
 	if err := json.Unmarshal(m, &man); err != nil {
 		return nil, fmt.Errorf("image %s: its manifest: %w", img.ShortID(), err)
 	}
+	s, err := e.openStore()
+	if err != nil {
+		return nil, err
+	}
+	size, err := newImageSizer(s).imageSize(img)
+	if err != nil {
+		return nil, err
+	}
 	driver := StorageOverlay
 	if e.driver == StorageVFS {
 		driver = StorageVFS
 	}
 	ii := &ImageInspect{
-		ID: img.ID, Digest: img.Digest, RepoTags: img.Names, RepoDigests: []string{},
+		ID: img.ID, Digest: img.Digest, RepoTags: img.Names, RepoDigests: repoDigests(img),
 		Created: cfg.Created, Config: &cfg.Config, Author: cfg.Author,
-		Architecture: cfg.Architecture, Os: cfg.OS, Size: img.Size, VirtualSize: img.Size,
+		Architecture: cfg.Architecture, Os: cfg.OS, Size: size, VirtualSize: size,
 		GraphDriver: GraphDriver{Name: driver, Data: map[string]string{}},
 		RootFS:      ImageRootFS{Type: "layers", Layers: []string{}},
 		Labels:      cfg.Config.Labels, Annotations: man.Annotations,
 		ManifestType: man.MediaType, User: cfg.Config.User, History: cfg.History,
-		NamesHistory: img.Names,
+		NamesHistory: namesHistory(img),
 	}
 	for _, d := range cfg.RootFS.DiffIDs {
 		ii.RootFS.Layers = append(ii.RootFS.Layers, d.String())
@@ -89,15 +96,6 @@ func (e *Engine) InspectImage(ref string) (*ImageInspect, error) {
 	}
 	if ii.ManifestType == "" {
 		ii.ManifestType = v1.MediaTypeImageManifest
-	}
-	if img.Digest != "" {
-		for _, n := range img.Names {
-			repo := n
-			if i := strings.LastIndexByte(n, ':'); i > strings.LastIndexByte(n, '/') {
-				repo = n[:i]
-			}
-			ii.RepoDigests = append(ii.RepoDigests, repo+"@"+img.Digest)
-		}
 	}
 	return ii, nil
 }

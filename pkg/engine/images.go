@@ -1,12 +1,29 @@
 package engine
 
 import (
+	"cmp"
+	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"io/fs"
 	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	tarstorage "github.com/vbatts/tar-split/tar/storage"
 
 	"github.com/rless/rless/pkg/container"
 	"github.com/rless/rless/pkg/reexec"
+	"github.com/rless/rless/pkg/reference"
+	"github.com/rless/rless/pkg/spec"
 	"github.com/rless/rless/pkg/store"
 )
 
@@ -187,4 +204,424 @@ func inUserNS[A, R any](ctx context.Context, e *Engine, f *reexec.Func[A, R], ar
 	}
 	r, err := f.Run(ctx, reexec.Options{Host: host, Mapping: mapping, Env: append(os.Environ(), reexec.RootlessEnv()...)}, arg)
 	return r, err
+}
+
+// ImageSummary is what `images` lists of an image, with the field names
+// of podman's (its entities.ImageSummary), so that a --format template
+// or a JSON reader written for podman's reads rless's.
+type ImageSummary struct {
+	ID string `json:"Id"`
+	// ParentId is the ID of the image this one was built on: the image
+	// whose layers are this one's but the last ("" if none is stored).
+	ParentId    string
+	RepoTags    []string
+	RepoDigests []string
+	// Created is the image's creation time (from its configuration), in
+	// seconds since the epoch.
+	Created int64
+	// Size is the disk space of the image as podman counts it (see
+	// ImageSize); VirtualSize is the same.
+	Size        int64
+	SharedSize  int
+	VirtualSize int64
+	Labels      map[string]string
+	// Containers is the number of containers (in any state) made from
+	// the image.
+	Containers int
+	ReadOnly   bool `json:",omitempty"`
+	// Dangling is true for an image with neither a name nor a child.
+	Dangling bool `json:",omitempty"`
+
+	Names  []string `json:",omitempty"`
+	Digest string   `json:",omitempty"`
+	// History is the image's names, the newest first (podman's names
+	// history; rless does not remember the names an image lost).
+	History []string `json:",omitempty"`
+}
+
+// ListImages returns the summaries of the store's images, the newest
+// (by creation time) first, those of one time in the order they were
+// stored. With refs, only the images one of refs matches (as podman's
+// reference filter: a name or ID that finds the image, or a pattern of
+// path.Match that one of its names matches in full, without its domain,
+// or without its tag) are listed.
+func (e *Engine) ListImages(ctx context.Context, refs ...string) ([]ImageSummary, error) {
+	s, err := e.openStore()
+	if err != nil {
+		return nil, err
+	}
+	imgs, err := s.Images()
+	if err != nil {
+		return nil, err
+	}
+	// The store lists the newest addition first; podman, the oldest.
+	slices.Reverse(imgs)
+	if len(refs) > 0 {
+		var looked []string
+		for _, r := range refs {
+			if img, err := s.Lookup(r); err == nil {
+				looked = append(looked, img.ID)
+			}
+		}
+		imgs = slices.DeleteFunc(imgs, func(img Image) bool {
+			return !slices.Contains(looked, img.ID) && !slices.ContainsFunc(refs, func(r string) bool { return matchesReference(img, r) })
+		})
+	}
+	users := map[string]int{}
+	if ctrs, err := e.Containers(ctx); err == nil {
+		for _, c := range ctrs {
+			if c.ImageID != "" {
+				users[c.ImageID]++
+			}
+		}
+	}
+	sizer := newImageSizer(s)
+	out := make([]ImageSummary, 0, len(imgs))
+	for _, img := range imgs {
+		size, err := sizer.imageSize(img)
+		if err != nil {
+			return nil, err
+		}
+		sum := ImageSummary{
+			ID: img.ID, RepoTags: img.Names, RepoDigests: repoDigests(img),
+			Created: img.Created.Unix(), Size: size, VirtualSize: size,
+			Containers: users[img.ID], Names: img.Names, Digest: img.Digest,
+			History: namesHistory(img),
+		}
+		if p := parentOf(img, imgs); p != nil {
+			sum.ParentId = p.ID
+		}
+		sum.Dangling = len(img.Names) == 0 && !hasChild(img, imgs)
+		if cfg, err := s.ReadConfig(img.ID); err == nil {
+			var c v1.Image
+			if json.Unmarshal(cfg, &c) == nil {
+				sum.Labels = c.Config.Labels
+			}
+		}
+		out = append(out, sum)
+	}
+	slices.SortStableFunc(out, func(a, b ImageSummary) int { return cmp.Compare(b.Created, a.Created) })
+	return out, nil
+}
+
+// matchesReference reports whether pattern (a path.Match pattern) matches
+// one of img's names: in full, or without its domain, or its last path
+// element (each with and without the tag or digest), as podman's
+// reference filter does.
+func matchesReference(img Image, pattern string) bool {
+	for _, name := range img.Names {
+		n, err := reference.Parse(name)
+		if err != nil {
+			continue
+		}
+		full := n.String()
+		trimmed := n.Name()
+		suffix := full[len(trimmed):]
+		candidates := []string{
+			full, n.Path, full[strings.LastIndexByte(full, '/')+1:],
+			trimmed, n.Path + suffix, trimmed[strings.LastIndexByte(trimmed, '/')+1:],
+		}
+		for _, c := range candidates {
+			if ok, _ := path.Match(pattern, c); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// repoDigests returns the digested names of img (repository@digest), one
+// per repository, sorted.
+func repoDigests(img Image) []string {
+	out := []string{}
+	if img.Digest == "" {
+		return out
+	}
+	for _, n := range img.Names {
+		repo := n
+		if i := strings.IndexByte(repo, '@'); i >= 0 {
+			repo = repo[:i]
+		} else if i := strings.LastIndexByte(repo, ':'); i > strings.LastIndexByte(repo, '/') {
+			repo = repo[:i]
+		}
+		if d := repo + "@" + img.Digest; !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// namesHistory returns img's names, the one given last first (podman's
+// NamesHistory, less the names the image lost, which rless forgets).
+func namesHistory(img Image) []string {
+	h := slices.Clone(img.Names)
+	slices.Reverse(h)
+	return h
+}
+
+// parentOf returns the image of imgs that img was built on: one whose
+// layers are img's but the last (nil if none).
+func parentOf(img Image, imgs []Image) *Image {
+	if len(img.Layers) < 2 {
+		return nil
+	}
+	for i := range imgs {
+		if imgs[i].ID != img.ID && slices.Equal(imgs[i].Layers, img.Layers[:len(img.Layers)-1]) {
+			return &imgs[i]
+		}
+	}
+	return nil
+}
+
+// hasChild reports whether an image of imgs was built on img.
+func hasChild(img Image, imgs []Image) bool {
+	for _, o := range imgs {
+		if p := parentOf(o, imgs); p != nil && p.ID == img.ID {
+			return true
+		}
+	}
+	return false
+}
+
+// ImageSize returns the disk space of image ref as podman (containers/
+// storage) counts it: the uncompressed size of each of its layers (the
+// length of the layer's tar stream) and the size of its configuration
+// and, twice (stored under two keys), of its manifest.
+func (e *Engine) ImageSize(ref string) (int64, error) {
+	s, err := e.openStore()
+	if err != nil {
+		return 0, err
+	}
+	img, err := s.Lookup(ref)
+	if err != nil {
+		return 0, err
+	}
+	return newImageSizer(s).imageSize(img)
+}
+
+// imageSizer measures images, each layer once.
+type imageSizer struct {
+	s      *store.Store
+	layers map[string]int64
+}
+
+func newImageSizer(s *store.Store) *imageSizer {
+	return &imageSizer{s: s, layers: map[string]int64{}}
+}
+
+func (z *imageSizer) imageSize(img Image) (int64, error) {
+	var size int64
+	for _, l := range img.Layers {
+		n, ok := z.layers[l]
+		if !ok {
+			var err error
+			if n, err = layerTarSize(z.s, l); err != nil {
+				return 0, fmt.Errorf("size of image %s: %w", img.ShortID(), err)
+			}
+			z.layers[l] = n
+		}
+		size += n
+	}
+	m, c, err := z.s.ReadImage(img.ID)
+	if err != nil {
+		return 0, fmt.Errorf("size of image %s: %w", img.ShortID(), err)
+	}
+	return size + int64(len(c)) + 2*int64(len(m)), nil
+}
+
+// layerTarSize returns the length of the tar stream of layer diffID, from
+// its tar-split record (the headers and padding, and the size of each
+// file), or, for a layer without one, the size of its files.
+func layerTarSize(s *store.Store, diffID string) (int64, error) {
+	f, err := os.Open(filepath.Join(s.LayerDir(diffID), store.TarSplitFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		l, err := s.ReadLayer(diffID)
+		return l.Size, err
+	}
+	if err != nil {
+		return 0, fmt.Errorf("layer %s: %w", diffID, err)
+	}
+	defer f.Close()
+	n, err := tarSplitSize(f)
+	if err != nil {
+		return 0, fmt.Errorf("layer %s: its tar-split record: %w", diffID, err)
+	}
+	return n, nil
+}
+
+// tarSplitSize returns the length of the tar stream a tar-split record
+// (gzip'd JSON) describes.
+func tarSplitSize(r io.Reader) (int64, error) {
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return 0, err
+	}
+	defer zr.Close()
+	u := tarstorage.NewJSONUnpacker(zr)
+	var n int64
+	for {
+		e, err := u.Next()
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		switch e.Type {
+		case tarstorage.SegmentType:
+			n += int64(len(e.Payload))
+		case tarstorage.FileType:
+			n += e.Size
+		}
+	}
+}
+
+// DiskUsage is what `system df` reports, as podman's: its images (one
+// entry per name, as podman's), containers and volumes.
+type DiskUsage struct {
+	Images     []ImageDiskUsage
+	Containers []ContainerDiskUsage
+	Volumes    []VolumeDiskUsage
+}
+
+// ImageDiskUsage is the disk space of an image, under one of its names
+// (Repository and Tag "<none>" for an image without one).
+type ImageDiskUsage struct {
+	Repository, Tag, ID string
+	Created             time.Time
+	// Size is the image's size (see ImageSize): SharedSize, what its
+	// parent or children share with it, and UniqueSize, the rest.
+	Size, SharedSize, UniqueSize int64
+	// Containers is the number of containers made from the image.
+	Containers int
+}
+
+// ContainerDiskUsage is the disk space of a container's writable layer.
+type ContainerDiskUsage struct {
+	ID, Name, ImageID string
+	Command           []string
+	Created           time.Time
+	Status            Status
+	// LocalVolumes is the number of named volumes it mounts.
+	LocalVolumes int
+	// Size is the size of the files it wrote (its writable layer).
+	Size int64
+}
+
+// VolumeDiskUsage is the disk space of a named volume.
+type VolumeDiskUsage struct {
+	Name string
+	// Links is the number of containers (in any state) that mount it.
+	Links int
+	// Size is the size of its files; Reclaimable is Size for a volume
+	// no container mounts, else 0.
+	Size, Reclaimable int64
+}
+
+// DiskUsage measures the images, containers and volumes of the store as
+// podman's system df does. The sizes of files are those the user can
+// read: a directory a container made unreadable to the user is not
+// counted.
+func (e *Engine) DiskUsage(ctx context.Context) (DiskUsage, error) {
+	var du DiskUsage
+	imgs, err := e.ListImages(ctx)
+	if err != nil {
+		return du, err
+	}
+	s, err := e.openStore()
+	if err != nil {
+		return du, err
+	}
+	for _, img := range imgs {
+		base := ImageDiskUsage{
+			Repository: "<none>", Tag: "<none>", ID: img.ID, Created: time.Unix(img.Created, 0),
+			Size: img.Size, UniqueSize: img.Size, Containers: img.Containers,
+		}
+		switch {
+		case slices.ContainsFunc(imgs, func(o ImageSummary) bool { return o.ParentId == img.ID }):
+			base.SharedSize, base.UniqueSize = img.Size, 0
+		case img.ParentId != "":
+			if i := slices.IndexFunc(imgs, func(o ImageSummary) bool { return o.ID == img.ParentId }); i >= 0 {
+				base.SharedSize = imgs[i].Size
+				base.UniqueSize = img.Size - imgs[i].Size
+			}
+		}
+		named := false
+		for _, n := range img.Names {
+			if strings.Contains(n, "@") {
+				continue
+			}
+			u := base
+			u.Repository, u.Tag = splitTag(n)
+			du.Images = append(du.Images, u)
+			named = true
+		}
+		if !named {
+			du.Images = append(du.Images, base)
+		}
+	}
+	ctrs, err := e.Containers(ctx)
+	if err != nil {
+		return du, err
+	}
+	vols, err := s.Volumes()
+	if err != nil {
+		return du, err
+	}
+	mounts := func(c ContainerInfo, v Volume) bool {
+		return slices.ContainsFunc(c.Mounts, func(m specs.Mount) bool {
+			return m.Source == v.Mountpoint || m.Type == spec.VolumeMount && m.Source == v.Name
+		})
+	}
+	for _, c := range ctrs {
+		u := ContainerDiskUsage{
+			ID: c.ID, Name: c.Name, ImageID: c.ImageID, Command: c.Command, Created: c.Created,
+			Status: c.Status, Size: dirSize(filepath.Join(s.Root(), "containers", c.ID, "upper")),
+		}
+		for _, v := range vols {
+			if mounts(c, v) {
+				u.LocalVolumes++
+			}
+		}
+		du.Containers = append(du.Containers, u)
+	}
+	for _, v := range vols {
+		u := VolumeDiskUsage{Name: v.Name, Size: dirSize(v.Mountpoint)}
+		for _, c := range ctrs {
+			if mounts(c, v) {
+				u.Links++
+			}
+		}
+		if u.Links == 0 {
+			u.Reclaimable = u.Size
+		}
+		du.Volumes = append(du.Volumes, u)
+	}
+	return du, nil
+}
+
+// splitTag splits a name into its repository and its tag ("<none>" for
+// none).
+func splitTag(name string) (string, string) {
+	if i := strings.LastIndexByte(name, ':'); i > strings.LastIndexByte(name, '/') {
+		return name[:i], name[i+1:]
+	}
+	return name, "<none>"
+}
+
+// dirSize returns the size of the regular files and symbolic links under
+// dir, skipping what cannot be read (0 for a directory that is missing).
+func dirSize(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !(d.Type().IsRegular() || d.Type()&fs.ModeSymlink != 0) {
+			return nil
+		}
+		if info, err := d.Info(); err == nil {
+			n += info.Size()
+		}
+		return nil
+	})
+	return n
 }

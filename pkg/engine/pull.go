@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"strings"
@@ -152,7 +153,49 @@ func (e *Engine) findImage(ctx context.Context, ref string, policy PullPolicy, o
 	default:
 		return img, fmt.Errorf("pull policy %q: want missing, always, newer or never", policy)
 	}
-	return e.Pull(ctx, ref, opts)
+	var tried []string // the registry candidates
+	progress := opts.Progress
+	opts.Progress = func(ev PullEvent) {
+		if ev.Kind == "trying" {
+			tried = append(tried, ev.Name)
+		}
+		if progress != nil {
+			progress(ev)
+		}
+	}
+	img, err = e.Pull(ctx, ref, opts)
+	if err != nil {
+		return img, pullError(ref, tried, err)
+	}
+	return img, nil
+}
+
+// notFoundReplies are what registries answer, in the errors of
+// containers/image, for an image they do not have.
+var notFoundReplies = []string{"manifest unknown", "name unknown", "requested access to the resource is denied"}
+
+// pullError is the error of a pull that run or create needed: for an
+// image no registry has, one line that names ref and the candidates tried
+// and wraps ErrImageNotFound, without the answer of every mirror (logged
+// at the debug level); any other error as it is.
+func pullError(ref string, tried []string, err error) error {
+	msg := err.Error()
+	found := ""
+	for _, r := range notFoundReplies {
+		if strings.Contains(msg, r) {
+			found = r
+			break
+		}
+	}
+	if found == "" || errors.Is(err, context.Canceled) {
+		return err
+	}
+	slog.Debug("pull failed", "image", ref, "error", msg)
+	where := ref
+	if len(tried) > 0 {
+		where = strings.Join(tried, ", ")
+	}
+	return &wrapped{msg: fmt.Sprintf("%s: %v (%s: %s)", ref, ErrImageNotFound, where, found), err: ErrImageNotFound}
 }
 
 // lookPath finds program in PATH (a path is taken as it is).

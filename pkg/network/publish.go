@@ -7,7 +7,42 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
+	"strings"
+	"syscall"
 )
+
+// PrivilegedPortError is a host port an unprivileged user may not bind:
+// one below the host's net.ipv4.ip_unprivileged_port_start. It explains
+// the way out as podman does, and carries podman's exit status for it,
+// 126 (see ExitCode).
+type PrivilegedPortError struct {
+	Port  uint16 // the host port
+	Start int    // net.ipv4.ip_unprivileged_port_start
+	Err   error  // the bind's error (EACCES)
+}
+
+func (e *PrivilegedPortError) Error() string {
+	return fmt.Sprintf("cannot expose privileged port %d, you can add 'net.ipv4.ip_unprivileged_port_start=%d' to /etc/sysctl.conf (currently %d), or choose a larger port number (>= %d): %v",
+		e.Port, e.Port, e.Start, e.Start, e.Err)
+}
+
+func (e *PrivilegedPortError) Unwrap() error { return e.Err }
+
+// ExitCode is podman's exit status for the failure: 126, that of a
+// container that could not start.
+func (e *PrivilegedPortError) ExitCode() int { return 126 }
+
+// unprivilegedPortStart returns the host's net.ipv4.ip_unprivileged_port_start
+// (that of this process's network namespace).
+func unprivilegedPortStart() (int, bool) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+	if err != nil {
+		return 0, false
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	return n, err == nil
+}
 
 // Listeners holds the host sockets of published ports, opened by [Listen]
 // before the container starts, so that a port already taken fails the run
@@ -61,7 +96,11 @@ func Listen(ports []PortMapping) (*Listeners, error) {
 			if errors.As(err, &se) {
 				err = se.Err
 			}
-			return nil, fmt.Errorf("publish %s/%s: %w", netip.AddrPortFrom(m.BindIP(), m.HostPort), m.Protocol, err)
+			addr := netip.AddrPortFrom(m.BindIP(), m.HostPort)
+			if start, ok := unprivilegedPortStart(); ok && errors.Is(err, syscall.EACCES) && int(m.HostPort) < start {
+				err = &PrivilegedPortError{Port: m.HostPort, Start: start, Err: err}
+			}
+			return nil, fmt.Errorf("publish %s/%s: %w", addr, m.Protocol, err)
 		}
 	}
 	return l, nil

@@ -222,9 +222,7 @@ func Env(o Options) []string {
 	if o.Hostname != "" {
 		env = append(env, "HOSTNAME="+o.Hostname)
 	}
-	if o.Terminal {
-		env = append(env, "TERM=xterm")
-	}
+	env = append(env, "TERM=xterm") // with a terminal or not, as podman
 	for _, kv := range o.Env {
 		key, _, ok := strings.Cut(kv, "=")
 		if !ok {
@@ -295,4 +293,15 @@ func seccompProfile(option string, s *specs.Spec) (*specs.LinuxSeccomp, error) {
 		return nil, fmt.Errorf("seccomp profile %s: %w", option, err)
 	}
 	return sc, nil
+}
+
+// ValidateEnv checks the NAME=VALUE (or NAME) entries of a container's
+// environment as podman does: a name must not be empty ("=x" is refused).
+func ValidateEnv(env []string) error {
+	for _, kv := range env {
+		if name, _, _ := strings.Cut(kv, "="); name == "" {
+			return fmt.Errorf("invalid environment variable: %q", kv)
+		}
+	}
+	return nil
 }

@@ -201,8 +201,8 @@ func TestNewDefaults(t *testing.T) {
 		t.Errorf("mappings = %v / %v, want none from an empty Mapping", s.Linux.UIDMappings, s.Linux.GIDMappings)
 	}
 	for _, e := range s.Process.Env {
-		if strings.HasPrefix(e, "TERM=") || strings.HasPrefix(e, "HOSTNAME=") {
-			t.Errorf("Env has %q without Terminal/Hostname", e)
+		if strings.HasPrefix(e, "HOSTNAME=") {
+			t.Errorf("Env has %q without a Hostname", e)
 		}
 	}
 }
@@ -398,32 +398,32 @@ func TestEnv(t *testing.T) {
 		{
 			name: "root defaults",
 			o:    Options{},
-			want: []string{path, "container=rless", "HOME=/root"},
+			want: []string{path, "container=rless", "HOME=/root", "TERM=xterm"},
 		},
 		{
 			name: "non-root home is /",
 			o:    Options{User: specs.User{UID: 1000}},
-			want: []string{path, "container=rless", "HOME=/"},
+			want: []string{path, "container=rless", "HOME=/", "TERM=xterm"},
 		},
 		{
 			name: "gid 0 does not make root's home",
 			o:    Options{User: specs.User{UID: 1000, GID: 0}},
-			want: []string{path, "container=rless", "HOME=/"},
+			want: []string{path, "container=rless", "HOME=/", "TERM=xterm"},
 		},
 		{
 			name: "Home given for root",
 			o:    Options{Home: "/home/admin"},
-			want: []string{path, "container=rless", "HOME=/home/admin"},
+			want: []string{path, "container=rless", "HOME=/home/admin", "TERM=xterm"},
 		},
 		{
 			name: "Home given for non-root",
 			o:    Options{User: specs.User{UID: 1000}, Home: "/home/alice"},
-			want: []string{path, "container=rless", "HOME=/home/alice"},
+			want: []string{path, "container=rless", "HOME=/home/alice", "TERM=xterm"},
 		},
 		{
 			name: "hostname",
 			o:    Options{Hostname: "box"},
-			want: []string{path, "container=rless", "HOME=/root", "HOSTNAME=box"},
+			want: []string{path, "container=rless", "HOME=/root", "HOSTNAME=box", "TERM=xterm"},
 		},
 		{
 			name: "terminal",
@@ -438,17 +438,17 @@ func TestEnv(t *testing.T) {
 		{
 			name: "user values appended",
 			o:    Options{Env: []string{"FOO=bar", "EMPTY="}},
-			want: []string{path, "container=rless", "HOME=/root", "FOO=bar", "EMPTY="},
+			want: []string{path, "container=rless", "HOME=/root", "TERM=xterm", "FOO=bar", "EMPTY="},
 		},
 		{
 			name: "user value overrides a default and moves to its place",
 			o:    Options{Env: []string{"PATH=/bin", "FOO=bar"}},
-			want: []string{"container=rless", "HOME=/root", "PATH=/bin", "FOO=bar"},
+			want: []string{"container=rless", "HOME=/root", "TERM=xterm", "PATH=/bin", "FOO=bar"},
 		},
 		{
 			name: "HOME from Env wins over Home",
 			o:    Options{Home: "/home/alice", Env: []string{"HOME=/elsewhere"}},
-			want: []string{path, "container=rless", "HOME=/elsewhere"},
+			want: []string{path, "container=rless", "TERM=xterm", "HOME=/elsewhere"},
 		},
 		{
 			name: "TERM and HOSTNAME overridden",
@@ -458,22 +458,22 @@ func TestEnv(t *testing.T) {
 		{
 			name: "later user value wins and keeps the later position",
 			o:    Options{Env: []string{"A=1", "B=2", "A=3"}},
-			want: []string{path, "container=rless", "HOME=/root", "B=2", "A=3"},
+			want: []string{path, "container=rless", "HOME=/root", "TERM=xterm", "B=2", "A=3"},
 		},
 		{
 			name: "key prefix is not a match",
 			o:    Options{Env: []string{"PATHX=1", "HOMEDIR=/x", "container_id=5"}},
-			want: []string{path, "container=rless", "HOME=/root", "PATHX=1", "HOMEDIR=/x", "container_id=5"},
+			want: []string{path, "container=rless", "HOME=/root", "TERM=xterm", "PATHX=1", "HOMEDIR=/x", "container_id=5"},
 		},
 		{
 			name: "values may hold '='",
 			o:    Options{Env: []string{"OPTS=a=b=c", "OPTS=x=y"}},
-			want: []string{path, "container=rless", "HOME=/root", "OPTS=x=y"},
+			want: []string{path, "container=rless", "HOME=/root", "TERM=xterm", "OPTS=x=y"},
 		},
 		{
 			name: "container overridden",
 			o:    Options{Env: []string{"container=podman"}},
-			want: []string{path, "HOME=/root", "container=podman"},
+			want: []string{path, "HOME=/root", "TERM=xterm", "container=podman"},
 		},
 	}
 	for _, tt := range tests {

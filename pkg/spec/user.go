@@ -1,14 +1,16 @@
 package spec
 
 import (
-	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/moby/sys/user"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -16,105 +18,113 @@ import (
 // ResolveUser turns a podman --user value ("user[:group]", each a name or a
 // number) into ids, reading the container's /etc/passwd and /etc/group
 // below rootfs (never following a link out of it). It also returns the home
-// directory from /etc/passwd, or "" when the user has no entry. Supplementary
-// groups are those of /etc/group that list the user, unless a group was
+// directory from /etc/passwd, or "" when the user has no entry.
+//
+// The supplementary groups are podman's: those of /etc/group that list the
+// user (unless a group was given), and the primary group when a user was
 // given.
 func ResolveUser(rootfs, value string) (specs.User, string, error) {
-	return resolveUser(value, readDB(rootfs, "/etc/passwd"), func() [][]string { return readDB(rootfs, "/etc/group") })
+	return ResolveUserFrom(ReadFileIn(rootfs, "/etc/passwd"), ReadFileIn(rootfs, "/etc/group"), value)
 }
 
 // ResolveUserFrom is ResolveUser with the contents of /etc/passwd and
 // /etc/group given (nil for a missing file), as an image's layers hold
 // them.
 func ResolveUserFrom(passwd, group []byte, value string) (specs.User, string, error) {
-	return resolveUser(value, parseDB(bytes.NewReader(passwd)), func() [][]string { return parseDB(bytes.NewReader(group)) })
+	given := value != ""
+	if !given {
+		value = "0"
+	}
+	eu, err := user.GetExecUser(value, nil, reader(passwd), reader(group))
+	if err != nil {
+		return specs.User{}, "", err
+	}
+	u := specs.User{UID: uint32(eu.Uid), GID: uint32(eu.Gid)}
+	if given {
+		eu.Sgids = append(eu.Sgids, eu.Gid)
+	}
+	for _, g := range eu.Sgids {
+		if !slices.Contains(u.AdditionalGids, uint32(g)) {
+			u.AdditionalGids = append(u.AdditionalGids, uint32(g))
+		}
+	}
+	return u, eu.Home, nil
+}
+
+// ResolveGroups turns --group-add values (group names of the container's
+// /etc/group, held in group, or numbers) into gids.
+func ResolveGroups(group []byte, names []string) ([]uint32, error) {
+	var gids []uint32
+	for _, name := range names {
+		if id, err := strconv.ParseUint(name, 10, 32); err == nil {
+			gids = append(gids, uint32(id))
+			continue
+		}
+		gs, err := user.ParseGroupFilter(reader(group), func(g user.Group) bool { return g.Name == name })
+		if err != nil || len(gs) == 0 {
+			return nil, fmt.Errorf("unable to find group %s: no matching entries in group file", name)
+		}
+		gids = append(gids, uint32(gs[0].Gid))
+	}
+	return gids, nil
+}
+
+// MissingEntries returns the lines podman adds to a container's /etc/passwd
+// and /etc/group for a --user value whose numeric uid (or gid) the files
+// lack: "UID:*:UID:GID:container user:HOME:/bin/sh" with home the working
+// directory, and "GID:x:GID:USER". Either is "" when nothing is missing.
+func MissingEntries(passwd, group []byte, value string, gid uint32, home string) (passwdLine, groupLine string) {
+	userPart, groupPart, _ := strings.Cut(value, ":")
+	if uid, err := strconv.ParseUint(userPart, 10, 32); err == nil {
+		us, _ := user.ParsePasswdFilter(reader(passwd), func(u user.User) bool { return u.Uid == int(uid) })
+		if len(us) == 0 {
+			if home == "" {
+				home = "/"
+			}
+			passwdLine = fmt.Sprintf("%d:*:%d:%d:container user:%s:/bin/sh\n", uid, uid, gid, home)
+		}
+	}
+	if g, err := strconv.ParseUint(groupPart, 10, 32); err == nil {
+		gs, _ := user.ParseGroupFilter(reader(group), func(x user.Group) bool { return x.Gid == int(g) })
+		if len(gs) == 0 {
+			groupLine = fmt.Sprintf("%d:x:%d:%s\n", g, g, userPart)
+		}
+	}
+	return passwdLine, groupLine
 }
 
 // LookupUID returns the home directory of the entry of uid in passwd (the
 // contents of an /etc/passwd), and whether there is one.
 func LookupUID(passwd []byte, uid uint32) (home string, ok bool) {
-	for _, f := range parseDB(bytes.NewReader(passwd)) {
-		if len(f) >= 6 && f[2] != "" && parseID(f[2]) == uid {
-			return f[5], true
-		}
+	us, _ := user.ParsePasswdFilter(reader(passwd), func(u user.User) bool { return u.Uid == int(uid) })
+	if len(us) == 0 {
+		return "", false
 	}
-	return "", false
+	return us[0].Home, true
 }
 
-func resolveUser(value string, passwd [][]string, readGroups func() [][]string) (specs.User, string, error) {
-	var u specs.User
-	if value == "" {
-		value = "0"
+// reader is a reader of b without its comment lines (which
+// github.com/moby/sys/user would read as entries of id 0), or nil (no
+// file) for nil b.
+func reader(b []byte) io.Reader {
+	if b == nil {
+		return nil
 	}
-	userPart, groupPart, hasGroup := strings.Cut(value, ":")
-	var name, home string
-	var found bool
-	if id, err := strconv.ParseUint(userPart, 10, 32); err == nil {
-		u.UID = uint32(id)
-		for _, f := range passwd {
-			if len(f) >= 6 && f[2] != "" && parseID(f[2]) == u.UID {
-				name, home, found = f[0], f[5], true
-				u.GID = parseID(f[3])
-				break
-			}
-		}
-	} else {
-		for _, f := range passwd {
-			if len(f) >= 6 && f[0] == userPart {
-				name, home, found = f[0], f[5], true
-				u.UID, u.GID = parseID(f[2]), parseID(f[3])
-				break
-			}
-		}
-		if !found {
-			return u, "", fmt.Errorf("unable to find user %s: no matching entries in passwd file", userPart)
+	if !bytes.Contains(b, []byte("#")) {
+		return bytes.NewReader(b)
+	}
+	var kept []byte
+	for line := range bytes.Lines(b) {
+		if !bytes.HasPrefix(bytes.TrimSpace(line), []byte("#")) {
+			kept = append(kept, line...)
 		}
 	}
-	groups := readGroups()
-	if hasGroup {
-		if id, err := strconv.ParseUint(groupPart, 10, 32); err == nil {
-			u.GID = uint32(id)
-		} else {
-			gid, ok := lookupGroup(groups, groupPart)
-			if !ok {
-				return u, "", fmt.Errorf("unable to find group %s: no matching entries in group file", groupPart)
-			}
-			u.GID = gid
-		}
-		return u, home, nil
-	}
-	if found {
-		for _, f := range groups {
-			if len(f) < 4 || parseID(f[2]) == u.GID {
-				continue
-			}
-			for _, member := range strings.Split(f[3], ",") {
-				if member == name {
-					u.AdditionalGids = append(u.AdditionalGids, parseID(f[2]))
-				}
-			}
-		}
-	}
-	return u, home, nil
+	return bytes.NewReader(kept)
 }
 
-func lookupGroup(groups [][]string, name string) (uint32, bool) {
-	for _, f := range groups {
-		if len(f) >= 3 && f[0] == name {
-			return parseID(f[2]), true
-		}
-	}
-	return 0, false
-}
-
-func parseID(s string) uint32 {
-	n, _ := strconv.ParseUint(s, 10, 32)
-	return uint32(n)
-}
-
-// readDB reads a colon-separated database file (passwd, group) inside
-// rootfs. A missing or unreadable file reads as empty.
-func readDB(rootfs, path string) [][]string {
+// ReadFileIn reads path inside rootfs, resolving it as if rootfs were the
+// root; nil when it is missing or unreadable.
+func ReadFileIn(rootfs, path string) []byte {
 	dir, err := unix.Open(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil
@@ -126,18 +136,12 @@ func readDB(rootfs, path string) [][]string {
 	}
 	f := os.NewFile(uintptr(fd), path)
 	defer f.Close()
-	return parseDB(f)
-}
-
-func parseDB(r io.Reader) [][]string {
-	var out [][]string
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		out = append(out, strings.Split(line, ":"))
+	b, err := io.ReadAll(io.LimitReader(f, 16<<20))
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil
 	}
-	return out
+	if b == nil {
+		b = []byte{}
+	}
+	return b
 }

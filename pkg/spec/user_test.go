@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -60,7 +61,8 @@ func TestResolveUser(t *testing.T) {
 		wantHome string
 		errHas   string // "" for success
 	}{
-		{value: "", want: specs.User{UID: 0, GID: 0}, wantHome: "/root"},
+		// No user given: no primary group added (as podman).
+		{value: "", want: specs.User{UID: 0, GID: 0, AdditionalGids: []uint32{}}, wantHome: "/root"},
 		{value: "0", want: specs.User{UID: 0, GID: 0}, wantHome: "/root"},
 		{value: "root", want: specs.User{UID: 0, GID: 0}, wantHome: "/root"},
 		{value: "1", want: specs.User{UID: 1, GID: 1}, wantHome: "/usr/sbin"},
@@ -83,9 +85,9 @@ func TestResolveUser(t *testing.T) {
 		{value: "4242", want: specs.User{UID: 4242, GID: 0}, wantHome: ""},
 		{value: "4242:4243", want: specs.User{UID: 4242, GID: 4243}, wantHome: ""},
 		{value: "4242:video", want: specs.User{UID: 4242, GID: 44}, wantHome: ""},
-		{value: "4294967294", want: specs.User{UID: 4294967294}, wantHome: ""},
-		// An entry with too few fields is not a user.
-		{value: "short", errHas: "unable to find user short: no matching entries in passwd file"},
+		{value: "4294967294", errHas: "uids and gids must be in range"},
+		// An entry with too few fields is a user of gid 0 and no home (as runc).
+		{value: "short", want: specs.User{UID: 1003}, wantHome: ""},
 		{value: "1003", want: specs.User{UID: 1003}, wantHome: ""},
 		// Errors.
 		{value: "nobody", errHas: "unable to find user nobody: no matching entries in passwd file"},
@@ -120,7 +122,13 @@ func TestResolveUser(t *testing.T) {
 }
 
 // sameUser compares ids and groups, treating nil and empty group lists alike.
+// sameUser reports whether a is b with b's primary group added to its
+// supplementary ones (last, unless there already), as podman adds it when
+// a user is given; an empty, non-nil list in b means none is added.
 func sameUser(a, b specs.User) bool {
+	if b.AdditionalGids == nil || len(b.AdditionalGids) > 0 && !slices.Contains(b.AdditionalGids, b.GID) {
+		b.AdditionalGids = append(slices.Clone(b.AdditionalGids), b.GID)
+	}
 	if a.UID != b.UID || a.GID != b.GID || len(a.AdditionalGids) != len(b.AdditionalGids) {
 		return false
 	}
@@ -152,7 +160,7 @@ func TestResolveUserMissingFiles(t *testing.T) {
 			name:   "no etc, default user",
 			rootfs: func(t *testing.T) string { return t.TempDir() },
 			value:  "",
-			want:   specs.User{},
+			want:   specs.User{AdditionalGids: []uint32{}},
 		},
 		{
 			name:   "no etc, named user",
@@ -294,7 +302,7 @@ func TestResolveUserStaysInRootfs(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ResolveUser(0): %v", err)
 			}
-			if home != "" || len(u.AdditionalGids) != 0 {
+			if home != "" || !sameUser(u, specs.User{}) {
 				t.Errorf("ResolveUser(0) = %+v, %q: home or groups from outside the root filesystem", u, home)
 			}
 		})
@@ -358,12 +366,45 @@ func TestLookupUID(t *testing.T) {
 		uid  uint32
 		home string
 		ok   bool
-	}{{0, "/root", true}, {1000, "/home/app", true}, {1001, "", true}, {1002, "", false}, {7, "", false}} {
+	}{{0, "/root", true}, {1000, "/home/app", true}, {1001, "", true}, {1002, "", true}, {7, "", false}} {
 		if home, ok := LookupUID(passwd, tc.uid); home != tc.home || ok != tc.ok {
 			t.Errorf("LookupUID(%d) = %q, %v; want %q, %v", tc.uid, home, ok, tc.home, tc.ok)
 		}
 	}
 	if _, ok := LookupUID(nil, 0); ok {
 		t.Error("an entry in no passwd")
+	}
+}
+
+// podman's entries for numeric ids the image's files lack.
+func TestMissingEntries(t *testing.T) {
+	for _, tc := range []struct {
+		value, home      string
+		gid              uint32
+		passwd, groupAdd string
+	}{
+		{"4242", "", 0, "4242:*:4242:0:container user:/:/bin/sh\n", ""},
+		{"4242", "/work", 0, "4242:*:4242:0:container user:/work:/bin/sh\n", ""},
+		{"1000:1000", "", 1000, "", ""},
+		{"1000:4243", "", 4243, "", "4243:x:4243:1000\n"},
+		{"4242:4243", "", 4243, "4242:*:4242:4243:container user:/:/bin/sh\n", "4243:x:4243:4242\n"},
+		{"alice", "", 1000, "", ""},
+		{"alice:wheel", "", 10, "", ""},
+		{"0", "", 0, "", ""},
+	} {
+		p, g := MissingEntries([]byte(testPasswd), []byte(testGroup), tc.value, tc.gid, tc.home)
+		if p != tc.passwd || g != tc.groupAdd {
+			t.Errorf("MissingEntries(%q) = %q, %q; want %q, %q", tc.value, p, g, tc.passwd, tc.groupAdd)
+		}
+	}
+}
+
+func TestResolveGroups(t *testing.T) {
+	gids, err := ResolveGroups([]byte(testGroup), []string{"wheel", "4242", "video"})
+	if err != nil || !reflect.DeepEqual(gids, []uint32{10, 4242, 44}) {
+		t.Errorf("ResolveGroups = %v, %v; want [10 4242 44]", gids, err)
+	}
+	if _, err := ResolveGroups([]byte(testGroup), []string{"nogroup"}); err == nil || !strings.Contains(err.Error(), "unable to find group nogroup") {
+		t.Errorf("an unknown group: %v", err)
 	}
 }
