@@ -102,6 +102,6 @@ func parityCases(envFile string) []parityCase {
 		{name: "image-inspect-missing-field", args: []string{"image", "inspect", "--format", "{{.NoSuchField}}", parityImage}, gist: "NoSuchField"},
 		{name: "image-inspect-names", args: []string{"image", "inspect", "--format", "{{.RepoTags}} {{.Digest}}", parityImage}},
 		{name: "version-osarch", args: []string{"version", "--format", "{{.Client.OsArch}}"}},
-		{name: "system-df", args: []string{"system", "df", "--format", "{{.Type}} {{.Total}} {{.Active}}"}},
+		{name: "system-df", args: []string{"system", "df", "--format", "{{.Type}} {{.Total}} {{.Active}} {{.Reclaimable}}"}},
 	}
 }

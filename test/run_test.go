@@ -263,3 +263,12 @@ func TestLoopback(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestRunHostRoot: `run --rootfs /` runs on the host's root, bound
+// read-only (pivot_root onto / itself would fail).
+func TestRunHostRoot(t *testing.T) {
+	r := run(t, "run", "--rootfs", "/", "sh", "-c", "test -x /usr/bin/env && echo host root; touch /usr/rless-x 2>/dev/null || echo read-only")
+	if r.code != 0 || r.stdout != "host root\nread-only\n" {
+		t.Errorf("run --rootfs /: exit %d, stdout %q\n%s", r.code, r.stdout, r.stderr)
+	}
+}

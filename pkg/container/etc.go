@@ -57,11 +57,13 @@ func EtcMounts(dir string) []specs.Mount {
 // /etc/resolv.conf into dir, the way podman provides them, and returns the
 // bind mounts that put them in place (EtcMounts).
 func EtcFiles(dir string, o EtcOptions) ([]specs.Mount, error) {
-	hosts, err := hostsFile(o)
+	hostHosts, _ := os.ReadFile("/etc/hosts")
+	hosts, err := hostsFile(o, hostHosts, hostAddress())
 	if err != nil {
 		return nil, err
 	}
-	resolv := resolvConf(o)
+	hostResolv, _ := os.ReadFile("/etc/resolv.conf")
+	resolv := resolvConf(o, hostResolv)
 	files := []struct {
 		name string
 		data []byte
@@ -82,12 +84,13 @@ func EtcFiles(dir string, o EtcOptions) ([]specs.Mount, error) {
 const defaultHosts = "127.0.0.1\tlocalhost localhost.localdomain localhost4 localhost4.localdomain4\n" +
 	"::1\tlocalhost localhost.localdomain localhost6 localhost6.localdomain6\n"
 
-// hostsFile is podman's /etc/hosts: the host's entries, --add-host's, the
-// host's address as host.containers.internal and the container's own.
-func hostsFile(o EtcOptions) ([]byte, error) {
+// hostsFile is podman's /etc/hosts: the entries of the host's (data; the
+// defaults where it has none), --add-host's, the host as
+// host.containers.internal (at hostAddr unless o names a gateway) and the
+// container's own.
+func hostsFile(o EtcOptions, data []byte, hostAddr netip.Addr) ([]byte, error) {
 	var b bytes.Buffer
-	data, err := os.ReadFile("/etc/hosts")
-	if err != nil || len(bytes.TrimSpace(data)) == 0 {
+	if len(bytes.TrimSpace(data)) == 0 {
 		data = []byte(defaultHosts)
 	}
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -106,7 +109,7 @@ func hostsFile(o EtcOptions) ([]byte, error) {
 	}
 	gw := o.HostGateway
 	if !gw.IsValid() {
-		gw = hostAddress()
+		gw = hostAddr
 	}
 	if gw.IsValid() {
 		fmt.Fprintf(&b, "%s\thost.containers.internal host.docker.internal\n", gw)
@@ -145,13 +148,10 @@ func hostAddress() netip.Addr {
 // fallbackNameservers are podman's when a container would have none.
 var fallbackNameservers = []string{"8.8.8.8", "8.8.4.4"}
 
-// resolvConf is the host's resolv.conf with the nameservers and search
-// domains o replaces.
-func resolvConf(o EtcOptions) []byte {
-	host, err := os.ReadFile("/etc/resolv.conf")
-	if err != nil {
-		host = nil // no resolver configured
-	}
+// resolvConf is the host's resolv.conf (host, nil for none) with the
+// nameservers and search domains o replaces, and podman's fallback
+// nameservers where that leaves none.
+func resolvConf(o EtcOptions, host []byte) []byte {
 	if o.HostNetwork && hasNameserver(host) {
 		return host
 	}
