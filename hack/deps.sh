@@ -11,12 +11,22 @@
 # with runc, conmon and catatonit, is the engine that runs rless as its OCI
 # runtime in the tests (and the peer of the benchmarks), as is rootless
 # containerd under rootlesskit.
+#
+# deps.sh --check prints the packages that are missing (nothing when all are
+# there, or when this is no Debian system) and changes nothing; any user may
+# run it.
 set -euo pipefail
 pkgs=(uidmap busybox-static bubblewrap procps keyutils docker-registry fuse-overlayfs slirp4netns passt gcc libc6-dev podman runc conmon catatonit containerd rootlesskit)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+if [ "${1:-}" = --check ]; then
+	if command -v dpkg-query >/dev/null; then
+		echo "${missing[*]}"
+	fi
+	exit 0
+fi
 if [ ${#missing[@]} -gt 0 ]; then
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test.sh: runs every test of rless the way it must run: unprivileged.
 #
-# As an ordinary user it runs `go test ./...` as you. As root (as CI does)
-# it runs the suite as the user rlesstest, which has a subordinate id range,
+# As an ordinary user it runs `go test ./...` as you (after checking that the
+# Debian packages the tests need are installed). As root (as CI does) it
+# installs them (hack/deps.sh) and runs the suite as the user rlesstest, which has a subordinate id range,
 # and the end-to-end tests once more as rlesstest2, which has none (the
 # single-mapping fallback), through hack/as-user.sh. As root it also tells
 # the tests (RLESS_TEST_EXPECT_DEPS=1, see internal/testenv) that this
@@ -15,10 +16,24 @@ export CGO_ENABLED=0
 export GOFLAGS="${GOFLAGS:-} -tags=containers_image_openpgp"
 
 if [ "$(id -u)" != 0 ]; then
+	missing=$(hack/deps.sh --check)
+	if [ -n "$missing" ]; then
+		echo "make test: the tests need Debian packages that are missing: $missing (as root, \`make deps\` installs them, or run \`make test\` as root)" >&2
+		exit 1
+	fi
 	exec go test -count=1 "$@" ./...
 fi
 
+# As root: what the tests need first (idempotent; quick when all is there).
+hack/deps.sh
+
 status=0
+# Where root has used podman, /run/containers is root's (mode 0700): the
+# credentials lookup must skip /run/containers/$UID there. Make every run
+# such a machine.
+if [ ! -e /run/containers ]; then
+	install -d -m 0700 /run/containers
+fi
 echo "== all tests, as rlesstest (subordinate range 100000-165535)"
 hack/as-user.sh env RLESS_TEST_EXPECT_DEPS=1 go test -count=1 "$@" ./... || status=1
 echo "== fuzzing the layer unpacker and the reference parser briefly, as rlesstest"

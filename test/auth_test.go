@@ -1,6 +1,7 @@
 package test
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -123,5 +125,61 @@ blocked = true
 	}
 	if r = run("pull", "blocked.example/x/y"); r.code != 125 || !strings.Contains(r.stderr, "blocked") {
 		t.Errorf("pull from a blocked registry: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// TestCredentialsLookup: without $REGISTRY_AUTH_FILE and
+// $XDG_RUNTIME_DIR, credentials are found where podman finds them, looked
+// up as the user (never uid 0's /run/containers/0, which a root who has
+// run podman keeps mode 0700): ~/.docker/config.json is read, and a login
+// writes $XDG_CONFIG_HOME/containers/auth.json.
+func TestCredentialsLookup(t *testing.T) {
+	addr := authProxy(t, "alice", "s3cret")
+	root := imageStore(t)
+	home := t.TempDir()
+	with := func(env []string, args ...string) result {
+		cmd := imgCmd(root, args...)
+		cmd.Env = slices.DeleteFunc(cmd.Env, func(e string) bool {
+			return strings.HasPrefix(e, "REGISTRY_AUTH_FILE=") || strings.HasPrefix(e, "XDG_RUNTIME_DIR=") ||
+				strings.HasPrefix(e, "XDG_CONFIG_HOME=") || strings.HasPrefix(e, "DOCKER_CONFIG=") || strings.HasPrefix(e, "HOME=")
+		})
+		cmd.Env = append(append(cmd.Env, "HOME="+home), env...)
+		return runCmd(t, cmd)
+	}
+	ref := addr + "/" + sharedRef
+	docker := filepath.Join(home, ".docker", "config.json")
+	if err := os.MkdirAll(filepath.Dir(docker), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg := `{"auths":{"` + addr + `":{"auth":"` + base64.StdEncoding.EncodeToString([]byte("alice:s3cret")) + `"}}}`
+	if err := os.WriteFile(docker, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := with(nil, "pull", "-q", "--tls-verify=false", ref); r.code != 0 {
+		t.Fatalf("pull with ~/.docker/config.json: exit %d\n%s", r.code, r.stderr)
+	}
+	mustImg(t, root, "rmi", "-f", ref)
+	if err := os.Remove(docker); err != nil {
+		t.Fatal(err)
+	}
+	if r := with(nil, "pull", "-q", "--tls-verify=false", ref); r.code != 125 || !strings.Contains(r.stderr, "unauthorized") {
+		t.Fatalf("pull without credentials: exit %d\n%s", r.code, r.stderr)
+	}
+	xdgConfig := filepath.Join(home, "cfg")
+	env := []string{"XDG_CONFIG_HOME=" + xdgConfig}
+	if r := with(env, "login", "--tls-verify=false", "-u", "alice", "-p", "s3cret", addr); r.code != 0 {
+		t.Fatalf("login: exit %d\n%s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(xdgConfig, "containers", "auth.json")); err != nil {
+		t.Errorf("login wrote no $XDG_CONFIG_HOME/containers/auth.json: %v", err)
+	}
+	if r := with(env, "login", "--get-login", addr); r.stdout != "alice\n" {
+		t.Errorf("login --get-login: %q %s", r.stdout, r.stderr)
+	}
+	if r := with(env, "pull", "-q", "--tls-verify=false", ref); r.code != 0 {
+		t.Errorf("pull after login: exit %d\n%s", r.code, r.stderr)
+	}
+	if r := with(env, "logout", addr); r.code != 0 {
+		t.Errorf("logout: exit %d %s", r.code, r.stderr)
 	}
 }

@@ -92,6 +92,9 @@ func printInfo(w io.Writer, i *engine.Info) error {
 	}
 	p("kernel:")
 	p("  unprivileged user namespaces: %s (max %d)", yes(i.Kernel.UnprivilegedUserns), i.Kernel.MaxUserNamespaces)
+	if i.Kernel.UsernsBlocked != "" {
+		p("  WARNING: %s", i.Kernel.UsernsBlocked)
+	}
 	p("  openat2: %s", yes(i.Kernel.Openat2))
 	p("  mount_setattr: %s", yes(i.Kernel.MountSetattr))
 	p("  overlayfs in user namespace: %s", yes(i.Kernel.OverlayInUserns))

@@ -223,6 +223,9 @@ func Start(opts SpawnOptions) (_ *Child, err error) {
 		cmd.SysProcAttr.AmbientCaps = caps
 	}
 	if err := startIn(cmd, opts); err != nil {
+		if why := userns.Blocked(); why != "" && !opts.NoUserns {
+			return nil, fmt.Errorf("create namespaces: %s: %w", why, err)
+		}
 		return nil, fmt.Errorf("create namespaces: %w", err)
 	}
 	return &Child{Cmd: cmd, Sync: parent, opts: opts}, nil

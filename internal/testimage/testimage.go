@@ -23,6 +23,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/rless/rless/pkg/authfile"
 	"github.com/rless/rless/pkg/image"
 	"go.podman.io/image/v5/copy"
 	"go.podman.io/image/v5/oci/layout"
@@ -267,7 +268,9 @@ func CopyRef(ctx context.Context, src types.ImageReference, dest string) error {
 	}
 	policy, _ := signature.NewPolicyContext(&signature.Policy{Default: signature.PolicyRequirements{signature.NewPRInsecureAcceptAnything()}})
 	defer policy.Destroy()
-	sys := &types.SystemContext{DockerInsecureSkipTLSVerify: types.OptionalBoolTrue}
+	// The credentials file as rless finds it: not the default of
+	// containers/image, which fails where /run/containers is root's.
+	sys := &types.SystemContext{DockerInsecureSkipTLSVerify: types.OptionalBoolTrue, AuthFilePath: authfile.Find()}
 	_, err = copy.Image(ctx, policy, dst, src, &copy.Options{
 		SourceCtx: sys, DestinationCtx: sys, ImageListSelection: copy.CopyAllImages,
 		PreserveDigests: strings.HasPrefix(dest, "docker://"),

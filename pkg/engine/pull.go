@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strings"
 
+	"github.com/rless/rless/pkg/authfile"
 	"github.com/rless/rless/pkg/reexec"
 )
 
@@ -19,8 +20,9 @@ type PullOptions struct {
 	// Variant override its parts. Empty: this machine's.
 	Platform          string
 	OS, Arch, Variant string
-	// AuthFile is the credentials file ("": containers' search path);
-	// Creds are USER[:PASSWORD] to use instead.
+	// AuthFile is the credentials file ("": the first of podman's that
+	// exists and can be read, see authfile.Find); Creds are
+	// USER[:PASSWORD] to use instead.
 	AuthFile, Creds string
 	// TLSVerify, if not nil, requires HTTPS and verified certificates
 	// (false also allows plain HTTP); nil: registries.conf decides.
@@ -80,6 +82,11 @@ func (e *Engine) Pull(ctx context.Context, ref string, opts PullOptions) (Image,
 		}
 	}
 	opts.Progress = nil
+	if opts.AuthFile == "" && opts.Creds == "" {
+		// Found here, as the user: in the pull's user namespace the
+		// default would be uid 0's /run/containers/0/auth.json.
+		opts.AuthFile = authfile.Find()
+	}
 	id, err := pullFunc.Run(ctx, ro, pullArgs{Root: e.root, Ref: ref, Options: opts})
 	if err != nil {
 		return Image{}, err
@@ -208,8 +215,9 @@ func lookPath(program string) (string, error) {
 
 // LoginOptions say how to log in to a registry or out of it.
 type LoginOptions struct {
-	// AuthFile is the credentials file ("": containers' search path,
-	// $REGISTRY_AUTH_FILE first).
+	// AuthFile is the credentials file ("": the first of podman's that
+	// exists and can be read, else where a login makes one; see
+	// package authfile).
 	AuthFile string
 	// TLSVerify, if not nil, requires HTTPS and verified certificates.
 	TLSVerify *bool
@@ -228,13 +236,13 @@ var ErrNotLoggedIn = errors.New("not logged in")
 
 // Login checks user and password with registry and stores them.
 func (e *Engine) Login(ctx context.Context, registry, user, password string, opts LoginOptions) error {
-	_, err := loginFunc.Run(ctx, reexec.Options{}, loginArgs{Registry: registry, User: user, Password: password, Options: opts})
+	_, err := loginFunc.Run(ctx, reexec.Options{}, loginArgs{Registry: registry, User: user, Password: password, Options: opts.withAuthFile()})
 	return err
 }
 
 // LoginName returns the user name stored for registry.
 func (e *Engine) LoginName(ctx context.Context, registry string, opts LoginOptions) (string, error) {
-	name, err := loginNameFunc.Run(ctx, reexec.Options{}, loginArgs{Registry: registry, Options: opts})
+	name, err := loginNameFunc.Run(ctx, reexec.Options{}, loginArgs{Registry: registry, Options: opts.withAuthFile()})
 	if err == nil && name == "" {
 		err = fmt.Errorf("not logged into %s: %w", registry, ErrNotLoggedIn)
 	}
@@ -244,12 +252,20 @@ func (e *Engine) LoginName(ctx context.Context, registry string, opts LoginOptio
 // Logout removes the credentials stored for registry (all: for every
 // registry).
 func (e *Engine) Logout(ctx context.Context, registry string, all bool, opts LoginOptions) error {
-	_, err := logoutFunc.Run(ctx, reexec.Options{}, loginArgs{Registry: registry, All: all, Options: opts})
+	_, err := logoutFunc.Run(ctx, reexec.Options{}, loginArgs{Registry: registry, All: all, Options: opts.withAuthFile()})
 	var re *reexec.Error
 	if errors.As(err, &re) && strings.HasPrefix(re.Msg, "not logged into") {
 		return &wrapped{msg: re.Msg, err: ErrNotLoggedIn}
 	}
 	return err
+}
+
+// withAuthFile is o with its AuthFile found, when not given.
+func (o LoginOptions) withAuthFile() LoginOptions {
+	if o.AuthFile == "" {
+		o.AuthFile = authfile.Find()
+	}
+	return o
 }
 
 // RegistryHost returns the registry part of a login argument: without

@@ -43,14 +43,17 @@ type Host struct {
 
 // Kernel lists the kernel features rless depends on or prefers.
 type Kernel struct {
-	MaxUserNamespaces  int    `json:"maxUserNamespaces"`
-	UnprivilegedUserns bool   `json:"unprivilegedUserns"` // kernel.unprivileged_userns_clone (where it exists) allows it
-	Openat2            bool   `json:"openat2"`            // RESOLVE_IN_ROOT path resolution (5.6)
-	MountSetattr       bool   `json:"mountSetattr"`       // recursive read-only mounts (5.12)
-	OverlayInUserns    bool   `json:"overlayInUserns"`    // overlayfs mountable in a user namespace (5.11)
-	Cgroups            string `json:"cgroups"`            // "v2", "v1" or "hybrid"
-	FuseDevice         bool   `json:"fuseDevice"`         // /dev/fuse usable by this user
-	TunDevice          bool   `json:"tunDevice"`          // /dev/net/tun usable by this user
+	MaxUserNamespaces  int  `json:"maxUserNamespaces"`
+	UnprivilegedUserns bool `json:"unprivilegedUserns"` // kernel.unprivileged_userns_clone (where it exists) allows it
+	// UsernsBlocked says why this host refuses user namespaces to
+	// unprivileged users, with the fix (userns.Blocked); "" when it does not.
+	UsernsBlocked   string `json:"usernsBlocked,omitempty"`
+	Openat2         bool   `json:"openat2"`         // RESOLVE_IN_ROOT path resolution (5.6)
+	MountSetattr    bool   `json:"mountSetattr"`    // recursive read-only mounts (5.12)
+	OverlayInUserns bool   `json:"overlayInUserns"` // overlayfs mountable in a user namespace (5.11)
+	Cgroups         string `json:"cgroups"`         // "v2", "v1" or "hybrid"
+	FuseDevice      bool   `json:"fuseDevice"`      // /dev/fuse usable by this user
+	TunDevice       bool   `json:"tunDevice"`       // /dev/net/tun usable by this user
 }
 
 // Store is where rless keeps its data.
@@ -120,6 +123,7 @@ func detectKernel(release string) Kernel {
 		k.UnprivilegedUserns = false
 	}
 	k.UnprivilegedUserns = k.UnprivilegedUserns && k.MaxUserNamespaces > 0
+	k.UsernsBlocked = userns.Blocked()
 	if fd, err := unix.Openat2(unix.AT_FDCWD, "/", &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT}); err == nil {
 		k.Openat2 = true
 		unix.Close(fd)
