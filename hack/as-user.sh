@@ -7,6 +7,7 @@
 #   - creates the user rlesstest with a subordinate id range (100000+65536)
 #     and rlesstest2 without one (for the single-mapping fallback),
 #   - copies the tree to a directory rlesstest owns,
+#   - mounts a 4 MB tmpfs of the user's for the full-disk tests,
 #   - runs CMD there as rlesstest, with its own Go caches.
 # RLESS_AS_USER picks another user name (it must already exist).
 set -euo pipefail
@@ -50,6 +51,13 @@ chmod 755 "$work"
 cache="$work/cache-$user"
 mkdir -p "$cache"
 chown "$user:" "$cache"
+# A small filesystem of the user's, to fill: the tests of a full disk
+# (internal/testenv.SmallFS) put a store on it.
+small="$work/small-$user"
+mkdir -p "$small"
+if ! mountpoint -q "$small"; then
+	mount -t tmpfs -o size=4m,mode=0700,uid="$(id -u "$user")",gid="$(id -g "$user")" tmpfs "$small"
+fi
 dst=$(mktemp -d "$work/src-$user.XXXXXX")
 trap 'rm -rf "$dst"' EXIT
 # The tree as it is, without build outputs.
@@ -65,5 +73,5 @@ runuser -u "$user" -- env -i \
 	GOPATH="$cache/gopath" GOMODCACHE="$cache/gomod" GOCACHE="$cache/gocache" \
 	GOFLAGS="-modcacherw -tags=containers_image_openpgp" GOTOOLCHAIN=local CGO_ENABLED=0 \
 	${GOPROXY:+GOPROXY="$GOPROXY"} ${CI:+CI="$CI"} \
-	RLESS_SRC="$src" \
+	RLESS_SRC="$src" RLESS_TEST_SMALLFS="$small" \
 	"$@"

@@ -3,6 +3,7 @@ package test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,6 +39,7 @@ const (
 	multiarchRef  = "rless/multiarch:latest"
 	webRef        = "rless/web:latest"    // busybox httpd serving webBody on port 80
 	debianRef     = "rless/debian:latest" // Debian's apt-get, with files of Debian's system users
+	bigRef        = "rless/big:latest"    // alpine's base and 6 MB that do not compress
 	multilayerUID = 1234
 )
 
@@ -124,6 +126,12 @@ func pushImages() error {
 	deb, err := debianLayer()
 	if err != nil {
 		return fmt.Errorf("debian image: %w", err)
+	}
+	noise := make([]byte, 6<<20)
+	_, _ = rand.NewChaCha8([32]byte{1}).Read(noise)
+	images[bigRef] = testimage.Image{
+		Layers: []testimage.Layer{{Tar: base}, {Tar: testimage.Tar(testimage.Entry{Name: "noise", Body: string(noise)})}},
+		Config: v1.ImageConfig{Cmd: []string{"sh"}},
 	}
 	images[debianRef] = testimage.Image{
 		Layers: []testimage.Layer{{Tar: deb}},

@@ -25,6 +25,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -345,7 +346,10 @@ func markdown(version string, tests []string, results map[string]map[string]resu
 	fmt.Fprintf(&b, "the user's subordinate range mapped), as an engine such as rootless podman runs its runtime.\n")
 	fmt.Fprintf(&b, "As the user, nearly every test fails with both runtimes for one reason: the suite's\n")
 	fmt.Fprintf(&b, "configs have no user namespace, and without one a rootless runtime cannot make the\n")
-	fmt.Fprintf(&b, "container (rless says so: it must then run as root of a user namespace).\n\n")
+	fmt.Fprintf(&b, "container (rless says so: it must then run as root of a user namespace).\n")
+	fmt.Fprintf(&b, "The check does not hold a failure of %s against rless: the outcome is decided by a race\n", strings.Join(slices.Sorted(maps.Keys(racyTests)), ", "))
+	fmt.Fprintf(&b, "in the suite itself (the container's process and the poststart hook both append to one\n")
+	fmt.Fprintf(&b, "file, and the test wants the process's line first, which no runtime can order).\n\n")
 	for _, m := range modes {
 		pr, pc := 0, 0
 		for _, t := range tests {
@@ -373,6 +377,14 @@ func markdown(version string, tests []string, results map[string]map[string]resu
 
 // checkAgainst fails on a regression: rless failing a test runc passes in
 // the same mode, or a test the report at path says rless passes.
+// racyTests pass or fail by a race in the suite, whatever the runtime
+// does: poststart's hook and the container's process both append to one
+// file, and the test wants the process's line first, though the spec asks
+// only that the hook run after the process is executed (both then run at
+// once). runc fails it here most of the time, rless now and then under
+// load. A failure of one is no regression.
+var racyTests = map[string]bool{"poststart": true}
+
 func checkAgainst(path string, tests []string, results map[string]map[string]result) error {
 	old, err := os.ReadFile(path)
 	if err != nil {
@@ -392,7 +404,7 @@ func checkAgainst(path string, tests []string, results map[string]map[string]res
 			switch {
 			case !r.Pass && c.Pass:
 				bad = append(bad, fmt.Sprintf("%s (%s): runc passes, rless fails: %s", t, m.title, r.Reason))
-			case !r.Pass && recorded[t][i]:
+			case !r.Pass && recorded[t][i] && !racyTests[t]:
 				bad = append(bad, fmt.Sprintf("%s (%s): %s says rless passes; now it fails: %s", t, m.title, path, r.Reason))
 			}
 		}

@@ -60,3 +60,21 @@ func NeedEgressAddrs(t testing.TB) {
 		l.Close()
 	}
 }
+
+// SmallFS returns an empty directory on a small filesystem (a few MB) of
+// the test user's, to fill in the tests of a full disk: the one
+// hack/as-user.sh mounts as root ($RLESS_TEST_SMALLFS). It skips t (or
+// fails it, where the harness promised its setup) when there is none.
+func SmallFS(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("RLESS_TEST_SMALLFS")
+	if dir == "" {
+		SkipWithout(t, "no small filesystem to fill (hack/as-user.sh mounts one as root: RLESS_TEST_SMALLFS)")
+		return ""
+	}
+	sub, err := os.MkdirTemp(dir, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sub
+}

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -320,6 +321,31 @@ func fetchLayer(ctx context.Context, s *store.Store, src types.ImageSource, info
 	return n, err == nil, err
 }
 
+// diskErrors are the errors of a store's filesystem that end a pull
+// whatever the registry sent.
+var diskErrors = []error{syscall.ENOSPC, syscall.EDQUOT, syscall.EROFS}
+
+// diskError returns err, met writing a layer into dir, named as the
+// store's filesystem's fault when it is one of diskErrors ("no space left
+// on device: writing a layer into DIR"), else nil.
+func diskError(err error, dir string) error {
+	for _, e := range diskErrors {
+		if errors.Is(err, e) {
+			return &diskFault{err: e, dir: dir}
+		}
+	}
+	return nil
+}
+
+// diskFault is a store filesystem's failure.
+type diskFault struct {
+	err error // one of diskErrors
+	dir string
+}
+
+func (d *diskFault) Error() string { return fmt.Sprintf("%v: writing a layer into %s", d.err, d.dir) }
+func (d *diskFault) Unwrap() error { return d.err }
+
 func unpackBlob(ctx context.Context, w *store.LayerWriter, src types.ImageSource, info types.BlobInfo, diffID string, opts PullOptions) (int64, error) {
 	rc, size, err := src.GetBlob(ctx, info, none.NoCache)
 	if err != nil {
@@ -366,6 +392,12 @@ func unpackBlob(ctx context.Context, w *store.LayerWriter, src types.ImageSource
 	}
 	if serr := split.finish(); err == nil && serr != nil {
 		err = fmt.Errorf("record tar-split: %w", serr)
+	}
+	if local := diskError(err, filepath.Dir(w.Dir())); local != nil {
+		// The store's filesystem failed (full, over quota, read-only):
+		// that is the cause, whatever the rest of the blob holds.
+		bar.Done(local)
+		return 0, local
 	}
 	// Read the blob to its end: a broken transfer or a wrong blob is the
 	// cause to report, rather than what it did to the layer's content.
