@@ -58,7 +58,13 @@ func EtcMounts(dir string) []specs.Mount {
 // bind mounts that put them in place (EtcMounts).
 func EtcFiles(dir string, o EtcOptions) ([]specs.Mount, error) {
 	hostHosts, _ := os.ReadFile("/etc/hosts")
-	hosts, err := hostsFile(o, hostHosts, hostAddress())
+	var hostAddr netip.Addr
+	if !o.HostGateway.IsValid() {
+		// Only without a gateway: listing the host's addresses costs a
+		// netlink dump on every start.
+		hostAddr = hostAddress()
+	}
+	hosts, err := hostsFile(o, hostHosts, hostAddr)
 	if err != nil {
 		return nil, err
 	}

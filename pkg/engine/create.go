@@ -493,11 +493,14 @@ func (e *Engine) imageOptions(ctx context.Context, s *store.Store, img store.Ima
 	}
 	opts.Rootfs = c.Rootfs
 	mounts := container.EtcMounts(c.Dir)
-	if withUser != nil {
-		mounts = append(mounts, specs.Mount{Destination: "/etc/passwd", Type: "bind", Source: filepath.Join(c.Dir, "passwd"), Options: []string{"bind", "rprivate"}})
-	}
-	if withGroup != nil {
-		mounts = append(mounts, specs.Mount{Destination: "/etc/group", Type: "bind", Source: filepath.Join(c.Dir, "group"), Options: []string{"bind", "rprivate"}})
+	// The files of the image's /etc rless changed, written into the
+	// container's directory and bound over the image's.
+	var etcCopies []etcCopy
+	for _, f := range []etcCopy{{"passwd", withUser}, {"group", withGroup}} {
+		if f.data != nil {
+			etcCopies = append(etcCopies, f)
+			mounts = append(mounts, specs.Mount{Destination: "/etc/" + f.name, Type: "bind", Source: filepath.Join(c.Dir, f.name), Options: []string{"bind", "rprivate"}})
+		}
 	}
 	// The storage and its files are made while the container's first
 	// process is mapped (container.Config.Prepare).
@@ -515,14 +518,9 @@ func (e *Engine) imageOptions(ctx context.Context, s *store.Store, img store.Ima
 		if _, err := container.EtcFiles(c.Dir, etcOpts); err != nil {
 			return err
 		}
-		if withUser != nil {
-			if err := os.WriteFile(filepath.Join(c.Dir, "passwd"), withUser, 0o644); err != nil {
-				return fmt.Errorf("write /etc/passwd: %w", err)
-			}
-		}
-		if withGroup != nil {
-			if err := os.WriteFile(filepath.Join(c.Dir, "group"), withGroup, 0o644); err != nil {
-				return fmt.Errorf("write /etc/group: %w", err)
+		for _, f := range etcCopies {
+			if err := os.WriteFile(filepath.Join(c.Dir, f.name), f.data, 0o644); err != nil {
+				return fmt.Errorf("write /etc/%s: %w", f.name, err)
 			}
 		}
 		slog.Debug("container storage created")
@@ -672,6 +670,13 @@ func (e *Engine) mappedGroups(m userns.Mapping, gids []uint32) []uint32 {
 		e.warn(fmt.Sprintf("supplementary groups %s are not mapped in the user namespace and are dropped (a subordinate gid range in /etc/subgid maps them)", strings.Join(dropped, ",")))
 	}
 	return out
+}
+
+// etcCopy is a file of the container's /etc that rless changed from the
+// image's: /etc/NAME holds data.
+type etcCopy struct {
+	name string
+	data []byte
 }
 
 // appendLine returns a copy of file with line added, on a line of its own.

@@ -112,7 +112,8 @@ func resolve(server netip.Addr, name string, tcp bool) ([]string, error) {
 	return r.LookupHost(ctx, name)
 }
 
-// httpGetHost GETs url with host as the request's Host.
+// httpGetHost GETs url with host as the request's Host (the URL's when
+// empty) and checks that the host's page came back.
 func httpGetHost(url, host string) error {
 	req, err := http.NewRequest("GET", url, nil)
 	if err != nil {
