@@ -311,7 +311,7 @@ func newImageCmd(g *globals) *cobra.Command {
 
 func newSystemCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "system", Short: "Manage rless"}
-	cmd.AddCommand(newSystemDfCmd(g), newSystemPruneCmd(g))
+	cmd.AddCommand(newSystemCheckCmd(g), newSystemDfCmd(g), newSystemPruneCmd(g))
 	return cmd
 }
 

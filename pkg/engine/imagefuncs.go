@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/rless/rless/internal/logging"
+	"github.com/rless/rless/pkg/container"
 	"github.com/rless/rless/pkg/image"
 	"github.com/rless/rless/pkg/reexec"
 	"github.com/rless/rless/pkg/store"
@@ -28,7 +29,8 @@ var (
 		}
 		return struct{}{}, image.Save(ctx, s, a.Refs, a.Format, a.Archive)
 	})
-	loadFunc = reexec.RegisterWithEvents("image.load", func(ctx context.Context, a pullArgs, send func(any) error) ([]string, error) {
+	checkFunc = reexec.Register("image.check", checkStore)
+	loadFunc  = reexec.RegisterWithEvents("image.load", func(ctx context.Context, a pullArgs, send func(any) error) ([]string, error) {
 		quietLibraries()
 		s, err := store.Open(a.Root)
 		if err != nil {
@@ -47,6 +49,45 @@ var (
 		return ids, err
 	})
 )
+
+// checkStore checks the store, and repairs it when asked, verifying the
+// layers' files with their tar-split records.
+func checkStore(ctx context.Context, a checkArgs) (CheckReport, error) {
+	s, err := store.Open(a.Root)
+	if err != nil {
+		return CheckReport{}, err
+	}
+	known := map[string]bool{}
+	for _, id := range a.Known {
+		known[id] = true
+	}
+	opts := store.CheckOptions{
+		MaxUnused:   a.Options.MaxUnused,
+		Known:       func(id string) bool { return known[id] },
+		VerifyLayer: func(diffID string) []store.Problem { return image.VerifyLayer(s, diffID, a.Options.Quick) },
+	}
+	r, err := s.Check(opts)
+	if err != nil {
+		return CheckReport{}, err
+	}
+	out := CheckReport{Problems: r.Problems, Images: map[string][]string{}}
+	for _, img := range r.Images {
+		out.Images[img.ID] = img.Names
+	}
+	if !a.Options.Repair || len(r.Problems) == 0 {
+		return out, nil
+	}
+	out.Repaired, err = s.Repair(r, func(id string) bool { return container.UsesImage(a.RunRoot, id) })
+	if err != nil {
+		return out, err
+	}
+	after, err := s.Check(opts)
+	if err != nil {
+		return out, err
+	}
+	out.Remaining = after.Problems
+	return out, nil
+}
 
 func pullImage(ctx context.Context, a pullArgs, send func(any) error) (string, error) {
 	quietLibraries()

@@ -17,9 +17,10 @@ import (
 // every process that links it milliseconds: its image functions run in
 // the image engine appended to the program (see hack/build.sh).
 var (
-	pullFunc = reexec.Declare[pullArgs, string]("image.pull")
-	saveFunc = reexec.Declare[pullArgs, struct{}]("image.save")
-	loadFunc = reexec.Declare[pullArgs, []string]("image.load")
+	pullFunc  = reexec.Declare[pullArgs, string]("image.pull")
+	saveFunc  = reexec.Declare[pullArgs, struct{}]("image.save")
+	loadFunc  = reexec.Declare[pullArgs, []string]("image.load")
+	checkFunc = reexec.Declare[checkArgs, CheckReport]("image.check")
 )
 
 func init() {

@@ -160,6 +160,10 @@ func removeAll(path string) error {
 	return os.RemoveAll(path)
 }
 
+// retiredPrefix starts the name of a retired container's entry in the
+// trash.
+const retiredPrefix = "ctr-"
+
 // RetireContainer removes the storage of container id at the cost of one
 // rename, when the container wrote nothing to its root (its writable layer
 // holds at most the empty mount points of the /etc files rless binds in):
@@ -172,7 +176,7 @@ func (s *Store) RetireContainer(id string) bool {
 	if !pristine(filepath.Join(dir, "upper")) {
 		return false
 	}
-	return os.Rename(dir, filepath.Join(s.root, "trash", "ctr-"+id)) == nil
+	return os.Rename(dir, filepath.Join(s.root, "trash", retiredPrefix+id)) == nil
 }
 
 // pristine reports whether the writable layer upper holds nothing but
