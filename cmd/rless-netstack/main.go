@@ -35,6 +35,9 @@ import (
 )
 
 func main() {
+	if os.Getenv(logging.Env) == "" {
+		logging.Plain()
+	}
 	logging.FromEnv()
 	if err := run(); err != nil {
 		fmt.Fprintf(os.Stderr, "Error: network stack: %v\n", err)

@@ -35,6 +35,7 @@ type Network struct {
 	listeners *network.Listeners
 	egress    *egress      // the allow-list (Config.Egress); nil: none
 	pid       atomic.Int64 // the container's first process (SetContainerPID)
+	pings     pings        // echo requests relayed through host ICMP sockets
 
 	ctx    context.Context // done when the network closes
 	cancel context.CancelFunc
@@ -106,6 +107,7 @@ func start(tap *os.File, cfg network.Config, l *network.Listeners) (*Network, er
 	s.SetTransportProtocolHandler(tcp.ProtocolNumber, tcpFwd.HandlePacket)
 	udpFwd := udp.NewForwarder(s, n.handleUDP)
 	s.SetTransportProtocolHandler(udp.ProtocolNumber, udpFwd.HandlePacket)
+	s.SetTransportProtocolHandler(icmp.ProtocolNumber4, n.handleICMP)
 	if err := setupNIC(s, ep, cfg); err != nil {
 		eg.close()
 		n.cancel()

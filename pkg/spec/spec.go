@@ -180,6 +180,16 @@ func New(o Options) (*specs.Spec, error) {
 	if len(o.Sysctl) > 0 {
 		s.Linux.Sysctl = maps.Clone(o.Sysctl)
 	}
+	if o.Network != NetworkHost {
+		// As podman's default_sysctls: root of the container may open
+		// ICMP echo sockets (ping without CAP_NET_RAW).
+		if _, set := s.Linux.Sysctl[PingGroupRange]; !set {
+			if s.Linux.Sysctl == nil {
+				s.Linux.Sysctl = map[string]string{}
+			}
+			s.Linux.Sysctl[PingGroupRange] = "0 0"
+		}
+	}
 	s.Linux.Seccomp = nil
 	caps := o.Capabilities
 	if caps == nil {

@@ -6,6 +6,11 @@ import (
 	"unicode"
 )
 
+// PingGroupRange is the kernel parameter of the groups that may open ICMP
+// echo sockets; a container with a network namespace of its own gets
+// "0 0" unless it sets it (podman's default).
+const PingGroupRange = "net.ipv4.ping_group_range"
+
 // ParseSysctl parses podman's --sysctl KEY=VALUE: a dotted kernel
 // parameter name such as net.ipv4.ip_forward and the value to write to it
 // (spaces around either are dropped). Whether the container may set KEY is

@@ -41,18 +41,30 @@ func TestSysctlInSpec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(s.Linux.Sysctl, in) {
-		t.Errorf("linux.sysctl = %v, want %v", s.Linux.Sysctl, in)
+	want := map[string]string{"net.ipv4.ip_forward": "1", "kernel.shmmax": "65536", PingGroupRange: "0 0"}
+	if !reflect.DeepEqual(s.Linux.Sysctl, want) {
+		t.Errorf("linux.sysctl = %v, want %v", s.Linux.Sysctl, want)
 	}
 	in["kernel.shmmax"] = "1"
 	if s.Linux.Sysctl["kernel.shmmax"] != "65536" {
 		t.Error("the spec shares the options' map")
 	}
-	s, err = New(Options{Args: []string{"sh"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.Linux.Sysctl != nil {
-		t.Errorf("linux.sysctl = %v without options, want none", s.Linux.Sysctl)
+	// podman's default, in a network namespace of the container's own,
+	// unless set.
+	for _, c := range []struct {
+		o    Options
+		want map[string]string
+	}{
+		{Options{Args: []string{"sh"}}, map[string]string{PingGroupRange: "0 0"}},
+		{Options{Args: []string{"sh"}, Sysctl: map[string]string{PingGroupRange: "1 0"}}, map[string]string{PingGroupRange: "1 0"}},
+		{Options{Args: []string{"sh"}, Network: NetworkHost}, nil},
+	} {
+		s, err = New(c.o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(s.Linux.Sysctl, c.want) {
+			t.Errorf("linux.sysctl = %v with network %q and sysctls %v, want %v", s.Linux.Sysctl, c.o.Network, c.o.Sysctl, c.want)
+		}
 	}
 }
