@@ -40,8 +40,11 @@ fi
 # Two addresses outside the private ranges, on the loopback device, for the
 # tests of the sandbox's network allow-list (internal/testenv.EgressAddrs):
 # its names must resolve to addresses that are not refused as private ones.
+# (The listing is read whole: grep -q ending a pipe early fails it under
+# pipefail.)
 for a in 198.51.100.10 198.51.100.11; do
-	ip -4 addr show dev lo | grep -q " $a/" || ip addr add "$a/32" dev lo
+	lo=$(ip -4 addr show dev lo)
+	grep -q " $a/" <<<"$lo" || ip addr add "$a/32" dev lo
 done
 
 # ICMP echo sockets for rlesstest's group only: the ping tests see the host

@@ -47,7 +47,9 @@ func newPodmanWith(t *testing.T, runtime string) *podmanEnv {
 	}
 	conf := filepath.Join(dir, "containers.conf")
 	storage := filepath.Join(dir, "storage.conf")
-	if err := os.WriteFile(conf, []byte("[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n"), 0o644); err != nil {
+	// The containers section as the distribution's containers.conf has it
+	// (Debian's and containers-common's set ping_group_range).
+	if err := os.WriteFile(conf, []byte("[containers]\ndefault_sysctls = [\"net.ipv4.ping_group_range=0 0\"]\n\n[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// A rootless podman ignores graphroot: rootless_storage_path is its
