@@ -24,7 +24,7 @@ type netFlags struct {
 }
 
 func (f *netFlags) register(fl *pflag.FlagSet) {
-	fl.StringVar(&f.network, "network", spec.NetworkSlirp, "network mode: slirp[:OPTIONS] (a userspace network, built in; options allow_host_loopback=true, mtu=N, cidr=A.B.C.D/N, resolver=IP[:PORT]), none (loopback only), host, or slirp4netns[:OPTIONS] or pasta[:ARGS] when installed")
+	fl.StringVar(&f.network, "network", spec.NetworkSlirp, "network mode: slirp[:OPTIONS] (a userspace network, built in; options allow_host_loopback=true, enable_ipv6=false, mtu=N, cidr=A.B.C.D/N, resolver=IP[:PORT]), none (loopback only), host, or slirp4netns[:OPTIONS] or pasta[:ARGS] when installed")
 	fl.StringVar(&f.network, "net", spec.NetworkSlirp, "alias of --network")
 	_ = fl.MarkHidden("net")
 	fl.StringArrayVarP(&f.publish, "publish", "p", nil, "publish a container's port on the host: [HOST-IP:][HOST-PORT:]CONTAINER-PORT[/tcp|/udp], ports may be ranges")

@@ -161,6 +161,11 @@ type InspectNetworkSettings struct {
 	IPAddress   string `json:"IPAddress"`
 	IPPrefixLen int    `json:"IPPrefixLen"`
 	Gateway     string `json:"Gateway"`
+	// GlobalIPv6Address, GlobalIPv6PrefixLen and IPv6Gateway are its
+	// IPv6 address in rless's network, when it has one.
+	GlobalIPv6Address   string `json:"GlobalIPv6Address"`
+	GlobalIPv6PrefixLen int    `json:"GlobalIPv6PrefixLen"`
+	IPv6Gateway         string `json:"IPv6Gateway"`
 	// Ports maps each published or exposed port ("80/tcp") to where it
 	// is published: the ports bound while the container runs, else those
 	// asked for; an exposed port that is not published maps to nil.
@@ -381,6 +386,10 @@ func (e *Engine) inspect(info ContainerInfo) *InspectData {
 		if m, err := network.ParseMode(cfg.Network, nil, false, nil); err == nil && m.Config.CIDR.IsValid() {
 			a := m.Config.ContainerAddr()
 			ns.IPAddress, ns.IPPrefixLen, ns.Gateway = a.Addr().String(), a.Bits(), m.Config.Gateway().String()
+			if kind == string(network.KindSlirp) && !m.Config.NoIPv6 {
+				a6 := m.Config.ContainerAddr6()
+				ns.GlobalIPv6Address, ns.GlobalIPv6PrefixLen, ns.IPv6Gateway = a6.Addr().String(), a6.Bits(), m.Config.Gateway6().String()
+			}
 		}
 	}
 	d.NetworkSettings = ns

@@ -37,6 +37,46 @@ type Config struct {
 	// Egress, if not nil, limits the connections the container may open
 	// (see Egress).
 	Egress *Egress `json:",omitempty"`
+	// NoIPv6 leaves the link IPv4 only. Otherwise the container also
+	// gets ContainerAddr6, a default route via Gateway6, and reaches
+	// the IPv6 destinations the host reaches (NAT66).
+	NoIPv6 bool `json:",omitempty"`
+}
+
+// Subnet6 is the IPv6 subnet of the tap link (a unique local one, of
+// rless's own so as not to meet fd00::/64, which hosts use): the container
+// is ::100 in it, the gateway ::2 and the DNS forwarder ::3, as slirp4netns
+// numbers fd00::/64.
+var Subnet6 = netip.MustParsePrefix("fd72:6c65:7373::/64")
+
+// ContainerAddr6 returns the container's IPv6 address, with its prefix.
+func (cfg Config) ContainerAddr6() netip.Prefix { return host6(0x100) }
+
+// Gateway6 returns the gateway's IPv6 address.
+func (cfg Config) Gateway6() netip.Addr { return host6(2).Addr() }
+
+// DNSAddr6 returns the IPv6 address of the DNS forwarder.
+func (cfg Config) DNSAddr6() netip.Addr { return host6(3).Addr() }
+
+func host6(n uint16) netip.Prefix {
+	b := Subnet6.Addr().As16()
+	b[14], b[15] = byte(n>>8), byte(n)
+	return netip.PrefixFrom(netip.AddrFrom16(b), Subnet6.Bits())
+}
+
+// IsGateway reports whether a is the gateway's address (IPv4 or IPv6).
+func (cfg Config) IsGateway(a netip.Addr) bool {
+	return a == cfg.Gateway() || !cfg.NoIPv6 && a == cfg.Gateway6()
+}
+
+// IsDNS reports whether a is the DNS forwarder's address (IPv4 or IPv6).
+func (cfg Config) IsDNS(a netip.Addr) bool {
+	return a == cfg.DNSAddr() || !cfg.NoIPv6 && a == cfg.DNSAddr6()
+}
+
+// OnLink reports whether a is in one of the link's subnets.
+func (cfg Config) OnLink(a netip.Addr) bool {
+	return cfg.CIDR.Contains(a) || !cfg.NoIPv6 && Subnet6.Contains(a)
 }
 
 // DefaultConfig returns podman's defaults: 10.0.2.0/24, MTU 65520, host
@@ -99,6 +139,10 @@ func ParseOptions(s string) (Config, error) {
 		switch key {
 		case "allow_host_loopback":
 			cfg.AllowHostLoopback, err = strconv.ParseBool(val)
+		case "enable_ipv6":
+			var on bool
+			on, err = strconv.ParseBool(val)
+			cfg.NoIPv6 = !on
 		case "mtu":
 			cfg.MTU, err = strconv.Atoi(val)
 		case "cidr":
@@ -112,7 +156,7 @@ func ParseOptions(s string) (Config, error) {
 			}
 			cfg.DNS = append(cfg.DNS, val)
 		default:
-			return cfg, fmt.Errorf("slirp option %q: unknown key %q (known: allow_host_loopback, mtu, cidr, resolver)", opt, key)
+			return cfg, fmt.Errorf("slirp option %q: unknown key %q (known: allow_host_loopback, enable_ipv6, mtu, cidr, resolver)", opt, key)
 		}
 		if err != nil {
 			return cfg, fmt.Errorf("slirp option %q: %w", opt, err)
@@ -254,9 +298,9 @@ func parseRange(s string) (lo, hi uint16, err error) {
 const TapName = "tap0"
 
 // TapString returns what the container's side needs of cfg to make its
-// tap device (subnet and MTU), encoded for ParseTap.
+// tap device (subnets and MTU), encoded for ParseTap.
 func (cfg Config) TapString() string {
-	data, _ := json.Marshal(Config{CIDR: cfg.CIDR, MTU: cfg.MTU})
+	data, _ := json.Marshal(Config{CIDR: cfg.CIDR, MTU: cfg.MTU, NoIPv6: cfg.NoIPv6})
 	return string(data)
 }
 

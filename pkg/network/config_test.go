@@ -29,7 +29,22 @@ func TestParseOptions(t *testing.T) {
 	if cfg.Gateway().String() != "10.5.0.2" || cfg.DNSAddr().String() != "10.5.0.3" {
 		t.Errorf("gateway %s dns %s", cfg.Gateway(), cfg.DNSAddr())
 	}
+	// IPv6, on by default.
+	if cfg.NoIPv6 || cfg.ContainerAddr6().String() != "fd72:6c65:7373::100/64" || cfg.Gateway6().String() != "fd72:6c65:7373::2" || cfg.DNSAddr6().String() != "fd72:6c65:7373::3" {
+		t.Errorf("IPv6: off %v, container %s gateway %s dns %s", cfg.NoIPv6, cfg.ContainerAddr6(), cfg.Gateway6(), cfg.DNSAddr6())
+	}
+	if !cfg.IsGateway(cfg.Gateway6()) || !cfg.IsDNS(cfg.DNSAddr6()) || !cfg.OnLink(netip.MustParseAddr("fd72:6c65:7373::9")) {
+		t.Error("the IPv6 addresses are not the link's")
+	}
+	cfg, err = ParseOptions("enable_ipv6=false")
+	if err != nil || !cfg.NoIPv6 || cfg.IsGateway(cfg.Gateway6()) || cfg.OnLink(cfg.ContainerAddr6().Addr()) {
+		t.Errorf("enable_ipv6=false: %+v, %v", cfg, err)
+	}
+	if tap, err := ParseTap(cfg.TapString()); err != nil || !tap.NoIPv6 {
+		t.Errorf("the tap's configuration loses enable_ipv6=false: %+v, %v", tap, err)
+	}
 	for s, want := range map[string]string{
+		"enable_ipv6=maybe":        "enable_ipv6=maybe",
 		"port_handler=slirp4netns": `unknown key "port_handler"`,
 		"mtu":                      "want key=value",
 		"mtu=big":                  `"mtu=big"`,

@@ -2,6 +2,7 @@ package network
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 
@@ -15,9 +16,9 @@ import (
 func TunUsable() bool { return unix.Access("/dev/net/tun", unix.R_OK|unix.W_OK) == nil }
 
 // CreateTap creates the tap device name in the calling thread's network
-// namespace and configures it from cfg: MTU, the container address (host 100
-// of cfg.CIDR), link up, and a default route via the gateway. It also brings
-// up the loopback interface. It needs CAP_NET_ADMIN in the namespace and an
+// namespace and configures it from cfg: MTU, the container addresses (host
+// 100 of cfg.CIDR and of Subnet6, unless cfg.NoIPv6), link up, and default
+// routes via the gateway. It also brings up the loopback interface. It needs CAP_NET_ADMIN in the namespace and an
 // openable /dev/net/tun.
 //
 // The device lives as long as the returned file, or a copy of its
@@ -88,6 +89,24 @@ func configureLink(name string, cfg Config) error {
 	route := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: cfg.Gateway().AsSlice()}
 	if err := netlink.RouteAdd(route); err != nil {
 		return fmt.Errorf("add default route via %v: %w", cfg.Gateway(), err)
+	}
+	if cfg.NoIPv6 {
+		return nil
+	}
+	// IPv6: the address without duplicate address detection (nothing
+	// else is on the link, and it is usable at once), a default route via
+	// the gateway.
+	ca6 := cfg.ContainerAddr6()
+	addr6 := &netlink.Addr{IPNet: &net.IPNet{IP: ca6.Addr().AsSlice(), Mask: net.CIDRMask(ca6.Bits(), 128)}, Flags: unix.IFA_F_NODAD}
+	if err := netlink.AddrAdd(link, addr6); err != nil {
+		// A kernel without IPv6 (ipv6.disable=1): the link stays IPv4.
+		slog.Debug("tap: no IPv6", "err", err)
+		return nil
+	}
+	_, any6, _ := net.ParseCIDR("::/0")
+	route6 := &netlink.Route{LinkIndex: link.Attrs().Index, Dst: any6, Gw: cfg.Gateway6().AsSlice()}
+	if err := netlink.RouteAdd(route6); err != nil {
+		return fmt.Errorf("add default route via %v: %w", cfg.Gateway6(), err)
 	}
 	return nil
 }

@@ -38,21 +38,25 @@ func toAddr(a tcpip.Address) netip.Addr {
 // connect to; ok is false when it must be refused.
 func (n *Network) target(dst netip.Addr, port uint16) (string, bool) {
 	switch {
-	case dst == n.cfg.Gateway():
+	case n.cfg.IsGateway(dst):
 		// Under an allow-list, its Check has decided.
 		if !n.cfg.AllowHostLoopback && n.egress == nil {
 			return "", false
 		}
-		dst = netip.AddrFrom4([4]byte{127, 0, 0, 1})
-	case dst == n.cfg.DNSAddr():
+		if dst.Is4() {
+			dst = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+		} else {
+			dst = netip.IPv6Loopback()
+		}
+	case n.cfg.IsDNS(dst):
 		if port != 53 || len(n.resolvers) == 0 {
 			return "", false
 		}
 		return n.resolvers[0], true
-	case dst.IsLoopback(), dst.IsUnspecified(), dst.IsMulticast(), !dst.Is4(),
-		dst == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+	case dst.IsLoopback(), dst.IsUnspecified(), dst.IsMulticast(), dst.IsLinkLocalUnicast(),
+		dst.Is4In6(), dst == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
 		return "", false
-	case n.cfg.CIDR.Contains(dst):
+	case n.cfg.OnLink(dst):
 		return "", false // nothing else lives on the link
 	}
 	return netip.AddrPortFrom(dst, port).String(), true
@@ -159,7 +163,7 @@ func copyHalf(dst, src net.Conn) {
 func (n *Network) handleUDP(r *udp.ForwarderRequest) bool {
 	id := r.ID()
 	dstIP := toAddr(id.LocalAddress)
-	dnsQuery := dstIP == n.cfg.DNSAddr() && id.LocalPort == 53
+	dnsQuery := n.cfg.IsDNS(dstIP) && id.LocalPort == 53
 	if n.egress != nil {
 		if v := n.egress.policy.Check(dstIP, id.LocalPort); !v.Allowed {
 			n.refuseUDP(netip.AddrPortFrom(toAddr(id.RemoteAddress), id.RemotePort), netip.AddrPortFrom(dstIP, id.LocalPort), v)

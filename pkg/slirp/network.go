@@ -14,6 +14,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/link/fdbased"
 	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
@@ -79,8 +80,8 @@ func start(tap *os.File, cfg network.Config, l *network.Listeners) (*Network, er
 		return nil, err
 	}
 	s := stack.New(stack.Options{
-		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
-		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4},
+		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol, arp.NewProtocol},
+		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6},
 	})
 	if err := tuneTCP(s); err != nil {
 		eg.close()
@@ -147,18 +148,26 @@ func tuneTCP(s *stack.Stack) error {
 }
 
 // setupNIC attaches ep as the stack's only NIC, answering for the gateway
-// and DNS addresses and accepting traffic to any address (NAT).
+// and DNS addresses (IPv4, and IPv6 unless cfg.NoIPv6) and accepting
+// traffic to any address (NAT).
 func setupNIC(s *stack.Stack, ep stack.LinkEndpoint, cfg network.Config) error {
 	if err := s.CreateNICWithOptions(nicID, ep, stack.NICOptions{Name: "tap"}); err != nil {
 		return fmt.Errorf("slirp: create NIC: %s", err)
 	}
-	for _, a := range []tcpip.Address{addr(cfg.Gateway()), addr(cfg.DNSAddr())} {
-		pa := tcpip.ProtocolAddress{
-			Protocol:          ipv4.ProtocolNumber,
-			AddressWithPrefix: tcpip.AddressWithPrefix{Address: a, PrefixLen: cfg.CIDR.Bits()},
-		}
+	addrs := []tcpip.ProtocolAddress{
+		{Protocol: ipv4.ProtocolNumber, AddressWithPrefix: tcpip.AddressWithPrefix{Address: addr(cfg.Gateway()), PrefixLen: cfg.CIDR.Bits()}},
+		{Protocol: ipv4.ProtocolNumber, AddressWithPrefix: tcpip.AddressWithPrefix{Address: addr(cfg.DNSAddr()), PrefixLen: cfg.CIDR.Bits()}},
+	}
+	routes := []tcpip.Route{{Destination: header.IPv4EmptySubnet, NIC: nicID}}
+	if !cfg.NoIPv6 {
+		addrs = append(addrs,
+			tcpip.ProtocolAddress{Protocol: ipv6.ProtocolNumber, AddressWithPrefix: tcpip.AddressWithPrefix{Address: addr(cfg.Gateway6()), PrefixLen: network.Subnet6.Bits()}},
+			tcpip.ProtocolAddress{Protocol: ipv6.ProtocolNumber, AddressWithPrefix: tcpip.AddressWithPrefix{Address: addr(cfg.DNSAddr6()), PrefixLen: network.Subnet6.Bits()}})
+		routes = append(routes, tcpip.Route{Destination: header.IPv6EmptySubnet, NIC: nicID})
+	}
+	for _, pa := range addrs {
 		if err := s.AddProtocolAddress(nicID, pa, stack.AddressProperties{}); err != nil {
-			return fmt.Errorf("slirp: add address %s: %s", a, err)
+			return fmt.Errorf("slirp: add address %s: %s", pa.AddressWithPrefix.Address, err)
 		}
 	}
 	if err := s.SetPromiscuousMode(nicID, true); err != nil {
@@ -167,7 +176,7 @@ func setupNIC(s *stack.Stack, ep stack.LinkEndpoint, cfg network.Config) error {
 	if err := s.SetSpoofing(nicID, true); err != nil {
 		return fmt.Errorf("slirp: spoofing: %s", err)
 	}
-	s.SetRouteTable([]tcpip.Route{{Destination: header.IPv4EmptySubnet, NIC: nicID}})
+	s.SetRouteTable(routes)
 	return nil
 }
 

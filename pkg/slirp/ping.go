@@ -67,7 +67,7 @@ func (n *Network) handleICMP(_ stack.TransportEndpointID, pkt *stack.PacketBuffe
 	}
 	ip := header.IPv4(pkt.NetworkHeader().Slice())
 	src, dst := toAddr(ip.SourceAddress()), toAddr(ip.DestinationAddress())
-	if dst == n.cfg.Gateway() || dst == n.cfg.DNSAddr() {
+	if n.cfg.IsGateway(dst) || n.cfg.IsDNS(dst) {
 		return false // the stack answers for its own addresses
 	}
 	var mac tcpip.LinkAddress

@@ -180,9 +180,11 @@ func New(o Options) (*specs.Spec, error) {
 	if len(o.Sysctl) > 0 {
 		s.Linux.Sysctl = maps.Clone(o.Sysctl)
 	}
-	if o.Network != NetworkHost {
+	_, rootGroup := userns.HostID(o.Mapping.GIDs, 0)
+	if o.Network != NetworkHost && (rootGroup || len(o.Mapping.GIDs) == 0) {
 		// As podman's default_sysctls: root of the container may open
-		// ICMP echo sockets (ping without CAP_NET_RAW).
+		// ICMP echo sockets (ping without CAP_NET_RAW). (Not where the
+		// container has no group 0, as the sandbox's own ids.)
 		if _, set := s.Linux.Sysctl[PingGroupRange]; !set {
 			if s.Linux.Sysctl == nil {
 				s.Linux.Sysctl = map[string]string{}

@@ -4,6 +4,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/rless/rless/pkg/userns"
 )
 
 func TestSysctlParse(t *testing.T) {
@@ -58,6 +61,11 @@ func TestSysctlInSpec(t *testing.T) {
 		{Options{Args: []string{"sh"}}, map[string]string{PingGroupRange: "0 0"}},
 		{Options{Args: []string{"sh"}, Sysctl: map[string]string{PingGroupRange: "1 0"}}, map[string]string{PingGroupRange: "1 0"}},
 		{Options{Args: []string{"sh"}, Network: NetworkHost}, nil},
+		// The sandbox's mapping, without group 0: nothing to allow.
+		{Options{Args: []string{"sh"}, Mapping: userns.Mapping{
+			UIDs: []specs.LinuxIDMapping{{ContainerID: 1000, HostID: 1000, Size: 1}},
+			GIDs: []specs.LinuxIDMapping{{ContainerID: 1000, HostID: 1000, Size: 1}},
+		}}, nil},
 	} {
 		s, err = New(c.o)
 		if err != nil {

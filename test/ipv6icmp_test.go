@@ -1,6 +1,8 @@
 package test
 
 import (
+	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -52,5 +54,38 @@ func TestPing(t *testing.T) {
 	}
 	if r := runIn(t, raw, "ping", "-c", "1", "-W", "5", "10.0.2.2"); r.code != 0 || !strings.Contains(r.stdout, "1 packets received") {
 		t.Errorf("ping of the gateway: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// hostAddr6 returns a global IPv6 address of the host, skipping t where it
+// has none.
+func hostAddr6(t *testing.T) netip.Addr {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is6() && !p.Addr().Is4In6() && p.Addr().IsGlobalUnicast() {
+			return p.Addr()
+		}
+	}
+	t.Skip("this host has no global IPv6 address")
+	return netip.Addr{}
+}
+
+// TestNetworkIPv6: the default network gives the container an IPv6 address
+// and a default route, and it reaches a server on the host's IPv6 address
+// (NAT66 in the stack); enable_ipv6=false leaves the link IPv4 only.
+func TestNetworkIPv6(t *testing.T) {
+	host := hostAddr6(t)
+	web := serveHTTP(t, "["+host.String()+"]:0", "page over IPv6\n")
+	out := mustRun(t, nil, "sh", "-c", "ip -o -6 addr show tap0 scope global | awk '{print $4}'; ip -6 route show default | awk '{print $1, $2, $3}'; wget -q -O- http://"+web+"/")
+	if want := "fd72:6c65:7373::100/64\ndefault via fd72:6c65:7373::2\npage over IPv6\n"; out != want {
+		t.Errorf("IPv6: got\n%s\nwant\n%s", out, want)
+	}
+	out = mustRun(t, []string{"--network", "slirp:enable_ipv6=false"}, "sh", "-c", "ip -o -6 addr show tap0 scope global; ip -6 route show default; wget -q -T 3 -O- http://"+web+"/ 2>/dev/null || echo unreachable")
+	if out != "unreachable\n" {
+		t.Errorf("enable_ipv6=false: got\n%s", out)
 	}
 }
