@@ -1,9 +1,12 @@
 package test
 
 import (
+	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -57,21 +60,26 @@ func TestPing(t *testing.T) {
 	}
 }
 
+// globalAddr6 returns a global IPv6 address of the host, if it has one.
+func globalAddr6() (netip.Addr, bool) {
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is6() && !p.Addr().Is4In6() && p.Addr().IsGlobalUnicast() {
+			return p.Addr(), true
+		}
+	}
+	return netip.Addr{}, false
+}
+
 // hostAddr6 returns a global IPv6 address of the host, skipping t where it
 // has none.
 func hostAddr6(t *testing.T) netip.Addr {
 	t.Helper()
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		t.Fatal(err)
+	a, ok := globalAddr6()
+	if !ok {
+		t.Skip("this host has no global IPv6 address")
 	}
-	for _, a := range addrs {
-		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is6() && !p.Addr().Is4In6() && p.Addr().IsGlobalUnicast() {
-			return p.Addr()
-		}
-	}
-	t.Skip("this host has no global IPv6 address")
-	return netip.Addr{}
+	return a
 }
 
 // TestNetworkIPv6: the default network gives the container an IPv6 address
@@ -87,5 +95,55 @@ func TestNetworkIPv6(t *testing.T) {
 	out = mustRun(t, []string{"--network", "slirp:enable_ipv6=false"}, "sh", "-c", "ip -o -6 addr show tap0 scope global; ip -6 route show default; wget -q -T 3 -O- http://"+web+"/ 2>/dev/null || echo unreachable")
 	if out != "unreachable\n" {
 		t.Errorf("enable_ipv6=false: got\n%s", out)
+	}
+}
+
+// TestPublishClientAddr: a server behind -p sees the client's own address
+// and port, IPv4 and IPv6, as behind pasta; a client on the host's
+// loopback comes from the gateway (the host, as the container knows it).
+func TestPublishClientAddr(t *testing.T) {
+	port := freePort(t)
+	www := t.TempDir()
+	cgi := filepath.Join(www, "cgi-bin")
+	os.Mkdir(cgi, 0o755)
+	os.WriteFile(filepath.Join(cgi, "addr"), []byte("#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n%s %s\\n' \"$REMOTE_ADDR\" \"$REMOTE_PORT\"\n"), 0o755)
+	os.Chmod(www, 0o755)
+	cmd := rlessCmd("run", "-p", fmt.Sprintf("%d:80", port), "-v", www+":/www:ro", "--rootfs", rootfs, "httpd", "-f", "-p", "80", "-h", "/www")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	startBackground(t, cmd)
+	if body := getOnceServed(fmt.Sprintf("http://127.0.0.1:%d/cgi-bin/addr", port)); body == "" {
+		t.Fatalf("the server in the container does not answer (rless: %s)", stderr.String())
+	}
+	// seen asks the server from a connection to host and returns what it
+	// says the client is, and the connection's own address.
+	seen := func(host string) (said string, client netip.AddrPort) {
+		c, err := net.Dial("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "GET /cgi-bin/addr HTTP/1.0\r\n\r\n")
+		resp, _ := io.ReadAll(c)
+		_, body, _ := strings.Cut(string(resp), "\r\n\r\n")
+		// busybox's httpd writes IPv6 addresses in brackets, and IPv4
+		// clients of its IPv6 socket as mapped ones.
+		said = strings.NewReplacer("[", "", "]", "", "::ffff:", "").Replace(strings.TrimSpace(body))
+		return said, netip.MustParseAddrPort(c.LocalAddr().String())
+	}
+	hosts := []string{hostAddr(t).String()}
+	if a, ok := globalAddr6(); ok {
+		hosts = append(hosts, a.String())
+	} else {
+		t.Log("this host has no global IPv6 address: IPv4 clients only")
+	}
+	for _, h := range hosts {
+		said, client := seen(h)
+		if want := fmt.Sprintf("%s %d", client.Addr().Unmap(), client.Port()); said != want {
+			t.Errorf("a client at %v: the container sees %q, want %q", client, said, want)
+		}
+	}
+	if said, _ := seen("127.0.0.1"); !strings.HasPrefix(said, "10.0.2.2 ") {
+		t.Errorf("a client on the host's loopback: the container sees %q, want the gateway 10.0.2.2", said)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 	"gvisor.dev/gvisor/pkg/waiter"
@@ -315,8 +316,14 @@ func (n *Network) serveTCP(pl network.TCPListener) {
 		}
 		n.goTracked(func() {
 			ctx, cancel := context.WithTimeout(n.ctx, dialTimeout)
-			cc, err := gonet.DialContextTCP(ctx, n.stack, n.containerAddr(pl.Mapping.ContainerPort), n.netProto())
-			cancel()
+			defer cancel()
+			var cc *gonet.TCPConn
+			var err error
+			for _, in := range n.inbound(c.RemoteAddr(), pl.Mapping.ContainerPort) {
+				if cc, err = gonet.DialTCPWithBind(ctx, n.stack, in.local, in.remote, in.proto); err == nil {
+					break
+				}
+			}
 			if err != nil {
 				c.Close()
 				return
@@ -326,11 +333,47 @@ func (n *Network) serveTCP(pl network.TCPListener) {
 	}
 }
 
-func (n *Network) containerAddr(port uint16) tcpip.FullAddress {
-	return tcpip.FullAddress{NIC: nicID, Addr: addr(n.cfg.ContainerAddr().Addr()), Port: port}
+// inboundAddrs are the addresses of a connection the stack makes to the
+// container for a client of a published port.
+type inboundAddrs struct {
+	local, remote tcpip.FullAddress
+	proto         tcpip.NetworkProtocolNumber
 }
 
-func (n *Network) netProto() tcpip.NetworkProtocolNumber { return ipv4.ProtocolNumber }
+// inbound returns how to reach the container's port for client, in the
+// order to try: from the client's own address and port (what the server
+// in the container sees, as behind pasta: a client of the host's own
+// addresses shows one of them), then from its address and any port (its
+// port may still be taken by an earlier connection), then from the gateway.
+// An IPv6 client reaches the container's IPv6 address; clients on the
+// host's loopback, and those whose address the link itself uses, come from
+// the gateway.
+func (n *Network) inbound(client net.Addr, port uint16) []inboundAddrs {
+	gateway := inboundAddrs{
+		local:  tcpip.FullAddress{NIC: nicID},
+		remote: tcpip.FullAddress{NIC: nicID, Addr: addr(n.cfg.ContainerAddr().Addr()), Port: port},
+		proto:  ipv4.ProtocolNumber,
+	}
+	ap, err := netip.ParseAddrPort(client.String())
+	if err != nil {
+		return []inboundAddrs{gateway}
+	}
+	a := ap.Addr().Unmap()
+	if a.IsLoopback() || a.IsUnspecified() || a.IsMulticast() || a.IsLinkLocalUnicast() || n.cfg.OnLink(a) {
+		return []inboundAddrs{gateway}
+	}
+	own := gateway
+	if a.Is6() {
+		if n.cfg.NoIPv6 {
+			return []inboundAddrs{gateway}
+		}
+		own.remote.Addr, own.proto = addr(n.cfg.ContainerAddr6().Addr()), ipv6.ProtocolNumber
+	}
+	own.local.Addr, own.local.Port = addr(a), ap.Port()
+	anyPort := own
+	anyPort.local.Port = 0
+	return []inboundAddrs{own, anyPort, gateway}
+}
 
 // serveUDP relays datagrams between clients of a published UDP port and the
 // container, one flow per client address.
@@ -350,9 +393,13 @@ func (n *Network) serveUDP(pu network.UDPListener) {
 		cc := flows[from]
 		mu.Unlock()
 		if cc == nil {
-			raddr := n.containerAddr(pu.Mapping.ContainerPort)
 			var err error
-			if cc, err = gonet.DialUDP(n.stack, nil, &raddr, n.netProto()); err != nil {
+			for _, in := range n.inbound(net.UDPAddrFromAddrPort(from), pu.Mapping.ContainerPort) {
+				if cc, err = gonet.DialUDP(n.stack, &in.local, &in.remote, in.proto); err == nil {
+					break
+				}
+			}
+			if err != nil {
 				continue
 			}
 			mu.Lock()
