@@ -100,15 +100,25 @@ func TestNetworkIPv6(t *testing.T) {
 
 // TestPublishClientAddr: a server behind -p sees the client's own address
 // and port, IPv4 and IPv6, as behind pasta; a client on the host's
-// loopback comes from the gateway (the host, as the container knows it).
+// loopback comes from the container's own loopback (relayed in the kernel
+// by rless's init), or without rless's init from the gateway (the host, as
+// the container knows it).
 func TestPublishClientAddr(t *testing.T) {
+	t.Run("init", func(t *testing.T) { testPublishClientAddr(t, nil, "127.0.0.1") })
+	t.Run("no-init", func(t *testing.T) { testPublishClientAddr(t, []string{"--init=false"}, "10.0.2.2") })
+}
+
+func testPublishClientAddr(t *testing.T, flags []string, loopback string) {
 	port := freePort(t)
 	www := t.TempDir()
 	cgi := filepath.Join(www, "cgi-bin")
 	os.Mkdir(cgi, 0o755)
 	os.WriteFile(filepath.Join(cgi, "addr"), []byte("#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n%s %s\\n' \"$REMOTE_ADDR\" \"$REMOTE_PORT\"\n"), 0o755)
 	os.Chmod(www, 0o755)
-	cmd := rlessCmd("run", "-p", fmt.Sprintf("%d:80", port), "-v", www+":/www:ro", "--rootfs", rootfs, "httpd", "-f", "-p", "80", "-h", "/www")
+	args := append([]string{"run", "-p", fmt.Sprintf("%d:80", port), "-v", www + ":/www:ro"}, flags...)
+	// A shell that ends on SIGTERM, which a PID 1 without rless's init
+	// would otherwise ignore.
+	cmd := rlessCmd(append(args, "--rootfs", rootfs, "sh", "-c", "trap 'exit 0' TERM; httpd -f -p 80 -h /www & wait")...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	startBackground(t, cmd)
@@ -143,7 +153,9 @@ func TestPublishClientAddr(t *testing.T) {
 			t.Errorf("a client at %v: the container sees %q, want %q", client, said, want)
 		}
 	}
-	if said, _ := seen("127.0.0.1"); !strings.HasPrefix(said, "10.0.2.2 ") {
-		t.Errorf("a client on the host's loopback: the container sees %q, want the gateway 10.0.2.2", said)
+	for _, h := range []string{"127.0.0.1", "::1"} {
+		if said, _ := seen(h); !strings.HasPrefix(said, loopback+" ") {
+			t.Errorf("a client on the host's loopback (%s): the container sees %q, want %s", h, said, loopback)
+		}
 	}
 }

@@ -73,13 +73,16 @@ func run() error {
 		l.Close()
 		return nil // the container ended before its network started
 	}
-	if err != nil || m.Type != syncmsg.Tap || len(fds) != 1 {
+	if err != nil || m.Type != syncmsg.Tap || len(fds) < 1 || len(fds) > 2 {
 		l.Close()
 		return fmt.Errorf("wait for the tap device: %v (message %q)", err, m.Type)
 	}
 	n, err := slirp.Start(ctx, os.NewFile(uintptr(fds[0]), "tap"), cfg, l)
 	if err != nil {
 		return err
+	}
+	if len(fds) == 2 {
+		n.SetRelay(os.NewFile(uintptr(fds[1]), "relay"))
 	}
 	n.SetContainerPID(m.Pid)
 	slog.Debug("network stack running")

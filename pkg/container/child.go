@@ -16,6 +16,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/rless/rless/internal/syncmsg"
 	"github.com/rless/rless/pkg/network"
+	"github.com/rless/rless/pkg/network/relay"
 	"github.com/rless/rless/pkg/rootfs"
 	"github.com/rless/rless/pkg/spec"
 	"github.com/rless/rless/pkg/terminal"
@@ -128,6 +129,10 @@ type process struct {
 	// signal sent to a PID namespace's init that has no handler for it).
 	sigs      chan os.Signal
 	sigsReady chan struct{}
+
+	// relay is the namespace's end of the loopback relay the init serves
+	// (see package relay), or nil.
+	relay *os.File
 }
 
 // prepare builds the container around this process and resolves the
@@ -152,8 +157,11 @@ func prepare(conn *syncmsg.Conn, r specResult) (*process, error) {
 		}()
 	}
 	if r.tap != nil {
-		// The tap goes to the parent, for its network driver.
-		if err := sendTap(conn, *r.tap); err != nil {
+		// The tap goes to the parent, for its network driver; with
+		// rless's init, so does the host's end of the loopback relay
+		// (see package relay), which the init serves.
+		var err error
+		if p.relay, err = sendTap(conn, *r.tap, spec.InitEnabled(s) && s.Process != nil); err != nil {
 			return nil, err
 		}
 	}
@@ -224,14 +232,27 @@ func nameAndLoopback(is initSpec) error {
 }
 
 // sendTap creates the tap device cfg describes (with lo up) and sends it
-// to the parent.
-func sendTap(conn *syncmsg.Conn, cfg network.Config) error {
+// to the parent; withRelay also sends the host's end of a loopback relay
+// and returns the namespace's end.
+func sendTap(conn *syncmsg.Conn, cfg network.Config, withRelay bool) (*os.File, error) {
 	tap, err := network.CreateTap(network.TapName, cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer tap.Close()
-	return conn.Send(syncmsg.Msg{Type: syncmsg.Tap}, int(tap.Fd()))
+	if !withRelay {
+		return nil, conn.Send(syncmsg.Msg{Type: syncmsg.Tap}, int(tap.Fd()))
+	}
+	host, ns, err := relay.Pair()
+	if err != nil {
+		return nil, err
+	}
+	defer host.Close()
+	if err := conn.Send(syncmsg.Msg{Type: syncmsg.Tap}, int(tap.Fd()), int(host.Fd())); err != nil {
+		ns.Close()
+		return nil, err
+	}
+	return ns, nil
 }
 
 // loopbackUp brings up lo in the new network namespace.

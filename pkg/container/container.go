@@ -420,7 +420,11 @@ func (c *Container) await(ctx context.Context) (Status, error) {
 				continue
 			}
 			err = fmt.Errorf("console: %w", err)
-		case m.Type == syncmsg.Tap && len(fds) == 1 && c.network != nil:
+		case m.Type == syncmsg.Tap && (len(fds) == 1 || len(fds) == 2) && c.network != nil:
+			if len(fds) == 2 {
+				// The loopback relay the container's init serves.
+				network.AttachRelay(c.network, os.NewFile(uintptr(fds[1]), "relay"))
+			}
 			err = c.network.Attach(ctx, c.pid, os.NewFile(uintptr(fds[0]), "tap"))
 			if err == nil {
 				continue

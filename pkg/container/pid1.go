@@ -1,12 +1,14 @@
 package container
 
 import (
+	"context"
 	"log/slog"
 	"os"
 	"runtime"
 	"syscall"
 
 	"github.com/rless/rless/internal/syncmsg"
+	"github.com/rless/rless/pkg/network/relay"
 	"golang.org/x/sys/unix"
 )
 
@@ -80,6 +82,9 @@ func (p *process) runInit(conn *syncmsg.Conn) int {
 	}
 	_ = conn.Send(syncmsg.Msg{Type: syncmsg.Started, Pid: pid})
 	go a.serve(ln, lerr)
+	if p.relay != nil {
+		go relay.Serve(context.Background(), p.relay)
+	}
 	// No debug.FreeOSMemory here: a forced collection starts threads,
 	// which a container at its process limit (a fork bomb) refuses the
 	// init, and the Go runtime dies of that.

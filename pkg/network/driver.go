@@ -40,6 +40,25 @@ type Stopper interface {
 	Stop()
 }
 
+// Relayer is implemented by tap drivers that can hand connections from
+// the host's loopback to a process of the container's namespace, which
+// relays them to the container's port in the kernel (package relay).
+type Relayer interface {
+	// SetRelay gives the driver the host's end of the relay socket,
+	// before Attach; it owns it from then on.
+	SetRelay(sock *os.File)
+}
+
+// AttachRelay gives sock, the host's end of a relay socket, to d if it is
+// a [Relayer], and closes it otherwise.
+func AttachRelay(d Driver, sock *os.File) {
+	if r, ok := d.(Relayer); ok {
+		r.SetRelay(sock)
+		return
+	}
+	sock.Close()
+}
+
 // Stop tells d to stop without waiting if it is a [Stopper], and does
 // nothing otherwise (nor for a nil d).
 func Stop(d Driver) {

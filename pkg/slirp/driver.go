@@ -25,6 +25,7 @@ type Driver struct {
 
 	mu     sync.Mutex
 	net    *Network
+	relay  *os.File // the host's end of the container's relay, until Attach
 	closed bool
 }
 
@@ -72,8 +73,24 @@ func (d *Driver) Attach(_ context.Context, pid int, tap *os.File) error {
 		return err // Start closed tap and the listeners
 	}
 	n.SetContainerPID(pid)
+	if d.relay != nil {
+		n.SetRelay(d.relay)
+		d.relay = nil
+	}
 	d.net = n
 	return nil
+}
+
+// SetRelay makes the network hand the connections of the host's loopback
+// clients to sock, the host's end of the container's relay (see
+// [Network.SetRelay]), once attached.
+func (d *Driver) SetRelay(sock *os.File) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.relay != nil {
+		d.relay.Close()
+	}
+	d.relay = sock
 }
 
 // Ports returns the published ports, host ports bound.
@@ -85,6 +102,10 @@ func (d *Driver) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.closed = true
+	if d.relay != nil {
+		d.relay.Close()
+		d.relay = nil
+	}
 	if d.net != nil {
 		return d.net.Close()
 	}

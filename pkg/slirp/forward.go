@@ -6,10 +6,12 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/rless/rless/pkg/network"
+	"github.com/rless/rless/pkg/network/relay"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
@@ -314,6 +316,9 @@ func (n *Network) serveTCP(pl network.TCPListener) {
 			time.Sleep(10 * time.Millisecond) // e.g. EMFILE: do not spin
 			continue
 		}
+		if n.handOff(c, pl.Mapping.ContainerPort) {
+			continue
+		}
 		n.goTracked(func() {
 			ctx, cancel := context.WithTimeout(n.ctx, dialTimeout)
 			defer cancel()
@@ -330,6 +335,41 @@ func (n *Network) serveTCP(pl network.TCPListener) {
 			}
 			n.relay(cc, c, copyHalf)
 		}, c)
+	}
+}
+
+// handOff gives c, a connection of a client on the host's loopback, to the
+// container's relay (see SetRelay) for its port, and reports whether it
+// did (then c is closed here: the relay has its own copy).
+func (n *Network) handOff(c net.Conn, port uint16) bool {
+	sock := n.relaySock.Load()
+	tc, ok := c.(*net.TCPConn)
+	if sock == nil || !ok {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(c.RemoteAddr().String())
+	if err != nil || !ap.Addr().Unmap().IsLoopback() {
+		return false
+	}
+	targets := []netip.AddrPort{
+		netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), port),
+		netip.AddrPortFrom(n.cfg.ContainerAddr().Addr(), port),
+	}
+	if err := relay.Send(sock, tc, targets); err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// SetRelay makes the network hand the connections of the host's loopback
+// clients to its published ports to sock, the host's end of the
+// container's relay (see package relay), rather than relay them through
+// the stack: the kernel relays them in the container, and its server sees
+// them come from its own loopback, as behind pasta. The network owns sock.
+func (n *Network) SetRelay(sock *os.File) {
+	if old := n.relaySock.Swap(sock); old != nil {
+		old.Close()
 	}
 }
 

@@ -34,9 +34,10 @@ type Network struct {
 	tap       *os.File
 	stack     *stack.Stack
 	listeners *network.Listeners
-	egress    *egress      // the allow-list (Config.Egress); nil: none
-	pid       atomic.Int64 // the container's first process (SetContainerPID)
-	pings     pings        // echo requests relayed through host ICMP sockets
+	egress    *egress                 // the allow-list (Config.Egress); nil: none
+	pid       atomic.Int64            // the container's first process (SetContainerPID)
+	pings     pings                   // echo requests relayed through host ICMP sockets
+	relaySock atomic.Pointer[os.File] // the host's end of the container's relay (SetRelay)
 
 	ctx    context.Context // done when the network closes
 	cancel context.CancelFunc
@@ -223,6 +224,9 @@ func (n *Network) Close() error {
 		}
 		n.cancel()
 		err = n.listeners.Close()
+		if sock := n.relaySock.Swap(nil); sock != nil {
+			sock.Close()
+		}
 		n.stack.Close()
 		n.wg.Wait()
 		n.stack.Wait()

@@ -51,6 +51,7 @@ type Driver struct {
 	cfg       network.Config // with the Ports bound
 	listeners *network.Listeners
 
+	relay   *os.File      // the host's end of the container's relay, or nil (SetRelay)
 	started chan struct{} // closed once cmd and conn, or err, are set
 	cmd     *exec.Cmd
 	conn    *syncmsg.Conn
@@ -159,6 +160,9 @@ func (d *Driver) Tap() *network.Config {
 // attempts); it closes tap.
 func (d *Driver) Attach(ctx context.Context, pid int, tap *os.File) error {
 	defer tap.Close()
+	if d.relay != nil {
+		defer d.relay.Close()
+	}
 	select {
 	case <-d.started:
 	case <-ctx.Done():
@@ -167,11 +171,20 @@ func (d *Driver) Attach(ctx context.Context, pid int, tap *os.File) error {
 	if d.err != nil {
 		return d.err
 	}
-	if err := d.conn.Send(syncmsg.Msg{Type: syncmsg.Tap, Pid: pid}, int(tap.Fd())); err != nil {
+	fds := []int{int(tap.Fd())}
+	if d.relay != nil {
+		fds = append(fds, int(d.relay.Fd()))
+	}
+	if err := d.conn.Send(syncmsg.Msg{Type: syncmsg.Tap, Pid: pid}, fds...); err != nil {
 		return fmt.Errorf("network stack: hand it the tap device: %w", err)
 	}
 	return nil
 }
+
+// SetRelay makes the stack hand the connections of the host's loopback
+// clients to sock, the host's end of the container's relay (see package
+// relay); Attach passes it on.
+func (d *Driver) SetRelay(sock *os.File) { d.relay = sock }
 
 // Ports returns the published ports, host ports bound.
 func (d *Driver) Ports() []network.PortMapping { return d.cfg.Ports }
