@@ -216,6 +216,7 @@ func (f *runFlags) config(cmd *cobra.Command, args []string) (engine.Config, err
 		return cfg, fmt.Errorf("--pull: %w", err)
 	}
 	cfg.Pulling.Display = true
+	f.image.retry.set(&cfg.Pulling)
 	if cmd.Flags().Changed("entrypoint") {
 		cfg.Entrypoint = []string{}
 		if f.image.entrypoint != "" {

@@ -8,9 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/rless/rless/internal/diskfault"
 	"github.com/rless/rless/pkg/engine"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 )
 
@@ -24,6 +27,24 @@ type pullFlags struct {
 	creds      string
 	tlsVerify  bool
 	policyPath string
+	retry      retryFlags
+}
+
+// retryFlags are podman's --retry and --retry-delay, of pull and of the
+// commands that pull a missing image.
+type retryFlags struct {
+	retry uint
+	delay time.Duration
+}
+
+func (f *retryFlags) register(fl *pflag.FlagSet) {
+	fl.UintVar(&f.retry, "retry", 3, "times to try a failed pull again (network errors, stalled transfers, HTTP 429 and 5xx)")
+	fl.DurationVar(&f.delay, "retry-delay", 0, "wait between pull tries (default: 2s, doubled at each try)")
+}
+
+// set puts the flags into o.
+func (f *retryFlags) set(o *engine.PullOptions) {
+	o.Retry, o.RetryDelay = &f.retry, f.delay
 }
 
 func addPullFlags(cmd *cobra.Command, f *pullFlags) {
@@ -36,6 +57,7 @@ func addPullFlags(cmd *cobra.Command, f *pullFlags) {
 	addRegistryFlags(cmd, &f.authFile, &f.tlsVerify)
 	fl.StringVar(&f.creds, "creds", "", "registry credentials `USER[:PASSWORD]`")
 	fl.StringVar(&f.policyPath, "signature-policy", "", "signature policy file (default: policy.json's search path)")
+	f.retry.register(fl)
 }
 
 func addRegistryFlags(cmd *cobra.Command, authFile *string, tlsVerify *bool) {
@@ -149,6 +171,7 @@ func runPull(cmd *cobra.Command, g *globals, f *pullFlags, args []string) error 
 	if cmd.Flags().Changed("tls-verify") {
 		opts.TLSVerify = &f.tlsVerify
 	}
+	f.retry.set(&opts)
 	img, err := e.Pull(cmd.Context(), args[0], opts)
 	if err != nil {
 		return err
@@ -202,9 +225,10 @@ func runLoad(cmd *cobra.Command, g *globals, f *loadFlags, args []string) error 
 	}
 	in := f.input
 	if in == "" {
-		tmp, err := os.CreateTemp("", "rless-load-*.tar")
+		dir := os.TempDir()
+		tmp, err := os.CreateTemp(dir, "rless-load-*.tar")
 		if err != nil {
-			return err
+			return diskfault.Wrap(err, "a copy of the archive", dir)
 		}
 		defer os.Remove(tmp.Name())
 		_, err = io.Copy(tmp, os.Stdin)
@@ -212,7 +236,7 @@ func runLoad(cmd *cobra.Command, g *globals, f *loadFlags, args []string) error 
 			err = cerr
 		}
 		if err != nil {
-			return fmt.Errorf("read archive: %w", err)
+			return diskfault.Wrap(fmt.Errorf("read archive: %w", err), "a copy of the archive", dir)
 		}
 		in = tmp.Name()
 	} else if in, err = filepath.Abs(in); err != nil {

@@ -516,11 +516,11 @@ func (e *Engine) imageOptions(ctx context.Context, s *store.Store, img store.Ima
 			}
 		}
 		if _, err := container.EtcFiles(c.Dir, etcOpts); err != nil {
-			return err
+			return c.WriteError(err)
 		}
 		for _, f := range etcCopies {
 			if err := os.WriteFile(filepath.Join(c.Dir, f.name), f.data, 0o644); err != nil {
-				return fmt.Errorf("write /etc/%s: %w", f.name, err)
+				return c.WriteError(fmt.Errorf("write /etc/%s: %w", f.name, err))
 			}
 		}
 		slog.Debug("container storage created")

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rless/rless/internal/atomicfile"
+	"github.com/rless/rless/internal/diskfault"
 	"github.com/rless/rless/internal/proc"
 	"github.com/rless/rless/pkg/container"
 )
@@ -91,7 +93,7 @@ func (e *Engine) writeDef(d *definition) error {
 	dir := e.defDir(d.ID)
 	tmp := filepath.Join(filepath.Dir(dir), ".tmp-"+d.ID)
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
-		return fmt.Errorf("record container: %w", err)
+		return recordError(err, filepath.Dir(dir))
 	}
 	err := writeJSON(filepath.Join(tmp, configFile), d)
 	if err == nil {
@@ -102,9 +104,19 @@ func (e *Engine) writeDef(d *definition) error {
 	}
 	if err != nil {
 		os.RemoveAll(tmp)
-		return fmt.Errorf("record container: %w", err)
+		return recordError(err, filepath.Dir(dir))
 	}
 	return nil
+}
+
+// recordError is err, met writing a detached container's record into
+// dir: a full (or read-only) filesystem named as such ("no space left on
+// device: writing a container's record into DIR"), else err with context.
+func recordError(err error, dir string) error {
+	if f := diskfault.Check(err, "a container's record", dir); f != nil {
+		return f
+	}
+	return fmt.Errorf("record container: %w", err)
 }
 
 func (e *Engine) readLast(id string) lastRun {
@@ -113,8 +125,35 @@ func (e *Engine) readLast(id string) lastRun {
 	return l
 }
 
+// writeLast records l. On a full disk (a container that filled it, say),
+// where the atomic replacement finds no room, the record is overwritten in
+// place, in the room it has: the end of the container is not lost.
 func (e *Engine) writeLast(id string, l lastRun) error {
-	return writeJSON(filepath.Join(e.defDir(id), lastFile), l)
+	path := filepath.Join(e.defDir(id), lastFile)
+	err := writeJSON(path, l)
+	if diskfault.Is(err) && overwriteJSON(path, l) == nil {
+		return nil
+	}
+	return err
+}
+
+// overwriteJSON writes v over the content of the existing file path,
+// padded with blanks to the old size: a small file keeps its block, and a
+// reader sees valid JSON before and after.
+func overwriteJSON(path string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if fi, err := f.Stat(); err == nil && fi.Size() > int64(len(data)) {
+		data = append(data, bytes.Repeat([]byte{' '}, int(fi.Size())-len(data))...)
+	}
+	_, err = f.WriteAt(data, 0)
+	return errors.Join(err, f.Close())
 }
 
 func (e *Engine) readHealth(id string) healthState {

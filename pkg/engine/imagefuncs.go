@@ -96,7 +96,10 @@ func pullImage(ctx context.Context, a pullArgs, send func(any) error) (string, e
 		return "", err
 	}
 	o := a.Options
-	opts := image.PullOptions{Options: image.Options{AuthFile: o.AuthFile, Creds: o.Creds, PolicyPath: o.SignaturePolicy, TLSVerify: o.TLSVerify}}
+	opts := image.PullOptions{
+		Options: image.Options{AuthFile: o.AuthFile, Creds: o.Creds, PolicyPath: o.SignaturePolicy, TLSVerify: o.TLSVerify},
+		Retry:   o.Retry, RetryDelay: o.RetryDelay, IdleTimeout: o.IdleTimeout,
+	}
 	if o.Platform != "" {
 		if opts.Platform, err = image.ParsePlatform(o.Platform); err != nil {
 			return "", err

@@ -55,7 +55,7 @@ func (e *Engine) createDetached(ctx context.Context, cfg Config) (*Container, er
 	cfg.Pulling.Progress = nil
 	d.Config = cfg
 	if err := os.MkdirAll(filepath.Join(e.root, defsDir), 0o700); err != nil {
-		return nil, fmt.Errorf("record container: %w", err)
+		return nil, recordError(err, filepath.Join(e.root, defsDir))
 	}
 	if err := e.writeDef(d); err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"time"
 
 	"github.com/rless/rless/pkg/authfile"
 	"github.com/rless/rless/pkg/reexec"
@@ -30,6 +31,16 @@ type PullOptions struct {
 	// SignaturePolicy is the signature policy file ("": policy.json's
 	// search path).
 	SignaturePolicy string
+	// Retry is how many times a pull that failed in a way another try
+	// may mend (a network error, a stalled transfer, HTTP 429 or 5xx) is
+	// tried again; nil: 3, as podman's --retry. RetryDelay is the wait
+	// between tries; 0: 2s, doubled at each try (podman's --retry-delay).
+	Retry      *uint
+	RetryDelay time.Duration
+	// IdleTimeout is how long a pull waits for a registry that sends
+	// nothing before it gives up on the connection; 0:
+	// $RLESS_PULL_IDLE_TIMEOUT if set, else 30s.
+	IdleTimeout time.Duration
 	// Display writes podman's progress for a person to stderr (bars on
 	// a terminal, lines otherwise) when set.
 	Display bool

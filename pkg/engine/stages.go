@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/rless/rless/internal/diskfault"
 	"github.com/rless/rless/pkg/overlay"
 	"github.com/rless/rless/pkg/reexec"
 	"github.com/rless/rless/pkg/store"
@@ -34,9 +35,15 @@ func reexecOptions(host *userns.Host, mapping userns.Mapping) reexec.Options {
 var probeOverlayFunc = reexec.Register("overlay.probe", func(ctx context.Context, root string) (overlay.Detection, error) {
 	d, err := overlay.Probe(root)
 	if err != nil {
+		// It makes a few directories in the store.
+		return d, diskfault.Wrap(err, "an overlay probe", root)
+	}
+	// The cache spares the next start a probe: a store too full for it
+	// fails at the container's storage, which says so.
+	if err := overlay.SaveCache(root, d); err != nil && !diskfault.Is(err) {
 		return d, err
 	}
-	return d, overlay.SaveCache(root, d)
+	return d, nil
 })
 
 // overlayDetection returns the driver that works for the store, probing

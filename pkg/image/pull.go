@@ -10,10 +10,10 @@ import (
 	"io/fs"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/opencontainers/go-digest"
+	"github.com/rless/rless/internal/diskfault"
 	"github.com/rless/rless/pkg/layer"
 	"github.com/rless/rless/pkg/store"
 	_ "go.podman.io/image/v5/directory" // dir: transport
@@ -44,6 +44,20 @@ type PullOptions struct {
 	Warn func(string)
 	// Jobs bounds the layers fetched at once; 0 means 6.
 	Jobs int
+	// Retry is how many times a pull from a registry that failed in a way
+	// another try may mend (a network error, a stalled transfer, HTTP
+	// 429, 500, 502, 503, 504) is tried again; nil means DefaultRetry (3),
+	// as podman's --retry. Layers a failed try stored are kept for the
+	// next one, and taken back if the last one fails too.
+	Retry *uint
+	// RetryDelay is the wait between tries; 0 means 2s, doubled at each
+	// try, as podman's --retry-delay.
+	RetryDelay time.Duration
+	// IdleTimeout is how long a pull waits for a registry that sends
+	// nothing (for a layer's next bytes, or for the manifest and config
+	// together) before it gives up on that connection with a StallError;
+	// 0 means $RLESS_PULL_IDLE_TIMEOUT if set, else DefaultIdleTimeout.
+	IdleTimeout time.Duration
 }
 
 // Transports are the transport prefixes Pull and Load understand besides
@@ -187,7 +201,36 @@ func policyContext(sys *types.SystemContext) (*signature.PolicyContext, error) {
 	return signature.NewPolicyContext(policy)
 }
 
+// pullRef pulls ref, tried again as opts.Retry says. A failed pull takes
+// back the layers it added: the store stays as it was. (A killed one
+// leaves them, complete, for the next pull.)
 func pullRef(ctx context.Context, s *store.Store, ref types.ImageReference, name string, sys *types.SystemContext, policy *signature.PolicyContext, opts PullOptions) (store.Image, error) {
+	var img store.Image
+	var added []string
+	named := registryNamer(ref)
+	err := withRetry(ctx, opts, named, func() (err error) {
+		img, err = pullOnce(ctx, s, ref, name, sys, policy, opts, &added)
+		return err
+	})
+	if err != nil {
+		_ = s.RemoveUnusedLayers(added)
+		return store.Image{}, named(err)
+	}
+	return img, nil
+}
+
+// pullOnce tries to pull ref once, and adds the DiffIDs of the layers it
+// stored to added.
+func pullOnce(ctx context.Context, s *store.Store, ref types.ImageReference, name string, sys *types.SystemContext, policy *signature.PolicyContext, opts PullOptions, added *[]string) (_ store.Image, err error) {
+	// A registry gets the idle timeout for the manifest and config
+	// together, fetchLayer for each read of a layer.
+	meta := newIdleGuard(ctx, opts.idleTimeout(), "reading the manifest and config")
+	defer meta.stop()
+	if ref.Transport().Name() == "docker" {
+		meta.arm()
+		defer func() { err = meta.explain(err) }()
+	}
+	ctx = meta.ctx
 	src, err := ref.NewImageSource(ctx, sys)
 	if err != nil {
 		return store.Image{}, err
@@ -241,6 +284,7 @@ func pullRef(ctx context.Context, s *store.Store, ref types.ImageReference, name
 	if err != nil {
 		return store.Image{}, err
 	}
+	meta.disarm()
 
 	jobs := opts.Jobs
 	if jobs <= 0 {
@@ -249,28 +293,22 @@ func pullRef(ctx context.Context, s *store.Store, ref types.ImageReference, name
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(jobs)
 	sizes := make([]int64, len(infos))
-	added := make([]bool, len(infos))
+	fetched := make([]bool, len(infos))
 	for i, info := range infos {
 		diffID := cfg.RootFS.DiffIDs[i].String()
 		g.Go(func() error {
-			n, fetched, err := fetchLayer(gctx, s, src, info, diffID, opts)
-			sizes[i], added[i] = n, fetched
+			n, added, err := fetchLayer(gctx, s, src, info, diffID, opts)
+			sizes[i], fetched[i] = n, added
 			return err
 		})
 	}
-	// A failed pull takes back the layers it added: the store stays as
-	// it was. (A killed one leaves them, complete, for the next pull.)
-	rollback := func() {
-		var ls []string
-		for i, a := range added {
-			if a {
-				ls = append(ls, cfg.RootFS.DiffIDs[i].String())
-			}
+	err = g.Wait()
+	for i, a := range fetched {
+		if a {
+			*added = append(*added, cfg.RootFS.DiffIDs[i].String())
 		}
-		_ = s.RemoveUnusedLayers(ls)
 	}
-	if err := g.Wait(); err != nil {
-		rollback()
+	if err != nil {
 		return store.Image{}, err
 	}
 	configDigest := img.ConfigInfo().Digest
@@ -291,7 +329,6 @@ func pullRef(ctx context.Context, s *store.Store, ref types.ImageReference, name
 	}
 	opts.Progress.Writing()
 	if err := s.AddImage(entry, mblob, configBlob); err != nil {
-		rollback()
 		return store.Image{}, err
 	}
 	return s.Lookup(entry.ID)
@@ -312,39 +349,20 @@ func fetchLayer(ctx context.Context, s *store.Store, src types.ImageSource, info
 	if err != nil {
 		return 0, false, err
 	}
-	n, err := unpackBlob(ctx, w, src, info, diffID, opts)
-	if err != nil {
+	// Each wait for the registry's next bytes gets the idle timeout.
+	guard := newIdleGuard(ctx, opts.idleTimeout(), "")
+	defer guard.stop()
+	if src.Reference().Transport().Name() == "docker" {
+		src = guardedSource{src, guard}
+	}
+	n, err := unpackBlob(guard.ctx, w, src, info, diffID, opts)
+	if err = guard.explain(err); err != nil {
 		w.Abort()
 		return 0, false, fmt.Errorf("layer %s: %w", info.Digest, err)
 	}
 	err = w.Commit(store.Layer{DiffID: diffID, Digest: info.Digest.String(), MediaType: info.MediaType, Size: n, Added: time.Now().UTC()})
 	return n, err == nil, err
 }
-
-// diskErrors are the errors of a store's filesystem that end a pull
-// whatever the registry sent.
-var diskErrors = []error{syscall.ENOSPC, syscall.EDQUOT, syscall.EROFS}
-
-// diskError returns err, met writing a layer into dir, named as the
-// store's filesystem's fault when it is one of diskErrors ("no space left
-// on device: writing a layer into DIR"), else nil.
-func diskError(err error, dir string) error {
-	for _, e := range diskErrors {
-		if errors.Is(err, e) {
-			return &diskFault{err: e, dir: dir}
-		}
-	}
-	return nil
-}
-
-// diskFault is a store filesystem's failure.
-type diskFault struct {
-	err error // one of diskErrors
-	dir string
-}
-
-func (d *diskFault) Error() string { return fmt.Sprintf("%v: writing a layer into %s", d.err, d.dir) }
-func (d *diskFault) Unwrap() error { return d.err }
 
 func unpackBlob(ctx context.Context, w *store.LayerWriter, src types.ImageSource, info types.BlobInfo, diffID string, opts PullOptions) (int64, error) {
 	rc, size, err := src.GetBlob(ctx, info, none.NoCache)
@@ -393,7 +411,9 @@ func unpackBlob(ctx context.Context, w *store.LayerWriter, src types.ImageSource
 	if serr := split.finish(); err == nil && serr != nil {
 		err = fmt.Errorf("record tar-split: %w", serr)
 	}
-	if local := diskError(err, filepath.Dir(w.Dir())); local != nil {
+	// The store's layers directory: the layer's own, temporary, is gone
+	// by the time the error is read.
+	if local := diskfault.Check(err, "a layer", filepath.Dir(filepath.Dir(w.Dir()))); local != nil {
 		// The store's filesystem failed (full, over quota, read-only):
 		// that is the cause, whatever the rest of the blob holds.
 		bar.Done(local)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/rless/rless/internal/diskfault"
 	"github.com/rless/rless/pkg/store"
 	"go.podman.io/image/v5/docker/archive"
 	"go.podman.io/image/v5/docker/reference"
@@ -197,6 +198,10 @@ func Load(ctx context.Context, s *store.Store, path string, opts PullOptions) ([
 	}
 	defer policy.Destroy()
 	_ = s.Clean()
+	// An oci-archive is unpacked, a compressed docker-archive copied, into
+	// podman's directory for big temporary files; a full one is named.
+	sys.BigFilesTemporaryDir = bigFilesDir()
+	tmpFault := func(err error) error { return diskfault.Check(err, "the archive's content", sys.BigFilesTemporaryDir) }
 	if isOCIArchive(path) {
 		ref, err := ociarchive.NewReference(path, "")
 		if err != nil {
@@ -204,7 +209,11 @@ func Load(ctx context.Context, s *store.Store, path string, opts PullOptions) ([
 		}
 		name := nameFor(ref)
 		// The name save gave it, as podman reads it back.
-		if d, err := ociarchive.LoadManifestDescriptorWithContext(sys, ref); err == nil {
+		d, err := ociarchive.LoadManifestDescriptorWithContext(sys, ref)
+		if f := tmpFault(err); f != nil {
+			return nil, f
+		}
+		if err == nil {
 			if n, err := reference.ParseNormalizedNamed(d.Annotations[imgspecv1.AnnotationRefName]); err == nil {
 				name = reference.TagNameOnly(n).String()
 			}
@@ -216,6 +225,9 @@ func Load(ctx context.Context, s *store.Store, path string, opts PullOptions) ([
 		return []store.Image{img}, nil
 	}
 	r, err := archive.NewReader(sys, path)
+	if f := tmpFault(err); f != nil {
+		return nil, f
+	}
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
@@ -245,6 +257,16 @@ func Load(ctx context.Context, s *store.Store, path string, opts PullOptions) ([
 		out = append(out, img)
 	}
 	return out, nil
+}
+
+// bigFilesDir returns where containers/image puts big temporary files
+// (an archive's copy or unpacked content, while it is loaded): $TMPDIR,
+// else /var/tmp, as podman's image_copy_tmp_dir.
+func bigFilesDir() string {
+	if d := os.Getenv("TMPDIR"); d != "" {
+		return d
+	}
+	return "/var/tmp"
 }
 
 // isOCIArchive reports whether the tar at path holds an oci-layout file.

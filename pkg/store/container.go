@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rless/rless/internal/diskfault"
 	"github.com/rless/rless/internal/proc"
 	"github.com/rless/rless/pkg/overlay"
 	"golang.org/x/sys/unix"
@@ -74,7 +75,7 @@ func (s *Store) MakeContainer(c *Container) error {
 	}
 	if err != nil {
 		os.RemoveAll(tmp)
-		return fmt.Errorf("create container storage: %w", err)
+		return c.storageError(err)
 	}
 	dirs := []string{c.Layout.Upper, c.Layout.Work, c.Rootfs}
 	if empty := filepath.Join(c.Dir, "empty"); c.Layout.Lower[0] == empty {
@@ -82,11 +83,34 @@ func (s *Store) MakeContainer(c *Container) error {
 	}
 	for _, d := range dirs {
 		if err := os.Mkdir(d, 0o755); err != nil {
-			return fmt.Errorf("create container storage: %w", err)
+			os.RemoveAll(c.Dir)
+			return c.storageError(err)
 		}
 	}
 	return nil
 }
+
+// storageError is err, met making the storage of container c: a full
+// (or read-only) filesystem named as such (see WriteError), else err with
+// context.
+func (c *Container) storageError(err error) error {
+	if f := diskfault.Check(err, containerWhat, filepath.Dir(c.Dir)); f != nil {
+		return f
+	}
+	return fmt.Errorf("create container storage: %w", err)
+}
+
+// WriteError returns err, met writing c's storage or the files rless puts
+// there, as a *diskfault.Fault naming the containers directory ("no space
+// left on device: writing a container's storage into DIR") when the
+// filesystem failed (full, over quota, read-only), else unchanged.
+func (c *Container) WriteError(err error) error {
+	return diskfault.Wrap(err, containerWhat, filepath.Dir(c.Dir))
+}
+
+// containerWhat is what a diskfault.Fault of container storage says was
+// being written.
+const containerWhat = "a container's storage"
 
 // ownerFile, in a container's storage, holds the pid of the rless process
 // that runs the container and removes the storage when it ends.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rless/rless/internal/atomicfile"
+	"github.com/rless/rless/internal/diskfault"
 )
 
 // Volume is a named volume: a directory of the store that containers
@@ -58,12 +59,21 @@ func (s *Store) CreateVolume(name string) (Volume, error) {
 	if !validVolumeName(name) {
 		return Volume{}, fmt.Errorf("volume name %q: use letters, digits, _ . and -, starting with a letter or digit", name)
 	}
-	if err := os.MkdirAll(filepath.Join(s.root, "volumes"), 0o700); err != nil {
-		return Volume{}, err
+	vols := filepath.Join(s.root, "volumes")
+	// A full (or read-only) filesystem is named as such: "no space left
+	// on device: writing a volume into DIR".
+	failed := func(err error) error {
+		if f := diskfault.Check(err, "a volume", vols); f != nil {
+			return f
+		}
+		return fmt.Errorf("create volume %s: %w", name, err)
+	}
+	if err := os.MkdirAll(vols, 0o700); err != nil {
+		return Volume{}, failed(err)
 	}
 	unlock, err := s.lock()
 	if err != nil {
-		return Volume{}, err
+		return Volume{}, failed(err)
 	}
 	defer unlock()
 	dir := s.volumeDir(name)
@@ -71,9 +81,9 @@ func (s *Store) CreateVolume(name string) (Volume, error) {
 		return Volume{}, fmt.Errorf("volume %s: %w", name, ErrVolumeExists)
 	}
 	v := Volume{Name: name, Driver: "local", Mountpoint: filepath.Join(dir, "_data"), CreatedAt: time.Now().UTC()}
-	tmp, err := os.MkdirTemp(filepath.Join(s.root, "volumes"), ".tmp-")
+	tmp, err := os.MkdirTemp(vols, ".tmp-")
 	if err != nil {
-		return Volume{}, fmt.Errorf("create volume: %w", err)
+		return Volume{}, failed(err)
 	}
 	data, _ := json.MarshalIndent(v, "", "  ")
 	err = errors.Join(os.Mkdir(filepath.Join(tmp, "_data"), 0o755), atomicfile.Write(filepath.Join(tmp, "volume.json"), data, 0o600))
@@ -81,8 +91,9 @@ func (s *Store) CreateVolume(name string) (Volume, error) {
 		err = os.Rename(tmp, dir)
 	}
 	if err != nil {
+		// Nothing of it is left: it appears complete or not at all.
 		os.RemoveAll(tmp)
-		return Volume{}, fmt.Errorf("create volume %s: %w", name, err)
+		return Volume{}, failed(err)
 	}
 	return v, nil
 }
