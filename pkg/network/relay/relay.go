@@ -150,7 +150,9 @@ const pipeSize = 1 << 20
 var errNoPipe = errors.New("no pipe")
 
 // splice moves src's data to dst through a pipe, in the kernel, until
-// src's end (nil) or an error.
+// src's end (nil) or an error. The pipe is filled while it has room and
+// drained while dst takes data, waiting only when neither can go on: for
+// src's data when the pipe is empty, for room in dst when it is not.
 func splice(dst, src *net.TCPConn) error {
 	var p [2]int
 	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
@@ -158,7 +160,12 @@ func splice(dst, src *net.TCPConn) error {
 	}
 	defer unix.Close(p[0])
 	defer unix.Close(p[1])
-	_, _ = unix.FcntlInt(uintptr(p[1]), unix.F_SETPIPE_SZ, pipeSize)
+	size := pipeSize
+	if n, err := unix.FcntlInt(uintptr(p[1]), unix.F_SETPIPE_SZ, pipeSize); err != nil {
+		size = 64 << 10
+	} else {
+		size = n
+	}
 	rs, err := src.SyscallConn()
 	if err != nil {
 		return err
@@ -168,26 +175,26 @@ func splice(dst, src *net.TCPConn) error {
 		return err
 	}
 	const flags = unix.SPLICE_F_MOVE | unix.SPLICE_F_NONBLOCK
+	inPipe, eof := 0, false
 	for {
-		var n int64
+		progress := false
 		var serr error
-		err := rs.Read(func(fd uintptr) bool {
-			n, serr = unix.Splice(int(fd), nil, p[1], nil, pipeSize, flags)
-			return serr != unix.EAGAIN
-		})
-		switch {
-		case err != nil:
-			return err
-		case serr != nil:
-			return serr
-		case n == 0:
-			return nil
-		}
-		for n > 0 {
-			var m int64
-			err := rd.Write(func(fd uintptr) bool {
-				m, serr = unix.Splice(p[0], nil, int(fd), nil, int(n), flags)
-				return serr != unix.EAGAIN
+		if !eof && inPipe < size {
+			err := rs.Read(func(fd uintptr) bool {
+				var n int64
+				n, serr = unix.Splice(int(fd), nil, p[1], nil, size-inPipe, flags)
+				switch {
+				case serr == unix.EAGAIN && inPipe == 0:
+					return false // nothing to do but wait for src
+				case serr == unix.EAGAIN:
+					serr = nil
+				case serr == nil && n == 0:
+					eof = true
+				case serr == nil:
+					inPipe += int(n)
+					progress = true
+				}
+				return true
 			})
 			if err != nil {
 				return err
@@ -195,7 +202,30 @@ func splice(dst, src *net.TCPConn) error {
 			if serr != nil {
 				return serr
 			}
-			n -= m
+		}
+		if inPipe > 0 {
+			err := rd.Write(func(fd uintptr) bool {
+				var n int64
+				n, serr = unix.Splice(p[0], nil, int(fd), nil, inPipe, flags)
+				switch {
+				case serr == unix.EAGAIN && (eof || inPipe == size || !progress):
+					return false // wait for room in dst
+				case serr == unix.EAGAIN:
+					serr = nil
+				case serr == nil:
+					inPipe -= int(n)
+				}
+				return true
+			})
+			if err != nil {
+				return err
+			}
+			if serr != nil {
+				return serr
+			}
+		}
+		if eof && inPipe == 0 {
+			return nil
 		}
 	}
 }
