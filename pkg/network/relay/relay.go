@@ -57,18 +57,22 @@ func Send(sock *os.File, c *net.TCPConn, targets []netip.AddrPort) error {
 
 // Serve relays the connections handed over sock until it is closed (the
 // host side ended) or ctx is done. It runs in the namespace whose ports
-// the targets are.
+// the targets are. It waits in Go's poller, not in a thread of its own.
 func Serve(ctx context.Context, sock *os.File) {
-	defer sock.Close()
-	stop := context.AfterFunc(ctx, func() { unix.Shutdown(int(sock.Fd()), unix.SHUT_RDWR) })
+	fc, err := net.FileConn(sock)
+	sock.Close()
+	if err != nil {
+		slog.Debug("relay socket", "err", err)
+		return
+	}
+	conn := fc.(*net.UnixConn)
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	buf := make([]byte, 1024)
 	oob := make([]byte, unix.CmsgSpace(4))
 	for {
-		n, oobn, _, _, err := unix.Recvmsg(int(sock.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
+		n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
 		if err != nil || n == 0 && oobn == 0 {
 			return
 		}
@@ -77,6 +81,7 @@ func Serve(ctx context.Context, sock *os.File) {
 			slog.Debug("relay: message without a socket", "err", err)
 			continue
 		}
+		unix.CloseOnExec(fd)
 		targets := strings.Fields(string(buf[:n]))
 		go relay(ctx, os.NewFile(uintptr(fd), "client"), targets)
 	}
