@@ -34,22 +34,30 @@ func pingAllowed(t *testing.T) bool {
 }
 
 // TestPing: an echo request from the container to an address of the host
-// goes out through a host ICMP socket and its replies come back when the
+// (IPv4, and IPv6 where the host has an address) goes out through a host ICMP socket and its replies come back when the
 // host's net.ipv4.ping_group_range holds the user's group; else the run
 // says once that the host does not permit it. An address nobody answers
 // gets no reply (the stack makes none up); the gateway answers itself.
 func TestPing(t *testing.T) {
-	host := hostAddr(t).String()
 	raw := []string{"--cap-add", "NET_RAW"}
-	r := runIn(t, raw, "ping", "-c", "2", "-W", "5", host)
-	if pingAllowed(t) {
-		if r.code != 0 || !strings.Contains(r.stdout, "64 bytes from "+host+": seq=1") || !strings.Contains(r.stdout, "2 packets received") {
-			t.Errorf("ping %s: exit %d\n%s%s", host, r.code, r.stdout, r.stderr)
-		}
+	hosts := [][]string{{hostAddr(t).String()}}
+	if a, ok := globalAddr6(); ok {
+		hosts = append(hosts, []string{"-6", a.String()})
 	} else {
-		want := "WARN: ping from the container: not permitted by this host (net.ipv4.ping_group_range is "
-		if r.code != 1 || strings.Count(r.stderr, want) != 1 || !strings.Contains(r.stdout, "0 packets received") {
-			t.Errorf("ping %s where the host does not permit it: exit %d, want 1 and one line %q\n%s%s", host, r.code, want, r.stdout, r.stderr)
+		t.Log("this host has no global IPv6 address: IPv4 only")
+	}
+	for _, h := range hosts {
+		host := h[len(h)-1]
+		r := runIn(t, raw, append(append([]string{"ping"}, h[:len(h)-1]...), "-c", "2", "-W", "5", host)...)
+		if pingAllowed(t) {
+			if r.code != 0 || !strings.Contains(r.stdout, "64 bytes from "+host+": seq=1") || !strings.Contains(r.stdout, "2 packets received") {
+				t.Errorf("ping %s: exit %d\n%s%s", host, r.code, r.stdout, r.stderr)
+			}
+		} else {
+			want := "WARN: ping from the container: not permitted by this host (net.ipv4.ping_group_range is "
+			if r.code != 1 || strings.Count(r.stderr, want) != 1 || !strings.Contains(r.stdout, "0 packets received") {
+				t.Errorf("ping %s where the host does not permit it: exit %d, want 1 and one line %q\n%s%s", host, r.code, want, r.stdout, r.stderr)
+			}
 		}
 	}
 	if r := runIn(t, raw, "ping", "-c", "1", "-W", "1", "203.0.113.77"); r.code != 1 || !strings.Contains(r.stdout, "0 packets received") {

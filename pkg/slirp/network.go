@@ -110,6 +110,7 @@ func start(tap *os.File, cfg network.Config, l *network.Listeners) (*Network, er
 	udpFwd := udp.NewForwarder(s, n.handleUDP)
 	s.SetTransportProtocolHandler(udp.ProtocolNumber, udpFwd.HandlePacket)
 	s.SetTransportProtocolHandler(icmp.ProtocolNumber4, n.handleICMP)
+	s.SetTransportProtocolHandler(icmp.ProtocolNumber6, n.handleICMP)
 	if err := setupNIC(s, ep, cfg); err != nil {
 		eg.close()
 		n.cancel()

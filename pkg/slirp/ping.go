@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/net/icmp"
 	xipv4 "golang.org/x/net/ipv4"
+	xipv6 "golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/checksum"
@@ -54,47 +55,41 @@ type pings struct {
 }
 
 // handleICMP serves the ICMP packets from the container that the stack has
-// no endpoint for: an echo request to an address outside the stack is
-// sent from a host ICMP socket (an unprivileged one: the host's
-// net.ipv4.ping_group_range must hold the user's group), and the replies
-// come back as the destination's. Where the host or the allow-list does not
-// permit it, the container gets "communication administratively
-// prohibited". It runs in the stack's receive path and does not wait.
+// no endpoint for: an echo request (ICMPv4 or ICMPv6) to an address outside
+// the stack is sent from a host ICMP socket (an unprivileged one: the
+// host's net.ipv4.ping_group_range, which governs both families, must hold
+// the user's group), and the replies come back as the destination's.
+// Where the host or the allow-list does not permit it, the container gets
+// "communication administratively prohibited". It runs in the stack's
+// receive path and does not wait.
 func (n *Network) handleICMP(_ stack.TransportEndpointID, pkt *stack.PacketBuffer) bool {
-	h := header.ICMPv4(pkt.TransportHeader().Slice())
-	if len(h) < header.ICMPv4MinimumSize || h.Type() != header.ICMPv4Echo {
-		return false
-	}
-	ip := header.IPv4(pkt.NetworkHeader().Slice())
-	src, dst := toAddr(ip.SourceAddress()), toAddr(ip.DestinationAddress())
-	if n.cfg.IsGateway(dst) || n.cfg.IsDNS(dst) {
+	e, ok := echoRequest(pkt)
+	if !ok || n.cfg.IsGateway(e.dst) || n.cfg.IsDNS(e.dst) {
 		return false // the stack answers for its own addresses
 	}
-	var mac tcpip.LinkAddress
-	if eth := header.Ethernet(pkt.LinkHeader().Slice()); len(eth) >= header.EthernetMinimumSize {
-		mac = eth.SourceAddress()
-	}
-	data := pkt.Data().AsRange().ToSlice()
-	if _, ok := n.target(dst, 0); !ok {
+	if _, ok := n.target(e.dst, 0); !ok {
 		return false
 	}
 	if n.egress != nil {
-		if v := n.egress.policy.Check(dst, 0); !v.Allowed {
-			n.refuse("icmp", h.Ident(), netip.AddrPortFrom(dst, 0), n.knownName(dst, v), v.Reason)
-			n.prohibit(mac, ip, h)
+		if v := n.egress.policy.Check(e.dst, 0); !v.Allowed {
+			n.refuse("icmp", e.id, netip.AddrPortFrom(e.dst, 0), n.knownName(e.dst, v), v.Reason)
+			n.prohibit(e)
 			return true
 		}
 	}
-	key := pingKey{src: src, dst: dst, id: h.Ident()}
-	f, err := n.pingFlow(key, mac)
+	f, err := n.pingFlow(pingKey{src: e.src, dst: e.dst, id: e.id}, e.mac)
 	if errors.Is(err, errTooManyPings) {
 		return true
 	}
 	if err != nil {
-		n.prohibit(mac, ip, h)
+		n.prohibit(e)
 		return true
 	}
-	msg := icmp.Message{Type: xipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: int(h.Ident()), Seq: int(h.Sequence()), Data: data}}
+	var typ icmp.Type = xipv4.ICMPTypeEcho
+	if e.dst.Is6() {
+		typ = xipv6.ICMPTypeEchoRequest
+	}
+	msg := icmp.Message{Type: typ, Body: &icmp.Echo{ID: int(e.id), Seq: int(e.seq), Data: e.data}}
 	b, err := msg.Marshal(nil)
 	if err != nil {
 		return true
@@ -102,10 +97,53 @@ func (n *Network) handleICMP(_ stack.TransportEndpointID, pkt *stack.PacketBuffe
 	f.mu.Lock()
 	f.active = time.Now()
 	f.mu.Unlock()
-	if _, err := f.conn.WriteTo(b, &net.UDPAddr{IP: dst.AsSlice()}); err != nil {
-		slog.Debug("ping: send", "dst", dst, "err", err)
+	if _, err := f.conn.WriteTo(b, &net.UDPAddr{IP: e.dst.AsSlice()}); err != nil {
+		slog.Debug("ping: send", "dst", e.dst, "err", err)
 	}
 	return true
+}
+
+// echo is an echo request of the container's.
+type echo struct {
+	src, dst netip.Addr
+	id, seq  uint16
+	data     []byte
+	mac      tcpip.LinkAddress // the container's link address
+	// quote is the start of the request as an ICMP error quotes it: its
+	// IP header and the 8 bytes after.
+	quote []byte
+}
+
+// echoRequest returns the echo request pkt holds, if it is one.
+func echoRequest(pkt *stack.PacketBuffer) (echo, bool) {
+	var e echo
+	th := pkt.TransportHeader().Slice()
+	nh := pkt.NetworkHeader().Slice()
+	switch pkt.NetworkProtocolNumber {
+	case header.IPv4ProtocolNumber:
+		h := header.ICMPv4(th)
+		if len(h) < header.ICMPv4MinimumSize || h.Type() != header.ICMPv4Echo {
+			return e, false
+		}
+		ip := header.IPv4(nh)
+		e.src, e.dst, e.id, e.seq = toAddr(ip.SourceAddress()), toAddr(ip.DestinationAddress()), h.Ident(), h.Sequence()
+		e.quote = append(append([]byte{}, ip[:ip.HeaderLength()]...), h[:header.ICMPv4MinimumSize]...)
+	case header.IPv6ProtocolNumber:
+		h := header.ICMPv6(th)
+		if len(h) < header.ICMPv6EchoMinimumSize || h.Type() != header.ICMPv6EchoRequest {
+			return e, false
+		}
+		ip := header.IPv6(nh)
+		e.src, e.dst, e.id, e.seq = toAddr(ip.SourceAddress()), toAddr(ip.DestinationAddress()), h.Ident(), h.Sequence()
+		e.quote = append(append([]byte{}, ip[:header.IPv6MinimumSize]...), h[:header.ICMPv6EchoMinimumSize]...)
+	default:
+		return e, false
+	}
+	if eth := header.Ethernet(pkt.LinkHeader().Slice()); len(eth) >= header.EthernetMinimumSize {
+		e.mac = eth.SourceAddress()
+	}
+	e.data = pkt.Data().AsRange().ToSlice()
+	return e, true
 }
 
 var errTooManyPings = errors.New("too many ping flows")
@@ -122,7 +160,11 @@ func (n *Network) pingFlow(key pingKey, mac tcpip.LinkAddress) (*pingFlow, error
 	if len(p.flows) >= maxPingFlows {
 		return nil, errTooManyPings
 	}
-	conn, err := icmp.ListenPacket("udp4", "0.0.0.0")
+	network, laddr := "udp4", "0.0.0.0"
+	if key.dst.Is6() {
+		network, laddr = "udp6", "::"
+	}
+	conn, err := icmp.ListenPacket(network, laddr)
 	if err != nil {
 		if !p.warned {
 			p.warned = true
@@ -174,60 +216,88 @@ func (n *Network) readPings(f *pingFlow) {
 			}
 			return
 		}
-		m, err := icmp.ParseMessage(1, buf[:k])
-		if err != nil || m.Type != xipv4.ICMPTypeEchoReply {
+		proto, reply := 1, icmp.Type(xipv4.ICMPTypeEchoReply)
+		if f.key.dst.Is6() {
+			proto, reply = 58, xipv6.ICMPTypeEchoReply
+		}
+		m, err := icmp.ParseMessage(proto, buf[:k])
+		if err != nil || m.Type != reply {
 			continue
 		}
-		echo, ok := m.Body.(*icmp.Echo)
+		e, ok := m.Body.(*icmp.Echo)
 		if !ok {
 			continue
 		}
 		f.mu.Lock()
 		f.active = time.Now()
 		f.mu.Unlock()
-		reply := make([]byte, header.ICMPv4MinimumSize+len(echo.Data))
-		icmpH := header.ICMPv4(reply)
-		icmpH.SetType(header.ICMPv4EchoReply)
-		icmpH.SetIdent(f.key.id)
-		icmpH.SetSequence(uint16(echo.Seq))
-		copy(icmpH.Payload(), echo.Data)
-		icmpH.SetChecksum(^checksum.Checksum(reply, 0))
-		n.writeIPv4(f.mac, f.key.dst, f.key.src, reply)
+		n.writeICMP(f.mac, f.key.dst, f.key.src, echoReply(f.key, uint16(e.Seq), e.Data))
 	}
+}
+
+// echoReply is the ICMP echo reply to the container's request of key,
+// from its destination, without its checksum (see writeICMP).
+func echoReply(key pingKey, seq uint16, data []byte) []byte {
+	b := make([]byte, 8+len(data))
+	if key.dst.Is4() {
+		b[0] = byte(header.ICMPv4EchoReply)
+	} else {
+		b[0] = byte(header.ICMPv6EchoReply)
+	}
+	b[4], b[5] = byte(key.id>>8), byte(key.id)
+	b[6], b[7] = byte(seq>>8), byte(seq)
+	copy(b[8:], data)
+	return b
 }
 
 // prohibit answers an echo request with "destination unreachable:
 // communication administratively prohibited".
-func (n *Network) prohibit(mac tcpip.LinkAddress, ip header.IPv4, h header.ICMPv4) {
-	// The original IP header and the first 8 bytes of its payload.
-	orig := append(append([]byte{}, ip[:ip.HeaderLength()]...), h[:header.ICMPv4MinimumSize]...)
-	msg := make([]byte, header.ICMPv4MinimumSize+len(orig))
-	icmpH := header.ICMPv4(msg)
-	icmpH.SetType(header.ICMPv4DstUnreachable)
-	icmpH.SetCode(header.ICMPv4AdminProhibited)
-	copy(msg[header.ICMPv4MinimumSize:], orig)
-	icmpH.SetChecksum(^checksum.Checksum(msg, 0))
-	n.writeIPv4(mac, toAddr(ip.DestinationAddress()), toAddr(ip.SourceAddress()), msg)
+func (n *Network) prohibit(e echo) {
+	msg := make([]byte, 8+len(e.quote))
+	if e.dst.Is4() {
+		msg[0], msg[1] = byte(header.ICMPv4DstUnreachable), byte(header.ICMPv4AdminProhibited)
+	} else {
+		msg[0], msg[1] = byte(header.ICMPv6DstUnreachable), byte(header.ICMPv6Prohibited)
+	}
+	copy(msg[8:], e.quote)
+	n.writeICMP(e.mac, e.dst, e.src, msg)
 }
 
-// writeIPv4 sends an ICMP message from src to dst on the tap, as a frame
-// from the gateway's link address to mac.
-func (n *Network) writeIPv4(mac tcpip.LinkAddress, src, dst netip.Addr, icmpMsg []byte) {
+// writeICMP sends an ICMP message (its checksum still to compute) from src
+// to dst on the tap, in an IPv4 or IPv6 packet as their family says, as a
+// frame from the gateway's link address to mac.
+func (n *Network) writeICMP(mac tcpip.LinkAddress, src, dst netip.Addr, msg []byte) {
 	if mac == "" {
 		return
 	}
-	frame := make([]byte, header.EthernetMinimumSize+header.IPv4MinimumSize+len(icmpMsg))
-	header.Ethernet(frame).Encode(&header.EthernetFields{SrcAddr: gatewayMAC, DstAddr: mac, Type: header.IPv4ProtocolNumber})
-	ip := header.IPv4(frame[header.EthernetMinimumSize:])
-	ip.Encode(&header.IPv4Fields{
-		TotalLength: uint16(header.IPv4MinimumSize + len(icmpMsg)),
-		TTL:         64,
-		Protocol:    uint8(header.ICMPv4ProtocolNumber),
-		SrcAddr:     addr(src),
-		DstAddr:     addr(dst),
-	})
-	ip.SetChecksum(^ip.CalculateChecksum())
-	copy(frame[header.EthernetMinimumSize+header.IPv4MinimumSize:], icmpMsg)
+	ipLen, ethType := header.IPv4MinimumSize, header.IPv4ProtocolNumber
+	if src.Is6() {
+		ipLen, ethType = header.IPv6MinimumSize, header.IPv6ProtocolNumber
+	}
+	frame := make([]byte, header.EthernetMinimumSize+ipLen+len(msg))
+	header.Ethernet(frame).Encode(&header.EthernetFields{SrcAddr: gatewayMAC, DstAddr: mac, Type: ethType})
+	body := frame[header.EthernetMinimumSize+ipLen:]
+	copy(body, msg)
+	if src.Is4() {
+		ip := header.IPv4(frame[header.EthernetMinimumSize:])
+		ip.Encode(&header.IPv4Fields{
+			TotalLength: uint16(ipLen + len(msg)), TTL: 64, Protocol: uint8(header.ICMPv4ProtocolNumber),
+			SrcAddr: addr(src), DstAddr: addr(dst),
+		})
+		ip.SetChecksum(^ip.CalculateChecksum())
+		header.ICMPv4(body).SetChecksum(^checksum.Checksum(body, 0))
+	} else {
+		ip := header.IPv6(frame[header.EthernetMinimumSize:])
+		ip.Encode(&header.IPv6Fields{
+			PayloadLength: uint16(len(msg)), TransportProtocol: header.ICMPv6ProtocolNumber, HopLimit: 64,
+			SrcAddr: addr(src), DstAddr: addr(dst),
+		})
+		h := header.ICMPv6(body)
+		h.SetChecksum(header.ICMPv6Checksum(header.ICMPv6ChecksumParams{
+			Header: h[:header.ICMPv6MinimumSize], Src: addr(src), Dst: addr(dst),
+			PayloadCsum: checksum.Checksum(body[header.ICMPv6MinimumSize:], 0), PayloadLen: len(body) - header.ICMPv6MinimumSize,
+		}))
+	}
 	if _, err := unix.Write(int(n.tap.Fd()), frame); err != nil {
 		slog.Debug("ping: write to the tap", "err", err)
 	}
