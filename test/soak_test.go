@@ -44,7 +44,8 @@ func TestCrashSoak(t *testing.T) {
 				mustImg(t, root, "rmi", "-f", ref)
 			}
 		}},
-		{"run --rm", []string{"run", "--rm", "--pull=never", ref, "sh", "-c", "echo data > /data/x; cat /data/keep"}, func() {
+		// As root: the image's user (1234) needs a subordinate range.
+		{"run --rm", []string{"run", "--rm", "--pull=never", "-u", "0", ref, "sh", "-c", "echo data > /data/x; cat /data/keep"}, func() {
 			if !has() {
 				mustImg(t, root, pull...)
 			}
