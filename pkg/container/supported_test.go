@@ -27,7 +27,7 @@ func TestSpecCheck(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s.Linux.Namespaces = n.Linux.Namespaces
+			s.Linux.Namespaces, s.Linux.Sysctl = n.Linux.Namespaces, n.Linux.Sysctl
 		}
 	}
 	withoutNamespace := func(typ specs.LinuxNamespaceType) func(*specs.Spec) {
