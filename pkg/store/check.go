@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rless/rless/internal/atomicfile"
 	"github.com/rless/rless/internal/proc"
 	"golang.org/x/sys/unix"
 )
@@ -196,12 +195,8 @@ func (s *Store) checkImage(img Image) []Problem {
 	if !json.Valid(manifest) {
 		return bad("manifest.json is not JSON")
 	}
-	var c struct {
-		RootFS struct {
-			DiffIDs []string `json:"diff_ids"`
-		} `json:"rootfs"`
-	}
-	if err := json.Unmarshal(config, &c); err != nil {
+	c, err := parseConfig(config)
+	if err != nil {
 		return bad("config.json: %v", err)
 	}
 	if !slices.Equal(c.RootFS.DiffIDs, img.Layers) {
@@ -410,13 +405,8 @@ func (s *Store) rebuildIndex() error {
 		if sum := sha256.Sum256(config); err != nil || hex.EncodeToString(sum[:]) != e.Name() {
 			continue
 		}
-		var c struct {
-			Created time.Time `json:"created"`
-			RootFS  struct {
-				DiffIDs []string `json:"diff_ids"`
-			} `json:"rootfs"`
-		}
-		if json.Unmarshal(config, &c) != nil {
+		c, err := parseConfig(config)
+		if err != nil {
 			continue
 		}
 		img := Image{ID: e.Name(), Layers: c.RootFS.DiffIDs, Created: c.Created, Added: time.Now().UTC()}
@@ -430,12 +420,22 @@ func (s *Store) rebuildIndex() error {
 		}
 		ix.Images = append(ix.Images, img)
 	}
-	data, err := json.MarshalIndent(ix, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.Write(filepath.Join(s.root, "images.json"), append(data, '\n'), 0o600); err != nil {
+	if err := s.write(&ix); err != nil {
 		return fmt.Errorf("rebuild store index: %w", err)
 	}
 	return nil
+}
+
+// imageConfig is what the store reads of an image configuration.
+type imageConfig struct {
+	Created time.Time `json:"created"`
+	RootFS  struct {
+		DiffIDs []string `json:"diff_ids"`
+	} `json:"rootfs"`
+}
+
+func parseConfig(config []byte) (imageConfig, error) {
+	var c imageConfig
+	err := json.Unmarshal(config, &c)
+	return c, err
 }

@@ -131,6 +131,12 @@ func (s *Store) update(fn func(*index) error) error {
 	if err := fn(ix); err != nil {
 		return err
 	}
+	return s.write(ix)
+}
+
+// write replaces the index with ix atomically; the caller holds the store
+// lock.
+func (s *Store) write(ix *index) error {
 	data, err := json.MarshalIndent(ix, "", "  ")
 	if err != nil {
 		return err
