@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/rless/rless/internal/testenv"
+	"github.com/rless/rless/pkg/terminal"
 	"golang.org/x/net/dns/dnsmessage"
 )
 
@@ -202,6 +203,102 @@ echo edited >> README
 			t.Errorf("refusal log lacks %q:\n%s", want, log)
 		}
 	}
+}
+
+// TestSandboxKeepRunning: with --keep-running what a command leaves in
+// the background (a web server) outlives it, the next command of the
+// project runs beside it, and --stop ends it all: no process, mount,
+// state or made-up protected path is left.
+func TestSandboxKeepRunning(t *testing.T) {
+	_, project := sandboxProject(t)
+	store := filepath.Join(t.TempDir(), "store")
+	if err := os.WriteFile(filepath.Join(project, "index.html"), []byte("served from the project\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sandbox := func(args ...string) result {
+		t.Helper()
+		return run(t, append([]string{"--root", store, "sandbox", "--project", project, "--network", "none"}, args...)...)
+	}
+	before := takeSnapshot(t)
+	// The server, and a process whose command line the test looks for.
+	r := sandbox("--keep-running", "--", "sh", "-c",
+		"busybox httpd -p 127.0.0.1:8080 -h .; sleep 600.4242 >/dev/null 2>&1 & echo started")
+	if r.code != 0 || r.stdout != "started\n" {
+		t.Fatalf("first command: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	ps := run(t, "--root", store, "ps", "--format", "{{.Names}} {{.Status}}")
+	if !strings.Contains(ps.stdout, "sandbox-project-") || !strings.Contains(ps.stdout, " Up ") {
+		t.Errorf("ps does not list the kept sandbox as up:\n%s%s", ps.stdout, ps.stderr)
+	}
+	// A second command: the server answers, protected paths stay
+	// read-only, and the exit status is the command's.
+	r = sandbox("--keep-running", "--", "sh", "-c",
+		"busybox wget -qO- http://127.0.0.1:8080/index.html; mkdir .vscode/tasks 2>/dev/null && echo wrote-vscode; exit 7")
+	if r.code != 7 || r.stdout != "served from the project\n" {
+		t.Errorf("second command: exit %d (want 7)\nstdout: %q\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	if !hasProcess(t, "sleep 600.4242") {
+		t.Error("the background process of the first command is gone")
+	}
+	// On a terminal, the command gets one of its own, in raw mode.
+	tty := startPTY(t, terminal.Size{Rows: 30, Cols: 100}, "--root", store, "sandbox", "--project", project, "--network", "none",
+		"--keep-running", "--", "sh", "-c", `tty; stty size; echo READY; read line; echo "got:$line"`)
+	tty.waitFor(t, "READY")
+	tty.write(t, "typed\r")
+	if code := tty.wait(t); code != 0 {
+		t.Errorf("command on a terminal: exit %d; output %q", code, tty.output())
+	}
+	<-tty.done
+	if out := strings.ReplaceAll(tty.output(), "\r\n", "\n"); !strings.Contains(out, "/dev/pts/") || !strings.Contains(out, "30 100\nREADY\n") || !strings.Contains(out, "got:typed\n") {
+		t.Errorf("command on a terminal: output %q", out)
+	}
+	// Other settings do not run in it.
+	r = sandbox("--keep-running", "--ro", "/etc", "--", "true")
+	if r.code != 125 || !strings.Contains(r.stderr, "runs with other settings") {
+		t.Errorf("other settings: exit %d, stderr %q; want 125 and a refusal", r.code, r.stderr)
+	}
+	// A sandbox of its own ends beside it, and leaves the kept one's
+	// protected paths in place.
+	r = sandbox("--", "sh", "-c", "busybox wget -qO- http://127.0.0.1:8080/index.html || echo not-reached")
+	if r.code != 0 || r.stdout != "not-reached\n" {
+		t.Errorf("a sandbox of its own: exit %d\nstdout: %q\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(project, ".vscode")); err != nil {
+		t.Errorf("the kept sandbox's empty .vscode went while it runs: %v", err)
+	}
+	r = sandbox("--stop")
+	if r.code != 0 {
+		t.Fatalf("--stop: exit %d: %s", r.code, r.stderr)
+	}
+	assertClean(t, before)
+	if hasProcess(t, "sleep 600.4242") {
+		t.Error("the background process outlived --stop")
+	}
+	for _, p := range []string{".vscode", ".envrc", ".husky", ".git/info"} {
+		if _, err := os.Lstat(filepath.Join(project, p)); err == nil {
+			t.Errorf("%s, made to protect it, is left in the project after --stop", p)
+		}
+	}
+	ps = run(t, "--root", store, "ps", "-a", "-q")
+	if ps.stdout != "" {
+		t.Errorf("containers left after --stop: %q", ps.stdout)
+	}
+	r = sandbox("--stop")
+	if r.code != 125 || !strings.Contains(r.stderr, "no sandbox of "+project+" is kept running") {
+		t.Errorf("--stop again: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// hasProcess reports whether a process of the test user runs whose
+// command line starts with prefix.
+func hasProcess(t *testing.T, prefix string) bool {
+	t.Helper()
+	for _, cmd := range takeSnapshot(t).pids {
+		if strings.HasPrefix(cmd, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // TestSandboxProfile: a profile's unknown key, or bad value, stops the

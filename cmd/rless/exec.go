@@ -64,27 +64,7 @@ executed and 127 when it is not found.`,
 				}
 				return nil
 			}
-			if raw {
-				if t := proc.Terminal(); t != nil {
-					if w, h, err := term.GetSize(fd); err == nil {
-						_ = resizeTerminal(t, h, w)
-					}
-					winch := make(chan os.Signal, 1)
-					signal.Notify(winch, syscall.SIGWINCH)
-					defer signal.Stop(winch)
-					go func() {
-						for range winch {
-							if w, h, err := term.GetSize(fd); err == nil {
-								_ = resizeTerminal(t, h, w)
-							}
-						}
-					}()
-				}
-				if old, err := term.MakeRaw(fd); err == nil {
-					defer term.Restore(fd, old)
-				}
-			}
-			code, err := proc.Wait()
+			code, err := waitExec(proc, raw, false)
 			if err != nil {
 				return runError(err)
 			}
@@ -111,4 +91,43 @@ executed and 127 when it is not found.`,
 // resizeTerminal sets the size of terminal t.
 func resizeTerminal(t *os.File, rows, cols int) error {
 	return unix.IoctlSetWinsize(int(t.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: uint16(rows), Col: uint16(cols)})
+}
+
+// waitExec waits for proc, a process Exec started, and returns its exit
+// status. With raw, the terminal of rless's standard input is raw
+// meanwhile and the size of proc's terminal follows it; with proxy,
+// SIGINT, SIGTERM, SIGHUP and SIGQUIT that rless gets go to proc.
+func waitExec(proc *engine.ExecProcess, raw, proxy bool) (int, error) {
+	fd := int(os.Stdin.Fd())
+	if raw {
+		if t := proc.Terminal(); t != nil {
+			if w, h, err := term.GetSize(fd); err == nil {
+				_ = resizeTerminal(t, h, w)
+			}
+			winch := make(chan os.Signal, 1)
+			signal.Notify(winch, syscall.SIGWINCH)
+			defer signal.Stop(winch)
+			go func() {
+				for range winch {
+					if w, h, err := term.GetSize(fd); err == nil {
+						_ = resizeTerminal(t, h, w)
+					}
+				}
+			}()
+		}
+		if old, err := term.MakeRaw(fd); err == nil {
+			defer term.Restore(fd, old)
+		}
+	}
+	if proxy {
+		sigs := make(chan os.Signal, 4)
+		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+		defer signal.Stop(sigs)
+		go func() {
+			for sig := range sigs {
+				_ = proc.Signal(sig.(syscall.Signal))
+			}
+		}()
+	}
+	return proc.Wait()
 }

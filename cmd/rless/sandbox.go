@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -16,6 +17,7 @@ type sandboxFlags struct {
 	p            sandbox.Profile
 	profile      string
 	printProfile bool
+	stop         bool
 }
 
 func newSandboxCmd(g *globals) *cobra.Command {
@@ -54,10 +56,18 @@ Environment: only PATH, HOME, USER, LOGNAME, SHELL, TERM, COLORTERM, LANG,
 LANGUAGE, LC_*, TZ, EDITOR and VISUAL pass, with what --env sets and
 --pass-env names: tokens and keys stay out.
 
+With --keep-running the command runs in the project's kept sandbox
+(started by the first such command): what it leaves running in the
+background, a development server say, goes on, and the next
+--keep-running command of the project runs beside it (with the same
+settings; other settings need the kept sandbox ended first). rless
+sandbox --stop ends it: its processes get SIGTERM, then SIGKILL after 10
+seconds. rless ps lists it as sandbox-<project>-<digits>.
+
 The settings can live in the project's .rless/sandbox.toml (or --profile
 FILE), keys as the flags' names with "_" for "-" (allow, resolver, ro, rw,
 allow_write, env, pass_env, cache, network, image, ephemeral, ssh_agent,
-display, gpu, log, command); flags add to it. --print-profile shows the
+display, gpu, log, keep_running, command); flags add to it. --print-profile shows the
 effective profile. The exit status is the command's, 125 when rless fails.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -84,6 +94,8 @@ effective profile. The exit status is the command's, 125 when rless fails.`,
 	fl.StringVar(&f.p.Log, "log", "", "append refused network attempts to `FILE`")
 	fl.StringVar(&f.profile, "profile", "", "read the settings from `FILE` (default: the project's "+sandbox.ProfileFile+" when it exists)")
 	fl.BoolVar(&f.printProfile, "print-profile", false, "print the effective profile and exit")
+	fl.BoolVar(&f.p.KeepRunning, "keep-running", false, "run the command in the project's kept sandbox, whose background processes outlive it")
+	fl.BoolVar(&f.stop, "stop", false, "end the project's kept sandbox and exit")
 	return cmd
 }
 
@@ -109,6 +121,15 @@ func runSandbox(cmd *cobra.Command, g *globals, f *sandboxFlags, args []string) 
 	if err != nil {
 		return err
 	}
+	if f.stop {
+		if len(args) > 0 {
+			return codeError{125, errors.New("--stop takes no command")}
+		}
+		if err := sandbox.Stop(cmd.Context(), e, p.Project); err != nil {
+			return runError(err)
+		}
+		return nil
+	}
 	s, err := sandbox.New(e, p)
 	if err != nil {
 		return runError(err)
@@ -119,7 +140,12 @@ func runSandbox(cmd *cobra.Command, g *globals, f *sandboxFlags, args []string) 
 	c := &s.Config
 	c.Stdin, c.Stdout, c.Stderr, c.ProxySignals = os.Stdin, os.Stdout, os.Stderr, true
 	c.Terminal = term.IsTerminal(int(os.Stdin.Fd())) && term.IsTerminal(int(os.Stdout.Fd()))
-	code, err := s.Run(cmd.Context(), e)
+	var code int
+	if s.Kept != "" {
+		code, err = runKept(cmd.Context(), s)
+	} else {
+		code, err = s.Run(cmd.Context())
+	}
 	if n := s.Refused(); n > 0 {
 		fmt.Fprintf(os.Stderr, "rless sandbox: %d network attempt(s) refused, see %s\n", n, s.Log)
 	}
@@ -151,4 +177,15 @@ func (f *sandboxFlags) load(flags sandbox.Profile) (sandbox.Profile, error) {
 		return p, err
 	}
 	return p.Merge(flags), nil
+}
+
+// runKept runs the sandbox's command in its kept sandbox, as rless exec
+// does (a raw terminal, or signals passed on), and returns its status.
+func runKept(ctx context.Context, s *sandbox.Sandbox) (int, error) {
+	defer s.Close()
+	proc, err := s.Exec(ctx)
+	if err != nil {
+		return -1, err
+	}
+	return waitExec(proc, s.Config.Terminal, !s.Config.Terminal)
 }

@@ -53,5 +53,5 @@ func run(ctx context.Context, project string, command []string) (int, error) {
 		fmt.Fprintln(os.Stderr, "note:", n)
 	}
 	s.Config.Stdout, s.Config.Stderr = os.Stdout, os.Stderr
-	return s.Run(ctx, e)
+	return s.Run(ctx)
 }

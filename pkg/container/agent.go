@@ -66,6 +66,9 @@ type agent struct {
 	spec     *specs.Spec
 	seccomp  []unix.SockFilter
 	stateDir int
+	// owner is the uid, in the container, of its user namespace's owner:
+	// 0, or the user's own uid where only that is mapped (keep-id).
+	owner uint32
 
 	mu    sync.Mutex
 	execs map[int]*execProc // running exec'd processes, by pid
@@ -81,7 +84,22 @@ type execProc struct {
 }
 
 func newAgent(p *process) *agent {
-	return &agent{spec: p.spec, seccomp: p.seccomp, stateDir: p.stateDir, execs: map[int]*execProc{}}
+	return &agent{spec: p.spec, seccomp: p.seccomp, stateDir: p.stateDir, owner: ownerUID(), execs: map[int]*execProc{}}
+}
+
+// ownerUID returns the uid, in this process's user namespace, of the
+// user who owns it (who made the container), or 0 when unknown.
+func ownerUID() uint32 {
+	f, err := os.Open("/proc/self/ns/user")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	var uid uint32
+	if _, _, e := unix.Syscall(unix.SYS_IOCTL, f.Fd(), unix.NS_GET_OWNER_UID, uintptr(unsafe.Pointer(&uid))); e != 0 {
+		return 0
+	}
+	return uid
 }
 
 // serve serves the socket ln (see listen) until the init ends. A failure
@@ -241,13 +259,8 @@ func exitStatus(ws syscall.WaitStatus) int {
 // start reads the request on conn and starts its process, which it
 // registers for the reaper and reports to the client as started.
 func (a *agent) start(conn *syncmsg.Conn) (*execProc, error) {
-	cred, err := unix.GetsockoptUcred(int(conn.File().Fd()), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	if err != nil {
-		return nil, fmt.Errorf("exec: peer credentials: %w", err)
-	}
-	if cred.Uid != 0 {
-		return nil, fmt.Errorf("exec: permission denied to uid %d (only the container's owner may exec)", cred.Uid)
-	}
+	// The request is read before the peer is checked, so that a refused
+	// client reads why rather than a reset connection.
 	m, fds, err := conn.Recv()
 	if err != nil {
 		return nil, fmt.Errorf("exec: %w", err)
@@ -261,6 +274,13 @@ func (a *agent) start(conn *syncmsg.Conn) (*execProc, error) {
 			f.Close()
 		}
 	}()
+	cred, err := unix.GetsockoptUcred(int(conn.File().Fd()), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	if err != nil {
+		return nil, fmt.Errorf("exec: peer credentials: %w", err)
+	}
+	if cred.Uid != 0 && cred.Uid != a.owner {
+		return nil, fmt.Errorf("exec: permission denied to uid %d (only the container's owner may exec)", cred.Uid)
+	}
 	if m.Type != syncmsg.Exec {
 		return nil, fmt.Errorf("exec: unexpected message %q", m.Type)
 	}

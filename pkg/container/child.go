@@ -202,8 +202,10 @@ func prepare(conn *syncmsg.Conn, r specResult) (*process, error) {
 	if err := checkUser(s); err != nil {
 		return nil, err
 	}
-	if p.path, err = lookPath("", s.Process.Args[0], s.Process.Env); err != nil {
-		return p, err
+	if !spec.Idle(s) {
+		if p.path, err = lookPath("", s.Process.Args[0], s.Process.Env); err != nil {
+			return p, err
+		}
 	}
 	if r.waitNet {
 		// The parent connects the namespace meanwhile (its network

@@ -4,11 +4,13 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"os/signal"
 	"runtime"
 	"syscall"
 
 	"github.com/rless/rless/internal/syncmsg"
 	"github.com/rless/rless/pkg/network/relay"
+	"github.com/rless/rless/pkg/spec"
 	"golang.org/x/sys/unix"
 )
 
@@ -66,6 +68,9 @@ func (p *process) runInit(conn *syncmsg.Conn) int {
 		unix.Close(p.stateDir)
 		p.stateDir, a.stateDir = -1, -1
 	}
+	if spec.Idle(p.spec) {
+		return p.idle(conn, a, ln, lerr, exitFD)
+	}
 	pid, err := p.start()
 	if p.barrier >= 0 {
 		unix.Close(p.barrier) // the command is executed (or failed)
@@ -116,5 +121,59 @@ func (p *process) runInit(conn *syncmsg.Conn) int {
 			return code
 		}
 		a.reaped(wpid, ws)
+	}
+}
+
+// idle is rless's init of an idle container (spec.Idle): it starts no
+// command and serves exec requests, reaping, until a stop signal comes
+// (SIGTERM, SIGINT, SIGHUP, SIGQUIT or the container's stop signal). It
+// then passes the signal to every process of the container and returns 0
+// once they have all ended (a SIGKILL of the container ends what
+// remains).
+func (p *process) idle(conn *syncmsg.Conn, a *agent, ln int, lerr error, exitFD int) int {
+	if p.barrier >= 0 {
+		unix.Close(p.barrier)
+		p.barrier = -1
+	}
+	if p.stdio != nil {
+		p.stdio.Close()
+	}
+	chld := make(chan os.Signal, 1)
+	signal.Notify(chld, syscall.SIGCHLD)
+	_ = conn.Send(syncmsg.Msg{Type: syncmsg.Started, Pid: os.Getpid()})
+	go a.serve(ln, lerr)
+	if p.relay != nil {
+		go relay.Serve(context.Background(), p.relay)
+	}
+	stop := spec.StopSignal(p.spec)
+	stopping := false
+	for {
+		// Reap first: a child that ended before Notify sent nothing.
+		for {
+			var ws syscall.WaitStatus
+			wpid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+			if err == syscall.EINTR {
+				continue
+			}
+			if err == syscall.ECHILD && stopping {
+				writeExitAt(exitFD, 0)
+				_ = conn.Send(syncmsg.Msg{Type: syncmsg.Exited, Code: 0})
+				a.containerEnded()
+				return 0
+			}
+			if err != nil || wpid <= 0 {
+				break
+			}
+			a.reaped(wpid, ws)
+		}
+		select {
+		case <-chld:
+		case sig := <-p.sigs:
+			switch sig {
+			case syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, stop:
+				stopping = true
+				_ = syscall.Kill(-1, sig.(syscall.Signal)) // all but the init
+			}
+		}
 	}
 }

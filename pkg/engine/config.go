@@ -49,6 +49,12 @@ type Config struct {
 	// NoInit makes the command PID 1 instead of rless's init (which
 	// forwards signals, reaps zombies and serves Exec).
 	NoInit bool
+	// Idle starts no command: rless's init, PID 1, holds the container
+	// (its namespaces, mounts and network) for the processes Exec starts
+	// in it until Stop; the container then ends with status 0. Command
+	// and Entrypoint must be empty, NoInit false. A kept sandbox
+	// (package sandbox) is such a container.
+	Idle bool
 	// ReadOnly mounts the root read-only (with writable /tmp, /var/tmp
 	// and /run for an image).
 	ReadOnly bool

@@ -133,7 +133,7 @@ func (e *Engine) prepareAs(ctx context.Context, cfg Config, fixedID string) (_ *
 		if ic, err = s.ImageConfig(img.ID); err != nil {
 			return nil, err
 		}
-	} else if len(cfg.Command) == 0 {
+	} else if len(cfg.Command) == 0 && !cfg.Idle {
 		return nil, errors.New("no command given")
 	}
 	var exposed map[string]struct{}
@@ -202,7 +202,7 @@ func (e *Engine) prepareAs(ctx context.Context, cfg Config, fixedID string) (_ *
 	opts := spec.Options{
 		ReadOnly: cfg.ReadOnly, Args: cfg.Command, Env: cfg.Env,
 		Cwd: cfg.Workdir, Hostname: hostname, Terminal: cfg.Terminal,
-		Init: !cfg.NoInit, Mapping: ctrMapping,
+		Init: !cfg.NoInit, Idle: cfg.Idle, Mapping: ctrMapping,
 		StopSignal: cfg.StopSignal, Sysctl: cfg.Sysctl,
 	}
 	etc := etcOptions(mode, cfg, hostname)
@@ -415,8 +415,10 @@ func (e *Engine) imageOptions(ctx context.Context, s *store.Store, img store.Ima
 	if len(cfg.Command) > 0 {
 		command = cfg.Command
 	}
-	opts.Args = append(append([]string{}, entrypoint...), command...)
-	if len(opts.Args) == 0 {
+	if !cfg.Idle {
+		opts.Args = append(append([]string{}, entrypoint...), command...)
+	}
+	if len(opts.Args) == 0 && !cfg.Idle {
 		return nil, fmt.Errorf("image %s has no command: give one", img.ShortID())
 	}
 	opts.Env = append(append([]string{}, ic.Env...), opts.Env...)

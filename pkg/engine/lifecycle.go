@@ -22,8 +22,11 @@ func (e *Engine) createDetached(ctx context.Context, cfg Config) (*Container, er
 	if (cfg.Image == "") == (cfg.Rootfs == "") {
 		return nil, errors.New("give an image or a root directory")
 	}
-	if cfg.Image == "" && len(cfg.Command) == 0 {
+	if cfg.Image == "" && len(cfg.Command) == 0 && !cfg.Idle {
 		return nil, errors.New("no command given")
+	}
+	if err := validateConfig(cfg); err != nil {
+		return nil, err
 	}
 	if _, err := network.ParseMode(cfg.Network, cfg.Publish, false, nil); err != nil {
 		return nil, err

@@ -28,6 +28,12 @@ import (
 // DNS servers and the destinations of the user's mounts. Its errors are
 // rless's failures (exit status 125).
 func validateConfig(cfg Config) error {
+	switch {
+	case cfg.Idle && (len(cfg.Command) > 0 || cfg.Entrypoint != nil):
+		return errors.New("an idle container runs no command of its own: give no command or entrypoint")
+	case cfg.Idle && cfg.NoInit:
+		return errors.New("an idle container needs rless's init: NoInit cannot be set")
+	}
 	if err := spec.ValidateEnv(cfg.Env); err != nil {
 		return err
 	}

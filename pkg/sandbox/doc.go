@@ -25,5 +25,8 @@
 //     the tools run as the user's own uid (keep-id), else as root of the
 //     sandbox, which is the user on the host.
 //
-// [New] makes an engine.Config of a Profile; [Sandbox.Run] runs it.
+// [New] makes an engine.Config of a Profile; [Sandbox.Run] runs it. With
+// Profile.KeepRunning the command runs instead in the project's kept
+// sandbox ([Sandbox.Start], [Sandbox.Exec]), which outlives it with what
+// it left in the background until [Stop].
 package sandbox

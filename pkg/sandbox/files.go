@@ -18,7 +18,7 @@ import (
 // Profile.AllowWrite names them. A path missing when the sandbox starts is
 // made empty (a directory, or a file for the entries of protectedFiles),
 // so that nothing can create it, and removed when the last sandbox of the
-// project ends if it is still empty.
+// project ends (a kept one too) if it is still empty.
 var Protected = []string{
 	".git/hooks",    // run by git
 	".git/config",   // core.hooksPath, core.fsmonitor, aliases, filters
@@ -33,6 +33,10 @@ var Protected = []string{
 	".rless",        // the sandbox's own profile
 	".pre-commit-config.yaml",
 }
+
+// protectedPath reports whether rel, relative to a project, is one of
+// Protected.
+func protectedPath(rel string) bool { return slices.Contains(Protected, rel) }
 
 // protectedFiles are the entries of Protected made as files when missing.
 var protectedFiles = []string{".git/config", ".gitmodules", ".envrc", ".pre-commit-config.yaml"}

@@ -67,6 +67,10 @@ type Profile struct {
 	// Log is the file refused network attempts are appended to ("": the
 	// sandbox's directory in the store, refused.log).
 	Log string `toml:"log"`
+	// KeepRunning runs the command in the project's kept sandbox, started
+	// when it does not run yet, which outlives the command: what the
+	// command leaves in the background (a server) goes on until Stop.
+	KeepRunning bool `toml:"keep_running"`
 }
 
 // ProfileError is a bad profile file: the file, the line and the key.
@@ -124,7 +128,7 @@ func LoadProfile(path string) (Profile, error) {
 
 // profileKeys lists the keys a profile file may hold.
 func profileKeys() []string {
-	return []string{"allow", "allow_write", "cache", "command", "display", "env", "ephemeral", "gpu", "image", "log", "network", "pass_env", "resolver", "ro", "rw", "ssh_agent"}
+	return []string{"allow", "allow_write", "cache", "command", "display", "env", "ephemeral", "gpu", "image", "keep_running", "log", "network", "pass_env", "resolver", "ro", "rw", "ssh_agent"}
 }
 
 // keyLine returns the line that defines key (dotted for tables) in a
@@ -208,6 +212,9 @@ func (p Profile) check() (string, error) {
 			return "allow_write", fmt.Errorf("%q: want a path relative to the project, inside it", w)
 		}
 	}
+	if p.KeepRunning && p.Ephemeral {
+		return "ephemeral", errors.New("a kept sandbox keeps its home: not with keep_running")
+	}
 	for key, paths := range map[string][]string{"ro": p.RO, "rw": p.RW} {
 		for _, s := range paths {
 			if s == "" {
@@ -248,6 +255,7 @@ func (p Profile) Merge(o Profile) Profile {
 	p.SSHAgent = p.SSHAgent || o.SSHAgent
 	p.Display = p.Display || o.Display
 	p.GPU = p.GPU || o.GPU
+	p.KeepRunning = p.KeepRunning || o.KeepRunning
 	return p
 }
 

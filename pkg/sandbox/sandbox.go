@@ -31,11 +31,49 @@ type Sandbox struct {
 	Project, Dir, Log string
 	// Notes say, one line each, what the sandbox cannot do on this host.
 	Notes []string
+	// Kept is the name of the project's kept sandbox (see KeptName) when
+	// the profile keeps it running: Config is then that container's
+	// (idle, detached) and the command runs in it with Exec.
+	Kept string
 
-	guards  []guard
+	e       *engine.Engine
+	command []string // the command, for a kept sandbox
 	lock    *os.File
 	logSize int64
 	tmpHome string
+}
+
+// projectDir returns the absolute, symlink-free project directory p
+// names ("": the current one).
+func projectDir(p string) (string, error) {
+	project := p
+	if project == "" {
+		var err error
+		if project, err = os.Getwd(); err != nil {
+			return "", err
+		}
+	}
+	project, err := filepath.Abs(project)
+	if err != nil {
+		return "", err
+	}
+	if project, err = filepath.EvalSymlinks(project); err != nil {
+		return "", fmt.Errorf("project: %w", err)
+	}
+	if fi, err := os.Stat(project); err != nil || !fi.IsDir() {
+		return "", fmt.Errorf("project %s is not a directory", project)
+	}
+	if project == "/" {
+		return "", errors.New("project /: give a project directory, not the root")
+	}
+	return project, nil
+}
+
+// sandboxDir returns the directory in e's store of the sandboxes of
+// project (their home, lock and refusal log).
+func sandboxDir(e *engine.Engine, project string) string {
+	sum := sha256.Sum256([]byte(project))
+	return filepath.Join(e.Root(), "sandbox", filepath.Base(project)+"-"+hex.EncodeToString(sum[:6]))
 }
 
 // New prepares the sandbox p describes for engine e: it checks p, makes
@@ -46,23 +84,9 @@ func New(e *engine.Engine, p Profile) (_ *Sandbox, err error) {
 	if err := p.Check(); err != nil {
 		return nil, err
 	}
-	project := p.Project
-	if project == "" {
-		if project, err = os.Getwd(); err != nil {
-			return nil, err
-		}
-	}
-	if project, err = filepath.Abs(project); err != nil {
+	project, err := projectDir(p.Project)
+	if err != nil {
 		return nil, err
-	}
-	if project, err = filepath.EvalSymlinks(project); err != nil {
-		return nil, fmt.Errorf("project: %w", err)
-	}
-	if fi, err := os.Stat(project); err != nil || !fi.IsDir() {
-		return nil, fmt.Errorf("project %s is not a directory", project)
-	}
-	if project == "/" {
-		return nil, errors.New("project /: give a project directory, not the root")
 	}
 	me, err := hostUser()
 	if err != nil {
@@ -71,8 +95,7 @@ func New(e *engine.Engine, p Profile) (_ *Sandbox, err error) {
 	if project == me.HomeDir {
 		return nil, fmt.Errorf("project %s is your home directory: give a project directory inside it", project)
 	}
-	sum := sha256.Sum256([]byte(project))
-	s := &Sandbox{Project: project, Dir: filepath.Join(e.Root(), "sandbox", filepath.Base(project)+"-"+hex.EncodeToString(sum[:6]))}
+	s := &Sandbox{Project: project, Dir: sandboxDir(e, project), e: e}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -83,11 +106,8 @@ func New(e *engine.Engine, p Profile) (_ *Sandbox, err error) {
 	}
 	// Shared by the sandboxes of the project while they run: the last
 	// one removes the protected paths they made.
-	if s.lock, err = os.OpenFile(filepath.Join(s.Dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600); err != nil {
-		return nil, fmt.Errorf("sandbox lock: %w", err)
-	}
-	if err := unix.Flock(int(s.lock.Fd()), unix.LOCK_SH); err != nil {
-		return nil, fmt.Errorf("sandbox lock: %w", err)
+	if s.lock, err = openLock(s.Dir); err != nil {
+		return nil, err
 	}
 
 	host, _, err := e.Host()
@@ -96,7 +116,7 @@ func New(e *engine.Engine, p Profile) (_ *Sandbox, err error) {
 	}
 	cfg := engine.Config{
 		Rootfs: "/", Image: p.Image, ReadOnly: true, Workdir: project,
-		Labels: map[string]string{"io.rless.sandbox": project},
+		Labels: map[string]string{LabelProject: project},
 		Remove: true,
 	}
 	if p.Image != "" {
@@ -227,8 +247,11 @@ func New(e *engine.Engine, p Profile) (_ *Sandbox, err error) {
 	}
 	mounts = append(mounts, bind(project, project, false))
 	guarded, guards, err := protect(project, p.AllowWrite)
-	s.guards = guards
 	if err != nil {
+		return nil, err
+	}
+	if err := recordMade(s.Dir, guards); err != nil {
+		unguard(guards)
 		return nil, err
 	}
 	cfg.Mounts = append(mounts, guarded...)
@@ -260,6 +283,15 @@ func New(e *engine.Engine, p Profile) (_ *Sandbox, err error) {
 	if cfg.Network != "none" && !network.TunUsable() {
 		return nil, fmt.Errorf("--network %s needs /dev/net/tun, which this host does not open to you: use --network none", orDefault(p.Network))
 	}
+	if p.KeepRunning {
+		digest, err := settingsDigest(p, project)
+		if err != nil {
+			return nil, err
+		}
+		s.Kept, s.command = KeptName(s.Dir), cfg.Command
+		cfg.Name, cfg.Detach, cfg.Idle, cfg.Remove, cfg.Command = s.Kept, true, true, false, nil
+		cfg.Labels[LabelSettings] = digest
+	}
 	s.Config = cfg
 	return s, nil
 }
@@ -272,10 +304,18 @@ func orDefault(n string) string {
 }
 
 // Run runs the sandbox's command to its end and returns its exit status
-// (see engine.Engine.Run), then undoes what New made (Close).
-func (s *Sandbox) Run(ctx context.Context, e *engine.Engine) (int, error) {
+// (see engine.Engine.Run), then undoes what New made (Close). A kept
+// sandbox's command runs in it (Start) and the sandbox goes on.
+func (s *Sandbox) Run(ctx context.Context) (int, error) {
 	defer s.Close()
-	return e.Run(ctx, s.Config)
+	if s.Kept != "" {
+		proc, err := s.Exec(ctx)
+		if err != nil {
+			return -1, err
+		}
+		return proc.Wait()
+	}
+	return s.e.Run(ctx, s.Config)
 }
 
 // Refused returns how many network attempts the sandbox's allow-list
@@ -297,17 +337,17 @@ func (s *Sandbox) Refused() int {
 }
 
 // Close removes what New made on the host for this run: the protected
-// paths it made (when no other sandbox of the project runs) and an
-// ephemeral home. It may be called more than once.
+// paths sandboxes of the project made (when no other sandbox of the
+// project runs, a kept one included) and an ephemeral home. It may be
+// called more than once.
 func (s *Sandbox) Close() error {
 	if s.lock != nil {
-		if unix.Flock(int(s.lock.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
-			unguard(s.guards)
+		if unix.Flock(int(s.lock.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil && !s.keptRunning() {
+			removeMade(s.Dir, s.Project)
 		}
 		s.lock.Close()
 		s.lock = nil
 	}
-	s.guards = nil
 	if s.tmpHome != "" {
 		err := os.RemoveAll(s.tmpHome)
 		s.tmpHome = ""

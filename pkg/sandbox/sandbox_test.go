@@ -49,6 +49,7 @@ ephemeral = true
 		{"network = \"none\"\nallow = [\"a.com\"]\n", 2, "allow"},
 		{"allow_write = [\"../x\"]\n", 1, "allow_write"},
 		{"ephemeral = \"yes\"\n", 1, "ephemeral"},
+		{"keep_running = true\nephemeral = true\n", 2, "ephemeral"},
 	} {
 		_, err := LoadProfile(writeProfile(t, c.content))
 		var pe *ProfileError
@@ -153,5 +154,56 @@ func TestParseCache(t *testing.T) {
 		if _, err := parseCache(bad); err == nil {
 			t.Errorf("%q: no error", bad)
 		}
+	}
+}
+
+func TestKeptName(t *testing.T) {
+	for dir, want := range map[string]string{
+		"/store/sandbox/web-0123456789ab":      "sandbox-web-0123456789ab",
+		"/store/sandbox/my app é-0123456789ab": "sandbox-my_app___-0123456789ab",
+	} {
+		if got := KeptName(dir); got != want {
+			t.Errorf("KeptName(%q) = %q, want %q", dir, got, want)
+		}
+	}
+}
+
+// TestRemoveMade: the protected paths recorded as made go when still
+// empty; a changed one, and a path no sandbox makes, stay.
+func TestRemoveMade(t *testing.T) {
+	dir, project := t.TempDir(), t.TempDir()
+	_, guards, err := protect(project, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := recordMade(dir, guards); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(project, ".envrc"), []byte("export X=1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(project, "src")
+	if err := os.Mkdir(other, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, madeFile), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(other + "\n")
+	f.Close()
+	removeMade(dir, project)
+	for _, p := range []string{".vscode", ".husky", ".gitmodules"} {
+		if _, err := os.Lstat(filepath.Join(project, p)); err == nil {
+			t.Errorf("%s left", p)
+		}
+	}
+	for _, p := range []string{".envrc", "src"} {
+		if _, err := os.Lstat(filepath.Join(project, p)); err != nil {
+			t.Errorf("%s removed: %v", p, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, madeFile)); err == nil {
+		t.Error("the list is left")
 	}
 }

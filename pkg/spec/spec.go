@@ -21,7 +21,9 @@ import (
 // Annotations rless reads from a spec.
 const (
 	// AnnotationInit is "true" when rless's init runs as PID 1 and starts
-	// the process, "false" when the process is PID 1 itself.
+	// the process, "false" when the process is PID 1 itself, and "idle"
+	// when rless's init runs as PID 1 without a process of its own (see
+	// Options.Idle).
 	AnnotationInit = "io.rless.init"
 )
 
@@ -60,8 +62,12 @@ type Options struct {
 	Terminal bool       // give the process a pseudo-terminal
 	Network  string     // NetworkNone (default), NetworkHost or NetworkSlirp
 	// Slirp is the userspace network of NetworkSlirp (nil: its defaults).
-	Slirp   *network.Config
-	Init    bool           // run rless's init as PID 1
+	Slirp *network.Config
+	Init  bool // run rless's init as PID 1
+	// Idle runs rless's init as PID 1 with no command (Args must be
+	// empty): the container holds the processes exec starts in it until
+	// it is stopped. Idle implies Init.
+	Idle    bool
 	Mapping userns.Mapping // the user namespace's id mappings
 	// StopSignal is the signal that stops the container (see
 	// ParseSignal); "" is SIGTERM.
@@ -98,7 +104,10 @@ const SeccompUnconfined = "unconfined"
 
 // New returns the spec of a container with options o.
 func New(o Options) (*specs.Spec, error) {
-	if len(o.Args) == 0 {
+	switch {
+	case o.Idle && len(o.Args) > 0:
+		return nil, fmt.Errorf("an idle container runs no command of its own: %q given", o.Args)
+	case !o.Idle && len(o.Args) == 0:
 		return nil, fmt.Errorf("no command given")
 	}
 	g, err := generate.New("linux")
@@ -167,7 +176,11 @@ func New(o Options) (*specs.Spec, error) {
 	for _, d := range Devices() {
 		g.AddDevice(d)
 	}
-	g.AddAnnotation(AnnotationInit, fmt.Sprint(o.Init))
+	init := fmt.Sprint(o.Init)
+	if o.Idle {
+		init = "idle"
+	}
+	g.AddAnnotation(AnnotationInit, init)
 	if o.StopSignal != "" {
 		sig, err := ParseSignal(o.StopSignal)
 		if err != nil {
@@ -284,7 +297,13 @@ func HasNamespace(s *specs.Spec, t specs.LinuxNamespaceType) bool {
 
 // InitEnabled reports whether s asks for rless's init as PID 1.
 func InitEnabled(s *specs.Spec) bool {
-	return s.Annotations[AnnotationInit] == "true"
+	return s.Annotations[AnnotationInit] == "true" || Idle(s)
+}
+
+// Idle reports whether s asks for rless's init as PID 1 without a
+// process of its own (see Options.Idle).
+func Idle(s *specs.Spec) bool {
+	return s.Annotations[AnnotationInit] == "idle"
 }
 
 // seccompProfile returns the seccomp configuration option names for s,

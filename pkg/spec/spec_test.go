@@ -366,6 +366,26 @@ func TestNewInitAnnotation(t *testing.T) {
 	}
 }
 
+func TestNewIdle(t *testing.T) {
+	o := baseOptions()
+	o.Init, o.Idle = true, true
+	if _, err := New(o); err == nil {
+		t.Errorf("New of an idle container with a command %q: no error", o.Args)
+	}
+	o.Args = nil
+	s, err := New(o)
+	if err != nil {
+		t.Fatalf("New of an idle container: %v", err)
+	}
+	if !Idle(s) || !InitEnabled(s) || len(s.Process.Args) != 0 {
+		t.Errorf("idle spec: Idle %v, InitEnabled %v, args %q", Idle(s), InitEnabled(s), s.Process.Args)
+	}
+	o.Idle = false
+	if _, err := New(o); err == nil {
+		t.Error("New without a command: no error")
+	}
+}
+
 func TestInitEnabled(t *testing.T) {
 	tests := []struct {
 		name        string
@@ -376,6 +396,7 @@ func TestInitEnabled(t *testing.T) {
 		{"absent", map[string]string{"other": "true"}, false},
 		{"true", map[string]string{AnnotationInit: "true"}, true},
 		{"false", map[string]string{AnnotationInit: "false"}, false},
+		{"idle", map[string]string{AnnotationInit: "idle"}, true},
 		{"empty", map[string]string{AnnotationInit: ""}, false},
 		{"not exactly true", map[string]string{AnnotationInit: "yes"}, false},
 	}
