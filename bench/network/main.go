@@ -55,6 +55,7 @@ type bench struct {
 	iperfPort          int    // the host's iperf3 server
 	echoAddr           string // the host's echo server
 	seconds, pings     int
+	streams            int // parallel iperf3 streams (-P)
 }
 
 // stack is one way of running a command in a network namespace.
@@ -133,6 +134,7 @@ func run() error {
 	pingpong := flag.String("pingpong", "", "path of the static pingpong `binary` (required)")
 	flag.IntVar(&b.seconds, "t", 10, "iperf3 duration in `seconds`")
 	flag.IntVar(&b.pings, "pings", 10000, "ping-pong round trips per run")
+	flag.IntVar(&b.streams, "P", 1, "parallel iperf3 `streams` (upload and published)")
 	n := flag.Int("n", 3, "runs per case")
 	only := flag.String("tests", "", "comma-separated `list` of tests to run (default: upload,published,ping-pong)")
 	jsonOut := flag.String("json", "", "also write the results as JSON to `FILE`")
@@ -140,7 +142,7 @@ func run() error {
 	if os.Getuid() == 0 {
 		return errors.New("running as root: the benchmark measures rootless containers; use bench/network/run.sh, which runs it as the test user")
 	}
-	if b.rless == "" || *pingpong == "" || flag.NArg() != 0 || *n < 1 || b.seconds < 1 {
+	if b.rless == "" || *pingpong == "" || flag.NArg() != 0 || *n < 1 || b.seconds < 1 || b.streams < 1 {
 		flag.Usage()
 		return errors.New("bad usage")
 	}
@@ -218,7 +220,7 @@ func run() error {
 		}
 		active = append(active, st)
 	}
-	fmt.Printf("host address %s, iperf3 -t %d, %d ping-pongs, %d runs per case, interleaved\n", b.host, b.seconds, b.pings, *n)
+	fmt.Printf("host address %s, iperf3 -t %d -P %d, %d ping-pongs, %d runs per case, interleaved\n", b.host, b.seconds, b.streams, b.pings, *n)
 
 	// One result per case, in the order the cases run in each round.
 	var results []*result
@@ -271,7 +273,7 @@ func run() error {
 		}
 	}
 	rep := report(os.Stdout, results)
-	rep.Time, rep.Host, rep.Seconds, rep.Runs, rep.Skipped = time.Now().UTC(), b.host, b.seconds, *n, skipped
+	rep.Time, rep.Host, rep.Seconds, rep.Streams, rep.Runs, rep.Skipped = time.Now().UTC(), b.host, b.seconds, b.streams, *n, skipped
 	if err := benchio.WriteJSON(*jsonOut, rep); err != nil {
 		return err
 	}
@@ -313,7 +315,7 @@ func iperf3Result(out []byte) (float64, error) {
 
 func upload(b *bench, st stack) (sample, error) {
 	var out syncBuffer
-	argv := []string{"/usr/bin/iperf3", "-c", b.host, "-p", strconv.Itoa(b.iperfPort), "-t", strconv.Itoa(b.seconds), "-J"}
+	argv := []string{"/usr/bin/iperf3", "-c", b.host, "-p", strconv.Itoa(b.iperfPort), "-t", strconv.Itoa(b.seconds), "-P", strconv.Itoa(b.streams), "-J"}
 	rss, err := measure(b, st, argv, 0, &out, func(s *session) error {
 		return s.main.wait(time.Duration(b.seconds)*time.Second + time.Minute)
 	})
@@ -337,7 +339,7 @@ func published(b *bench, st stack) (sample, error) {
 			return fmt.Errorf("container iperf3 server: %w", err)
 		}
 		var out syncBuffer
-		c, err := start([]string{"iperf3", "-c", "127.0.0.1", "-p", strconv.Itoa(port), "-t", strconv.Itoa(b.seconds), "-J"}, &out)
+		c, err := start([]string{"iperf3", "-c", "127.0.0.1", "-p", strconv.Itoa(port), "-t", strconv.Itoa(b.seconds), "-P", strconv.Itoa(b.streams), "-J"}, &out)
 		if err != nil {
 			return err
 		}
@@ -793,6 +795,7 @@ type fullReport struct {
 	Time    time.Time      `json:"time"`
 	Host    string         `json:"host"`
 	Seconds int            `json:"iperf3_seconds"`
+	Streams int            `json:"iperf3_streams"`
 	Runs    int            `json:"runs"`
 	Skipped []string       `json:"skipped,omitempty"`
 	Cases   []*result      `json:"cases"`
