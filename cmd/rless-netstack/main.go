@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/rless/rless/internal/logging"
@@ -34,7 +35,17 @@ import (
 	"github.com/rless/rless/pkg/slirp"
 )
 
+// memoryLimit is the stack's soft memory limit (runtime/debug's), unless
+// GOMEMLIMIT sets one: the collector runs more often near it, instead of
+// letting the heap grow to twice what is live. With 4 parallel streams
+// this keeps the peak RSS near 25 MB instead of 34, at the same
+// throughput (BENCHMARKS.md).
+const memoryLimit = 24 << 20
+
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
+	}
 	if os.Getenv(logging.Env) == "" {
 		logging.Plain()
 	}
