@@ -67,8 +67,8 @@ seconds. rless ps lists it as sandbox-<project>-<digits>.
 The settings can live in the project's .rless/sandbox.toml (or --profile
 FILE), keys as the flags' names with "_" for "-" (allow, resolver, ro, rw,
 allow_write, env, pass_env, cache, network, image, ephemeral, ssh_agent,
-display, gpu, log, keep_running, command); flags add to it. --print-profile shows the
-effective profile. The exit status is the command's, 125 when rless fails.`,
+display, gpu, log, keep_running, command); flags add to it.
+--print-profile shows the effective profile. The exit status is the command's, 125 when rless fails.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runSandbox(cmd, g, f, args)
