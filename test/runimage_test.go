@@ -378,6 +378,14 @@ func TestRunImageKeepID(t *testing.T) {
 	if r := rlessImg(t, root, "run", "--rm", "--userns=keep-id", "alpine", "sh", "-c", "kill -TERM $$"); r.code != 143 {
 		t.Errorf("keep-id: killed by SIGTERM: exit %d, want 143 (%s)", r.code, r.stderr)
 	}
+	// exec into a detached keep-id container: the init is the
+	// container's root, a subordinate id, and its exec socket must still
+	// let the user in.
+	mustImg(t, root, "run", "-d", "--name", "kid", "--userns=keep-id", "alpine", "sleep", "600")
+	if r := rlessImg(t, root, "exec", "kid", "id", "-u"); r.code != 0 || r.stdout != fmt.Sprintf("%d\n", uid) {
+		t.Errorf("keep-id: exec: exit %d, stdout %q, want %d (%s)", r.code, r.stdout, uid, r.stderr)
+	}
+	mustImg(t, root, "rm", "-f", "kid")
 	// Their storage went at once: its directories belong to subordinate
 	// ids, which no later run could remove from the trash.
 	if trash, _ := filepath.Glob(filepath.Join(root, "trash", "ctr-*")); len(trash) > 0 {

@@ -289,6 +289,46 @@ func TestSandboxKeepRunning(t *testing.T) {
 	}
 }
 
+// TestSandboxImageKeepRunning: a kept sandbox on an image's root (with
+// or without a subordinate range): its background process outlives the
+// command, a file the command writes in the project is the user's on the
+// host, and --stop removes the container and its storage.
+func TestSandboxImageKeepRunning(t *testing.T) {
+	registry(t)
+	store := imageStore(t)
+	id := strings.TrimSpace(mustImg(t, store, "pull", "-q", "oci:"+regLayout.Dir+":"+layoutTag(alpineRef)).stdout)
+	project := t.TempDir()
+	sandbox := func(args ...string) result {
+		t.Helper()
+		return rlessImg(t, store, append([]string{"sandbox", "--project", project, "--network", "none", "--image", id}, args...)...)
+	}
+	before := takeSnapshot(t)
+	r := sandbox("--keep-running", "--", "sh", "-c", "sleep 600.4343 >/dev/null 2>&1 & cat /etc/alpine-release > release")
+	if r.code != 0 {
+		t.Fatalf("first command: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(project, "release"), &st); err != nil {
+		t.Errorf("the file the sandbox wrote: %v", err)
+	} else if int(st.Uid) != os.Getuid() {
+		t.Errorf("the file the sandbox wrote belongs to uid %d on the host, want %d", st.Uid, os.Getuid())
+	}
+	r = sandbox("--keep-running", "--", "sh", "-c", "ps -o args | grep -c '^sleep 600.4343'")
+	if r.code != 0 || r.stdout != "1\n" {
+		t.Errorf("second command: exit %d, stdout %q (want the first one's sleep)\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	if r := sandbox("--stop"); r.code != 0 {
+		t.Fatalf("--stop: exit %d: %s", r.code, r.stderr)
+	}
+	assertClean(t, before)
+	if out := mustImg(t, store, "ps", "-aq").stdout; out != "" {
+		t.Errorf("containers left after --stop: %q", out)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(store, "containers")); len(entries) > 0 {
+		t.Errorf("container storage left after --stop: %d entries", len(entries))
+	}
+}
+
 // hasProcess reports whether a process of the test user runs whose
 // command line starts with prefix.
 func hasProcess(t *testing.T, prefix string) bool {

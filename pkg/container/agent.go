@@ -161,6 +161,15 @@ func (a *agent) listen() (int, error) {
 		unix.Close(fd)
 		return -1, fmt.Errorf("bind exec socket: %w", err)
 	}
+	// Connecting takes write permission on the socket: it is the
+	// owner's, whom the init's uid is not where the owner's uid is not
+	// the container's root (keep-id with a subordinate range).
+	if a.owner != uint32(os.Getuid()) {
+		if err := unix.Fchownat(a.stateDir, ExecSocket, int(a.owner), -1, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("exec socket: give it to its owner: %w", err)
+		}
+	}
 	if err := unix.Listen(fd, 16); err != nil {
 		unix.Close(fd)
 		return -1, fmt.Errorf("listen on exec socket: %w", err)
