@@ -287,6 +287,11 @@ func TestSandboxKeepRunning(t *testing.T) {
 	if r.code != 125 || !strings.Contains(r.stderr, "no sandbox of "+project+" is kept running") {
 		t.Errorf("--stop again: exit %d, stderr %q", r.code, r.stderr)
 	}
+	never, _ := filepath.EvalSymlinks(t.TempDir())
+	r = run(t, "--root", store, "sandbox", "--project", never, "--stop")
+	if r.code != 125 || r.stderr != "Error: no sandbox of "+never+" is kept running: no such container\n" {
+		t.Errorf("--stop in a project never sandboxed: exit %d, stderr %q", r.code, r.stderr)
+	}
 }
 
 // TestSandboxImageKeepRunning: a kept sandbox on an image's root (with

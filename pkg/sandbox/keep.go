@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,16 +75,12 @@ func (s *Sandbox) Start(ctx context.Context) (*engine.Container, error) {
 	if s.Kept == "" {
 		return nil, errors.New("this sandbox is not kept running")
 	}
-	// One start at a time per project: two commands must not both make
-	// the kept sandbox.
-	lock, err := os.OpenFile(filepath.Join(s.Dir, "keep.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	// Two commands must not both make the kept sandbox.
+	lock, err := lockKept(s.Dir)
 	if err != nil {
-		return nil, fmt.Errorf("kept sandbox lock: %w", err)
+		return nil, err
 	}
 	defer lock.Close()
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
-		return nil, fmt.Errorf("kept sandbox lock: %w", err)
-	}
 	if c, err := s.e.Load(s.Kept); err == nil {
 		info, err := c.Info()
 		if err != nil {
@@ -146,10 +143,19 @@ func Stop(ctx context.Context, e *engine.Engine, project string) error {
 		return err
 	}
 	dir := sandboxDir(e, project)
+	notKept := fmt.Errorf("no sandbox of %s is kept running: %w", project, engine.ErrNotExist)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return notKept // never a sandbox there
+	}
+	lock, err := lockKept(dir)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	c, err := e.Load(KeptName(dir))
 	if err != nil {
 		if errors.Is(err, engine.ErrNotExist) {
-			return fmt.Errorf("no sandbox of %s is kept running: %w", project, engine.ErrNotExist)
+			return notKept
 		}
 		return err
 	}
@@ -164,6 +170,21 @@ func Stop(ctx context.Context, e *engine.Engine, project string) error {
 		return err
 	}
 	return s.Close()
+}
+
+// lockKept takes the lock that makes the start and the stop of the kept
+// sandbox of sandbox directory dir one at a time; closing the file
+// releases it.
+func lockKept(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "keep.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("kept sandbox lock: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("kept sandbox lock: %w", err)
+	}
+	return f, nil
 }
 
 // openLock opens the lock the sandboxes of a project share while they
