@@ -176,27 +176,25 @@ func Stop(ctx context.Context, e *engine.Engine, project string) error {
 // sandbox of sandbox directory dir one at a time; closing the file
 // releases it.
 func lockKept(dir string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, "keep.lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("kept sandbox lock: %w", err)
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("kept sandbox lock: %w", err)
-	}
-	return f, nil
+	return lockFile(filepath.Join(dir, "keep.lock"), unix.LOCK_EX, "kept sandbox lock")
 }
 
 // openLock opens the lock the sandboxes of a project share while they
 // run (sandbox directory dir), taken shared.
 func openLock(dir string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	return lockFile(filepath.Join(dir, "lock"), unix.LOCK_SH, "sandbox lock")
+}
+
+// lockFile opens (making it) the lock file path and takes it as how
+// (unix.LOCK_EX or LOCK_SH) says; errors begin with what.
+func lockFile(path string, how int, what string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("sandbox lock: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH); err != nil {
+	if err := unix.Flock(int(f.Fd()), how); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("sandbox lock: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return f, nil
 }
