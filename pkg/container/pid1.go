@@ -69,27 +69,19 @@ func (p *process) runInit(conn *syncmsg.Conn) int {
 		p.stateDir, a.stateDir = -1, -1
 	}
 	if spec.Idle(p.spec) {
-		return p.idle(conn, a, ln, lerr, exitFD)
+		p.closeBarrier()
+		p.running(conn, a, ln, lerr, os.Getpid())
+		return p.ended(conn, a, exitFD, p.idle(a))
 	}
 	pid, err := p.start()
-	if p.barrier >= 0 {
-		unix.Close(p.barrier) // the command is executed (or failed)
-		p.barrier = -1
-	}
+	p.closeBarrier() // the command is executed (or failed)
 	if err != nil {
 		code := ExitCodeOf(err)
 		_ = conn.Send(syncmsg.Msg{Type: syncmsg.Failed, Error: err.Error(), Code: code})
 		return code
 	}
 	slog.Debug("command forked", "pid", pid)
-	if p.stdio != nil {
-		p.stdio.Close()
-	}
-	_ = conn.Send(syncmsg.Msg{Type: syncmsg.Started, Pid: pid})
-	go a.serve(ln, lerr)
-	if p.relay != nil {
-		go relay.Serve(context.Background(), p.relay)
-	}
+	p.running(conn, a, ln, lerr, pid)
 	// No debug.FreeOSMemory here: a forced collection starts threads,
 	// which a container at its process limit (a fork bomb) refuses the
 	// init, and the Go runtime dies of that.
@@ -114,37 +106,52 @@ func (p *process) runInit(conn *syncmsg.Conn) int {
 			return ExitRlessFailed // no child left: cannot happen before pid ends
 		}
 		if wpid == pid {
-			code := exitStatus(ws)
-			writeExitAt(exitFD, code)
-			_ = conn.Send(syncmsg.Msg{Type: syncmsg.Exited, Code: code})
-			a.containerEnded()
-			return code
+			return p.ended(conn, a, exitFD, exitStatus(ws))
 		}
 		a.reaped(wpid, ws)
 	}
 }
 
-// idle is rless's init of an idle container (spec.Idle): it starts no
-// command and serves exec requests, reaping, until a stop signal comes
-// (SIGTERM, SIGINT, SIGHUP, SIGQUIT or the container's stop signal). It
-// then passes the signal to every process of the container and returns 0
-// once they have all ended (a SIGKILL of the container ends what
-// remains).
-func (p *process) idle(conn *syncmsg.Conn, a *agent, ln int, lerr error, exitFD int) int {
+// closeBarrier lets the creator's start return (see waitBarrier).
+func (p *process) closeBarrier() {
 	if p.barrier >= 0 {
 		unix.Close(p.barrier)
 		p.barrier = -1
 	}
+}
+
+// running tells rless that the container runs (pid is its command's, or
+// the init's own without one) and starts serving exec requests on ln and
+// the published ports' relay.
+func (p *process) running(conn *syncmsg.Conn, a *agent, ln int, lerr error, pid int) {
 	if p.stdio != nil {
 		p.stdio.Close()
 	}
-	chld := make(chan os.Signal, 1)
-	signal.Notify(chld, syscall.SIGCHLD)
-	_ = conn.Send(syncmsg.Msg{Type: syncmsg.Started, Pid: os.Getpid()})
+	_ = conn.Send(syncmsg.Msg{Type: syncmsg.Started, Pid: pid})
 	go a.serve(ln, lerr)
 	if p.relay != nil {
 		go relay.Serve(context.Background(), p.relay)
 	}
+}
+
+// ended records the container's exit status code (in the file exitFD and
+// to rless), ends the exec'd processes and returns code.
+func (p *process) ended(conn *syncmsg.Conn, a *agent, exitFD, code int) int {
+	writeExitAt(exitFD, code)
+	_ = conn.Send(syncmsg.Msg{Type: syncmsg.Exited, Code: code})
+	a.containerEnded()
+	return code
+}
+
+// idle is rless's init of an idle container (spec.Idle), once it runs: it
+// starts no command and reaps (exec'd processes and orphans) until a stop
+// signal comes (SIGTERM, SIGINT, SIGHUP, SIGQUIT or the container's stop
+// signal). It then passes the signal to every process of the container
+// and returns 0 once they have all ended (a SIGKILL of the container ends
+// what remains).
+func (p *process) idle(a *agent) int {
+	chld := make(chan os.Signal, 1)
+	signal.Notify(chld, syscall.SIGCHLD)
 	stop := spec.StopSignal(p.spec)
 	stopping := false
 	for {
@@ -156,9 +163,6 @@ func (p *process) idle(conn *syncmsg.Conn, a *agent, ln int, lerr error, exitFD 
 				continue
 			}
 			if err == syscall.ECHILD && stopping {
-				writeExitAt(exitFD, 0)
-				_ = conn.Send(syncmsg.Msg{Type: syncmsg.Exited, Code: 0})
-				a.containerEnded()
 				return 0
 			}
 			if err != nil || wpid <= 0 {
