@@ -294,7 +294,7 @@ func newWaitCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringSliceVar(&conditions, "condition", nil, "state to wait for: stopped (the default), exited, running or created")
+	stringsVar(cmd.Flags(), &conditions, "condition", "", "state to wait for: stopped (the default), exited, running or created", true)
 	return cmd
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"text/template"
 	"text/template/parse"
@@ -32,10 +33,12 @@ import (
 // unless the command names it otherwise (ps's .ID: CONTAINER ID).
 
 // jsonFormat matches the --format values that ask for JSON.
-var jsonFormat = regexp.MustCompile(`^\s*(json|{{\s*json\s*\.?\s*}})\s*$`)
+var jsonFormat = lazyRegexp(`^\s*(json|{{\s*json\s*\.?\s*}})\s*$`)
 
 // isJSONFormat says whether format asks for the command's JSON output.
-func isJSONFormat(format string) bool { return jsonFormat.MatchString(format) }
+func isJSONFormat(format string) bool {
+	return strings.Contains(format, "json") && jsonFormat().MatchString(format)
+}
 
 // templateFuncs are the functions a --format template may call (podman's).
 var templateFuncs = template.FuncMap{
@@ -98,7 +101,7 @@ var (
 	// escapes turn a template's escapes into the characters.
 	escapes = strings.NewReplacer(`\t`, "\t", `\n`, "\n")
 	// rangeAction matches a template that ranges over the items itself.
-	rangeAction = regexp.MustCompile(`{{\s*range\s*\.\s*}}.*{{\s*end\s*-?\s*}}`)
+	rangeAction = lazyRegexp(`{{\s*range\s*\.\s*}}.*{{\s*end\s*-?\s*}}`)
 )
 
 // report is a parsed --format that is not JSON.
@@ -146,7 +149,7 @@ func withNewline(s string) string {
 }
 
 func enforceRange(s string) string {
-	if rangeAction.MatchString(s) {
+	if rangeAction().MatchString(s) {
 		return s
 	}
 	return "{{range .}}" + s + "{{end -}}"
@@ -298,4 +301,11 @@ func splitCamel(s string) []string {
 		}
 	}
 	return words
+}
+
+// lazyRegexp returns a function that compiles expr on its first call (a
+// regular expression compiled at package initialisation would cost every
+// call of rless, most of which never use it).
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 
 	"github.com/rless/rless/pkg/engine"
@@ -176,7 +175,7 @@ func inspectOne(e *engine.Engine, kind, name string) (any, error) {
 
 var (
 	// idField is the JSON name of the ID in a template: Go's is ID.
-	idField = regexp.MustCompile(`{{\s*\.Id\s*}}`)
+	idField = lazyRegexp(`{{\s*\.Id\s*}}`)
 	// dockerFields are Docker's names of fields that podman's inspect
 	// takes in templates for its own.
 	dockerFields = strings.NewReplacer(".Src", ".Source", ".Dst", ".Destination", ".ImageID", ".Image")
@@ -186,7 +185,7 @@ var (
 // {{.Id}} is {{.ID}}, and .Src, .Dst and .ImageID are .Source,
 // .Destination and .Image.
 func normalizeInspectFormat(format string) string {
-	return dockerFields.Replace(idField.ReplaceAllString(format, "{{.ID}}"))
+	return dockerFields.Replace(idField().ReplaceAllString(format, "{{.ID}}"))
 }
 
 // writeJSON writes v to w as inspect prints it: indented by four spaces,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/rless/rless/internal/logging"
 	"github.com/rless/rless/pkg/engine"
@@ -81,19 +82,16 @@ func execute(args []string, ociOnly bool) int {
 	pf.StringVar(&g.root, "root", engine.DefaultRoot(), "storage root directory")
 	pf.StringVar(&g.runRoot, "runroot", engine.DefaultRunRoot(), "directory for the state of running containers")
 	pf.StringVar(&g.storageDriver, "storage-driver", "overlay", "how an image's layers become a container's root: overlay (kernel overlayfs, else fuse-overlayfs, else a copy) or vfs (a copy)")
-	pf.StringArrayVar(&g.storageOpts, "storage-opt", nil, "storage option: overlay.mount_program=PATH (a FUSE overlay program such as fuse-overlayfs, instead of the kernel's)")
+	stringsVar(pf, &g.storageOpts, "storage-opt", "", "storage option: overlay.mount_program=PATH (a FUSE overlay program such as fuse-overlayfs, instead of the kernel's)", false)
 	if ociOnly {
 		root.AddCommand(newOCICmd())
 		root.SetArgs(args)
 		return exitStatus(root.ExecuteContext(context.Background()))
 	}
-	root.AddCommand(newRunCmd(g), newUnshareCmd(g), newInfoCmd(g),
-		newImagesCmd(g, "images"), newRmiCmd(g, "rmi"), newTagCmd(g), newImageCmd(g), newSystemCmd(g), newVolumeCmd(g), newPortCmd(g))
-	root.AddCommand(engineCommands(g, false)...)
-	root.AddCommand(containerCommands(g)...)
-	root.AddCommand(newHealthcheckCmd(g), newPsCmd(g, "ps"), newCompletionCmd(), newVersionCmd(), newTopInspectCmd(g), newOCICmd(), newSandboxCmd(g))
-	root.AddCommand(newContainerCmd(g, append(containerCommands(g), newContainerPruneCmd(g), newContainerInspectCmd(g))...))
-	addCompletions(root, g)
+	addTopCommands(root, g, args)
+	if len(args) > 0 && strings.HasPrefix(args[0], "__complete") {
+		addCompletions(root, g)
+	}
 	root.SetArgs(args)
 	return exitStatus(root.ExecuteContext(context.Background()))
 }

@@ -21,9 +21,9 @@ func (f *imageFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.pull, "pull", "missing", "pull the image: missing (when not in the store), always, newer (as always: present layers are not fetched again) or never")
 	f.retry.register(fl)
 	fl.StringVar(&f.entrypoint, "entrypoint", "", "override the image's entrypoint (\"\" clears it); the image's command goes with it")
-	fl.StringArrayVarP(&f.volumes, "volume", "v", nil, "bind mount HOST-PATH:CONTAINER-PATH[:ro|rw|U|z|Z] (the host path must exist; U gives it to the container's user), or mount the named volume VOLUME:CONTAINER-PATH[:OPTIONS] (created when missing)")
-	fl.StringArrayVar(&f.tmpfs, "tmpfs", nil, "mount a tmpfs at CONTAINER-PATH[:OPTIONS]")
-	fl.StringArrayVar(&f.mounts, "mount", nil, "mount type=bind|volume,source=HOST-PATH|VOLUME,destination=PATH[,ro] or type=tmpfs,destination=PATH[,tmpfs-size=N]")
+	stringsVar(fl, &f.volumes, "volume", "v", "bind mount HOST-PATH:CONTAINER-PATH[:ro|rw|U|z|Z] (the host path must exist; U gives it to the container's user), or mount the named volume VOLUME:CONTAINER-PATH[:OPTIONS] (created when missing)", false)
+	stringsVar(fl, &f.tmpfs, "tmpfs", "", "mount a tmpfs at CONTAINER-PATH[:OPTIONS]", false)
+	stringsVar(fl, &f.mounts, "mount", "", "mount type=bind|volume,source=HOST-PATH|VOLUME,destination=PATH[,ro] or type=tmpfs,destination=PATH[,tmpfs-size=N]", false)
 }
 
 // userMounts returns the mounts of -v, --tmpfs and --mount.

@@ -27,11 +27,11 @@ func (f *netFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.network, "network", spec.NetworkSlirp, "network mode: slirp[:OPTIONS] (a userspace network, built in; options allow_host_loopback=true, enable_ipv6=false, mtu=N, cidr=A.B.C.D/N, resolver=IP[:PORT]), none (loopback only), host, or slirp4netns[:OPTIONS] or pasta[:ARGS] when installed")
 	fl.StringVar(&f.network, "net", spec.NetworkSlirp, "alias of --network")
 	_ = fl.MarkHidden("net")
-	fl.StringArrayVarP(&f.publish, "publish", "p", nil, "publish a container's port on the host: [HOST-IP:][HOST-PORT:]CONTAINER-PORT[/tcp|/udp], ports may be ranges")
+	stringsVar(fl, &f.publish, "publish", "p", "publish a container's port on the host: [HOST-IP:][HOST-PORT:]CONTAINER-PORT[/tcp|/udp], ports may be ranges", false)
 	fl.BoolVarP(&f.publishAll, "publish-all", "P", false, "publish the image's exposed ports on random host ports")
-	fl.StringArrayVar(&f.dns, "dns", nil, "DNS server for the container's /etc/resolv.conf")
-	fl.StringArrayVar(&f.dnsSearch, "dns-search", nil, "DNS search domain for /etc/resolv.conf (\".\" for none)")
-	fl.StringArrayVar(&f.addHost, "add-host", nil, "add NAME:IP to the container's /etc/hosts")
+	stringsVar(fl, &f.dns, "dns", "", "DNS server for the container's /etc/resolv.conf", false)
+	stringsVar(fl, &f.dnsSearch, "dns-search", "", "DNS search domain for /etc/resolv.conf (\".\" for none)", false)
+	stringsVar(fl, &f.addHost, "add-host", "", "add NAME:IP to the container's /etc/hosts", false)
 }
 
 func newPortCmd(g *globals) *cobra.Command {

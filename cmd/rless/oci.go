@@ -325,9 +325,9 @@ func ociExecCmd(g *ociGlobals) *cobra.Command {
 	fl.BoolVarP(&f.Terminal, "tty", "t", false, "give the process a pseudo-terminal")
 	fl.StringVar(&f.pidFile, "pid-file", "", "write the process's pid to this file")
 	fl.StringVar(&f.Cwd, "cwd", "", "working directory in the container")
-	fl.StringArrayVarP(&f.Env, "env", "e", nil, "set an environment variable (KEY=VALUE)")
+	stringsVar(fl, &f.Env, "env", "e", "set an environment variable (KEY=VALUE)", false)
 	fl.StringVarP(&f.User, "user", "u", "", "UID[:GID] of the process")
-	fl.StringArrayVarP(&f.Caps, "cap", "c", nil, "add a capability")
+	stringsVar(fl, &f.Caps, "cap", "c", "add a capability", false)
 	fl.StringVar(&f.ConsoleSocket, "console-socket", "", "unix socket to send the pseudo-terminal's master to")
 	return cmd
 }

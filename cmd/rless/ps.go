@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -13,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	units "github.com/docker/go-units"
@@ -96,7 +98,7 @@ lower, upper, title, split, pad and truncate.`,
 	fl.BoolVarP(&opts.latest, "latest", "l", false, "list the container created last (in any state)")
 	fl.BoolVar(&opts.noTrunc, "no-trunc", false, "print whole IDs and commands")
 	fl.BoolVar(&opts.noHeading, "noheading", false, "print no header line")
-	fl.StringArrayVarP(&opts.filters, "filter", "f", nil, "list the containers that match `KEY=VALUE` (see above)")
+	stringsVar(fl, &opts.filters, "filter", "f", "list the containers that match `KEY=VALUE` (see above)", false)
 	fl.StringVar(&opts.format, "format", "", "json, a Go template, or table TEMPLATE (see above)")
 	_ = cmd.RegisterFlagCompletionFunc("filter", completePsFilter(g))
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"json", "table"}, cobra.ShellCompDirectiveNoFileComp))
@@ -344,13 +346,14 @@ func psRows(infos []engine.ContainerInfo, opts psOptions, now time.Time) ([]psRo
 		last = 1
 	}
 	all := opts.all || last > 0 || slices.ContainsFunc(opts.filters, func(f string) bool { return strings.HasPrefix(f, "status=") })
-	var kept []engine.ContainerInfo
-	for _, ci := range infos {
-		if (all || ci.Status == engine.Running) && match(ci) {
+	// Pointers: a ContainerInfo is over a kilobyte.
+	kept := make([]*engine.ContainerInfo, 0, len(infos))
+	for i := range infos {
+		if ci := &infos[i]; (all || ci.Status == engine.Running) && match(*ci) {
 			kept = append(kept, ci)
 		}
 	}
-	slices.SortStableFunc(kept, func(a, b engine.ContainerInfo) int {
+	slices.SortStableFunc(kept, func(a, b *engine.ContainerInfo) int {
 		return cmp.Or(a.Created.Compare(b.Created), strings.Compare(a.ID, b.ID))
 	})
 	if last > 0 && last < len(kept) {
@@ -358,7 +361,7 @@ func psRows(infos []engine.ContainerInfo, opts psOptions, now time.Time) ([]psRo
 	}
 	rows := make([]psRow, 0, len(kept))
 	for _, ci := range kept {
-		rows = append(rows, newPsRow(ci, now, opts.noTrunc))
+		rows = append(rows, newPsRow(*ci, now, opts.noTrunc))
 	}
 	return rows, nil
 }
@@ -565,9 +568,31 @@ func writePs(w io.Writer, rows []psRow, opts psOptions) error {
 		_, err := io.WriteString(w, b.String())
 		return err
 	}
+	if opts.format == "" {
+		return writePsTable(w, rows, opts.noHeading)
+	}
 	rep, err := parseReport("ps", opts.format, psDefaultRow)
 	if err != nil {
 		return err
 	}
 	return rep.write(w, rows, psHeaders, opts.noHeading)
+}
+
+// writePsTable writes ps's default table (psDefaultRow under its header,
+// as --format table does) without text/template, whose reflection took a
+// seventh of the time of `rless ps` with 100 containers.
+func writePsTable(w io.Writer, rows []psRow, noHeading bool) error {
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 12, 2, 2, ' ', tabwriter.StripEscape)
+	if !noHeading {
+		_, _ = io.WriteString(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES\n")
+	}
+	for _, r := range rows {
+		_, _ = io.WriteString(tw, r.ID()+"\t"+r.Image+"\t"+r.Command()+"\t"+r.CreatedHuman()+"\t"+r.Status+"\t"+r.Ports()+"\t"+r.Names()+"\n")
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := w.Write(buf.Bytes())
+	return err
 }

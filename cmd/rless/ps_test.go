@@ -206,6 +206,21 @@ func TestPsTable(t *testing.T) {
 	}
 }
 
+// TestPsTableFast checks that the default table (writePsTable) is what
+// the template of --format table prints.
+func TestPsTableFast(t *testing.T) {
+	for _, opts := range []psOptions{
+		{last: -1, all: true}, {last: -1, all: true, noHeading: true},
+		{last: -1, all: true, noTrunc: true}, {last: -1, filters: []string{"name=none"}},
+	} {
+		want := opts
+		want.format = "table"
+		if got, want := ps(t, opts), ps(t, want); got != want {
+			t.Errorf("%+v: the default table\n%s\n--format table\n%s", opts, got, want)
+		}
+	}
+}
+
 func TestPsQuiet(t *testing.T) {
 	if got := ps(t, psOptions{last: -1, all: true, quiet: true}); got != "dddddddddddd\nbbbbbbbbbbbb\naaaaaaaaaaaa\ncccccccccccc\n" {
 		t.Errorf("-aq: %q", got)

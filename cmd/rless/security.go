@@ -23,11 +23,11 @@ type securityFlags struct {
 }
 
 func (f *securityFlags) register(fl *pflag.FlagSet) {
-	fl.StringSliceVar(&f.capAdd, "cap-add", nil, "add capabilities (names with or without CAP_, or ALL)")
-	fl.StringSliceVar(&f.capDrop, "cap-drop", nil, "drop capabilities (names with or without CAP_, or ALL)")
+	stringsVar(fl, &f.capAdd, "cap-add", "", "add capabilities (names with or without CAP_, or ALL)", true)
+	stringsVar(fl, &f.capDrop, "cap-drop", "", "drop capabilities (names with or without CAP_, or ALL)", true)
 	fl.BoolVar(&f.privileged, "privileged", false, "keep every capability of the user namespace, mask no path and filter no syscall (still unprivileged on the host: the namespace's root is your user)")
-	fl.StringArrayVar(&f.securityOpts, "security-opt", nil, "no-new-privileges, mask=PATH[:PATH...], unmask=ALL|PATH[:PATH...], seccomp=unconfined|PROFILE.json (Docker/podman format; default: Docker's profile)")
-	fl.StringArrayVar(&f.ulimits, "ulimit", nil, "resource limit name=soft[:hard] (nofile, nproc, core, memlock, stack, ...; -1 for unlimited)")
+	stringsVar(fl, &f.securityOpts, "security-opt", "", "no-new-privileges, mask=PATH[:PATH...], unmask=ALL|PATH[:PATH...], seccomp=unconfined|PROFILE.json (Docker/podman format; default: Docker's profile)", false)
+	stringsVar(fl, &f.ulimits, "ulimit", "", "resource limit name=soft[:hard] (nofile, nproc, core, memlock, stack, ...; -1 for unlimited)", false)
 	fl.Int64Var(&f.pidsLimit, "pids-limit", spec.DefaultPidsLimit, "most processes the container may have (0 or -1: no limit); without a delegated cgroup, enforced as RLIMIT_NPROC")
 	fl.StringVarP(&f.memory, "memory", "m", "", "memory limit (needs a delegated cgroup v2 subtree)")
 	fl.StringVar(&f.cpus, "cpus", "", "CPU limit (needs a delegated cgroup v2 subtree)")

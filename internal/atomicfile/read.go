@@ -2,6 +2,8 @@ package atomicfile
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"os"
 	"sync"
 
@@ -14,6 +16,29 @@ import (
 // the system calls of a command that reads many such files (rless ps); and
 // the pages a fresh buffer for each file touches cost as much again.
 func Read(path string) ([]byte, error) {
+	var data []byte
+	err := read(path, func(b []byte) error {
+		data = bytes.Clone(b)
+		return nil
+	})
+	return data, err
+}
+
+// ReadJSON decodes path, a small file of JSON, into v, as json.Unmarshal
+// of what Read returns would, but from Read's pooled buffer: no copy of
+// the file is made (ps decodes several files per container).
+func ReadJSON(path string, v any) error {
+	return read(path, func(b []byte) error {
+		if err := json.Unmarshal(b, v); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		return nil
+	})
+}
+
+// read calls f with the content of path, in a pooled buffer that f must
+// not keep.
+func read(path string, f func([]byte) error) error {
 	var fd int
 	var err error
 	for {
@@ -23,7 +48,7 @@ func Read(path string) ([]byte, error) {
 		}
 	}
 	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+		return &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer unix.Close(fd)
 	bp := buffers.Get().(*[]byte)
@@ -38,13 +63,13 @@ func Read(path string) ([]byte, error) {
 			continue
 		}
 		if err != nil {
-			return nil, &os.PathError{Op: "read", Path: path, Err: err}
+			return &os.PathError{Op: "read", Path: path, Err: err}
 		}
 		if n == 0 {
 			if cap(buf) <= maxPooled {
 				*bp = buf
 			}
-			return bytes.Clone(buf), nil
+			return f(buf)
 		}
 		buf = buf[:len(buf)+n]
 	}

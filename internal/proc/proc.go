@@ -2,6 +2,7 @@
 package proc
 
 import (
+	"bytes"
 	"errors"
 	"strconv"
 	"strings"
@@ -37,12 +38,40 @@ func readStat(pid int) (uint64, byte, error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	fields, err := statFields(stat)
-	if err != nil {
-		return 0, 0, err
+	return startAndState(stat)
+}
+
+// startAndState returns fields 22 (the start time) and 3 (the state) of a
+// /proc/PID/stat, without the allocations of statFields: `ps` reads one
+// per container.
+func startAndState(stat []byte) (uint64, byte, error) {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, 0, errors.New("/proc/PID/stat: no command name")
 	}
-	start, err := strconv.ParseUint(fields[19], 10, 64)
-	return start, fields[0][0], err
+	var state byte
+	field := 2 // the command name's
+	rest := stat[i+1:]
+	for len(rest) > 0 {
+		rest = bytes.TrimLeft(rest, " ")
+		end := bytes.IndexByte(rest, ' ')
+		if end < 0 {
+			end = len(rest)
+		}
+		if end == 0 {
+			break
+		}
+		field++
+		switch field {
+		case 3:
+			state = rest[0]
+		case 22:
+			start, err := strconv.ParseUint(string(bytes.TrimSpace(rest[:end])), 10, 64)
+			return start, state, err
+		}
+		rest = rest[end:]
+	}
+	return 0, 0, errors.New("/proc/PID/stat: too few fields")
 }
 
 // statFields returns the fields of a /proc/PID/stat after the command

@@ -82,3 +82,29 @@ func TestRunning(t *testing.T) {
 		t.Error("a reaped process, or pid 0, is running")
 	}
 }
+
+func TestStartAndState(t *testing.T) {
+	data, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := statFields(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, state, err := startAndState(data)
+	if err != nil || strconv.FormatUint(start, 10) != f[19] || state != f[0][0] {
+		t.Errorf("startAndState: %d %c %v; statFields: %s %s", start, state, err, f[19], f[0])
+	}
+	// A command name with spaces and parentheses, a trailing newline.
+	start, state, err = startAndState([]byte("42 (a) b) (c) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 777 19 20\n"))
+	if err != nil || start != 777 || state != 'S' {
+		t.Errorf("odd name: %d %c %v", start, state, err)
+	}
+	if _, _, err := startAndState([]byte("42 (x) S 1 2")); err == nil {
+		t.Error("no error for a short line")
+	}
+	if _, _, err := startAndState([]byte("42 x S")); err == nil {
+		t.Error("no error without a command name")
+	}
+}

@@ -1,15 +1,14 @@
 package container
 
 import (
-	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/rless/rless/internal/logging"
 	"github.com/rless/rless/internal/stage"
 	"golang.org/x/sys/unix"
@@ -31,14 +30,8 @@ const AgentStage = "exec-agent"
 
 const (
 	agentListenFD = 3 // the bound, listening exec socket
-	agentSpecFD   = 4 // a pipe carrying agentConfig as JSON
+	agentSpecFD   = 4 // a pipe carrying the spec and seccomp filter (encodeInitSpec)
 )
-
-// agentConfig is what the init hands its agent process.
-type agentConfig struct {
-	Spec    *specs.Spec       `json:"spec"`
-	Seccomp []unix.SockFilter `json:"seccomp,omitempty"`
-}
 
 // startAgentProcess binds the exec socket and starts the agent process on
 // it. A failure is logged: exec then fails, the container runs on.
@@ -50,11 +43,9 @@ func (p *process) startAgentProcess() {
 		return
 	}
 	defer unix.Close(ln)
-	data, err := json.Marshal(agentConfig{Spec: p.spec, Seccomp: p.seccomp})
-	if err != nil {
-		slog.Warn("exec agent", "err", err)
-		return
-	}
+	// The init's spec is the one it decoded (decodeInitSpec): encoding
+	// it again loses nothing, and costs none of JSON's reflection.
+	data := encodeInitSpec(initSpec{spec: p.spec, seccomp: p.seccomp})
 	var pipe [2]int
 	if err := unix.Pipe2(pipe[:], unix.O_CLOEXEC); err != nil {
 		slog.Warn("exec agent", "err", err)
@@ -104,11 +95,14 @@ func runAgentProcess() int {
 	// Not dumpable: the processes of the container cannot open its
 	// /proc entries (its executable is this program's).
 	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
-	var cfg agentConfig
 	f := os.NewFile(agentSpecFD, "spec")
-	err := json.NewDecoder(f).Decode(&cfg)
+	data, err := io.ReadAll(f)
 	f.Close()
-	if err == nil && (cfg.Spec == nil || cfg.Spec.Process == nil) {
+	var cfg initSpec
+	if err == nil {
+		cfg, err = decodeInitSpec(data)
+	}
+	if err == nil && (cfg.spec == nil || cfg.spec.Process == nil) {
 		err = fmt.Errorf("no process in the spec")
 	}
 	if err != nil {
@@ -117,12 +111,12 @@ func runAgentProcess() int {
 	}
 	// The container's limits, which exec'd processes inherit (the init
 	// sets them as it executes the command, after the agent started).
-	for _, r := range cfg.Spec.Process.Rlimits {
+	for _, r := range cfg.spec.Process.Rlimits {
 		if err := setRlimit(r); err != nil {
 			slog.Warn("exec agent", "err", err)
 		}
 	}
-	a := &agent{spec: cfg.Spec, seccomp: cfg.Seccomp, stateDir: -1, execs: map[int]*execProc{}}
+	a := &agent{spec: cfg.spec, seccomp: cfg.seccomp, stateDir: -1, execs: map[int]*execProc{}}
 	// With no child to wait for, the next SIGCHLD says there is one to
 	// reap (one that ends before that is reaped by the next Wait4).
 	sigchld := make(chan os.Signal, 1)

@@ -673,7 +673,7 @@ func (c *Container) Stop(ctx context.Context, timeout time.Duration) error {
 
 // State returns the container's state.
 func (c *Container) State() (State, error) {
-	st, err := readState(c.dir, true)
+	st, err := readState(c.dir, true, true)
 	if err != nil {
 		if c.child != nil {
 			select {

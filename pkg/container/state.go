@@ -297,13 +297,9 @@ type rawState struct {
 }
 
 func readRawState(dir string) (rawState, error) {
-	data, err := atomicfile.Read(filepath.Join(dir, stateFile))
-	if err != nil {
-		return rawState{}, err
-	}
 	var st rawState
-	if err := json.Unmarshal(data, &st.State); err != nil {
-		return st, fmt.Errorf("%s: %w", filepath.Join(dir, stateFile), err)
+	if err := atomicfile.ReadJSON(filepath.Join(dir, stateFile), &st.State); err != nil {
+		return st, err
 	}
 	st.creator, _ = strconv.Atoi(st.Annotations[annotationCreator])
 	st.startTime, _ = strconv.ParseUint(st.Annotations[annotationStartTime], 10, 64)
@@ -336,8 +332,8 @@ func (st rawState) status() Status {
 }
 
 // readState reads the state of the container of state directory dir,
-// with its spec when withSpec.
-func readState(dir string, withSpec bool) (State, error) {
+// with its spec when withSpec and its record when withRecord.
+func readState(dir string, withSpec, withRecord bool) (State, error) {
 	raw, err := readRawState(dir)
 	if err != nil {
 		return State{}, err
@@ -355,11 +351,12 @@ func readState(dir string, withSpec bool) (State, error) {
 			st.Spec = is.spec
 		}
 	}
-	if data, err := atomicfile.Read(filepath.Join(dir, recordFile)); err == nil {
-		var r Record
-		if json.Unmarshal(data, &r) == nil {
-			st.Record = &r
-		}
+	if !withRecord {
+		return st, nil
+	}
+	var r Record
+	if atomicfile.ReadJSON(filepath.Join(dir, recordFile), &r) == nil {
+		st.Record = &r
 	}
 	return st, nil
 }
@@ -488,7 +485,7 @@ func ListWith(runRoot string, o ListOptions) ([]State, error) {
 		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") || o.Skip != nil && o.Skip(e.Name()) {
 			continue
 		}
-		st, err := readState(filepath.Join(runRoot, e.Name()), !o.NoSpec)
+		st, err := readState(filepath.Join(runRoot, e.Name()), !o.NoSpec, true)
 		if err != nil {
 			continue // gone meanwhile, or not a container's
 		}
@@ -503,10 +500,21 @@ func ListWith(runRoot string, o ListOptions) ([]State, error) {
 // ReadState returns the state of container id of runRoot without loading
 // it (see Load), with its spec when withSpec.
 func ReadState(runRoot, id string, withSpec bool) (State, error) {
+	return readStateOf(runRoot, id, withSpec, true)
+}
+
+// ReadStatus returns the state of container id of runRoot without its
+// spec and record (Spec and Record nil): its status, pid and exit code,
+// from one file and /proc, for listing many containers.
+func ReadStatus(runRoot, id string) (State, error) {
+	return readStateOf(runRoot, id, false, false)
+}
+
+func readStateOf(runRoot, id string, withSpec, withRecord bool) (State, error) {
 	if err := ValidateID(id); err != nil {
 		return State{}, err
 	}
-	st, err := readState(filepath.Join(runRoot, id), withSpec)
+	st, err := readState(filepath.Join(runRoot, id), withSpec, withRecord)
 	if errors.Is(err, fs.ErrNotExist) {
 		return st, fmt.Errorf("no such container %s: %w", id, ErrNotExist)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/rless/rless/internal/diskfault"
 	"github.com/rless/rless/internal/proc"
 	"github.com/rless/rless/pkg/container"
+	"github.com/rless/rless/pkg/network"
 )
 
 // A detached container is recorded in the store, so that it outlives the
@@ -62,6 +63,12 @@ type lastRun struct {
 	Error        string    `json:"error,omitempty"`
 	RestartCount int       `json:"restart_count"`
 	Started      bool      `json:"started"` // it was started at least once
+	// Command and Ports are the last run's command line and published
+	// ports (network.Ports as JSON), which its container's record also
+	// has: listing reads them here, one file less per container. nil in
+	// what an older rless wrote.
+	Command []string        `json:"command,omitempty"`
+	Ports   json.RawMessage `json:"ports,omitempty"`
 }
 
 // healthState is the state of a detached container's healthcheck.
@@ -166,16 +173,7 @@ func (e *Engine) writeHealth(id string, h healthState) error {
 	return writeJSON(filepath.Join(e.defDir(id), healthFile), h)
 }
 
-func readJSON(path string, v any) error {
-	data, err := atomicfile.Read(path)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
-}
+func readJSON(path string, v any) error { return atomicfile.ReadJSON(path, v) }
 
 func writeJSON(path string, v any) error {
 	data, err := json.Marshal(v)
@@ -239,26 +237,42 @@ func (e *Engine) detachedInfo(d *definition, withSpec bool) ContainerInfo {
 		info.Status = Stopped
 	}
 	if last.Running {
-		if e.monitorPid(d.ID) == 0 {
+		// The container's state first: a running one has its monitor
+		// (whose death kills it), which need not be looked up then.
+		var s container.State
+		var err error
+		if last.Command != nil && !withSpec {
+			s, err = container.ReadStatus(e.runRoot, d.ID)
+			s.Record = &container.Record{Command: last.Command, Ports: last.Ports}
+		} else {
+			s, err = container.ReadState(e.runRoot, d.ID, withSpec)
+		}
+		switch {
+		case (err != nil || s.Status == Stopped) && e.monitorPid(d.ID) == 0:
 			// The monitor was killed: the container went with it.
 			info.Status, info.ExitCode = Stopped, 137
 			info.Error = "its monitor was killed"
 			if !info.FinishedAt.After(info.StartedAt) {
 				info.FinishedAt = time.Time{}
 			}
-		} else if s, err := container.ReadState(e.runRoot, d.ID, withSpec); err == nil {
+		case err == nil:
 			info.Status, info.Pid, info.Spec = s.Status, s.Pid, s.Spec
 			if s.Status == Stopped {
 				// Ended, its monitor deciding what next.
 				info.Pid = 0
 			}
 			if s.Record != nil {
-				_ = json.Unmarshal(s.Record.Ports, &info.Ports)
+				// Into a variable of its own: &info.Ports would move
+				// info, over a kilobyte, to the heap.
+				var ports []network.PortMapping
+				if len(s.Record.Ports) > 0 && json.Unmarshal(s.Record.Ports, &ports) == nil {
+					info.Ports = ports
+				}
 				if s.Record.Command != nil {
 					info.Command = s.Record.Command
 				}
 			}
-		} else {
+		default:
 			// Being restarted.
 			info.Status = Created
 		}
@@ -266,7 +280,7 @@ func (e *Engine) detachedInfo(d *definition, withSpec bool) ContainerInfo {
 	if info.Status != Running {
 		info.Ports = nil
 	}
-	if cfg.Healthcheck != nil || info.Status == Running {
+	if effectiveHealthcheck(cfg) != nil {
 		h := e.readHealth(d.ID)
 		info.Health, info.FailingStreak, info.HealthLog = h.Status, h.FailingStreak, h.Log
 		if info.Status != Running && info.Health != "" {
@@ -309,7 +323,10 @@ func (e *Engine) Containers(ctx context.Context) ([]ContainerInfo, error) {
 		return nil, err
 	}
 	// Read in parallel: the time is system calls, on files and /proc.
-	infos := make([]*ContainerInfo, len(ids))
+	// One array for all (a ContainerInfo is over a kilobyte, and fresh
+	// memory is slow to touch), compacted in place below.
+	infos := make([]ContainerInfo, len(ids))
+	found := make([]bool, len(ids))
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range min(len(ids), 2*runtime.GOMAXPROCS(0)) {
@@ -318,8 +335,7 @@ func (e *Engine) Containers(ctx context.Context) ([]ContainerInfo, error) {
 			defer wg.Done()
 			for i := range next {
 				if d, err := e.readDef(ids[i]); err == nil { // else removed meanwhile
-					info := e.detachedInfo(d, false)
-					infos[i] = &info
+					infos[i], found[i] = e.detachedInfo(d, false), true
 				}
 			}
 		}()
@@ -329,12 +345,12 @@ func (e *Engine) Containers(ctx context.Context) ([]ContainerInfo, error) {
 	}
 	close(next)
 	wg.Wait()
-	var out []ContainerInfo
-	seen := map[string]bool{}
-	for _, info := range infos {
-		if info != nil {
-			seen[info.ID] = true
-			out = append(out, *info)
+	out := infos[:0]
+	seen := make(map[string]bool, len(ids))
+	for i := range infos {
+		if found[i] {
+			seen[infos[i].ID] = true
+			out = append(out, infos[i])
 		}
 	}
 	states, err := container.ListWith(e.runRoot, container.ListOptions{Skip: func(id string) bool { return seen[id] }})

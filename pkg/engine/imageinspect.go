@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
-
-	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // ImageInspect is what `rless image inspect` prints of an image, with
@@ -18,7 +16,7 @@ type ImageInspect struct {
 	Parent       string            `json:"Parent"`
 	Comment      string            `json:"Comment"`
 	Created      *time.Time        `json:"Created,omitempty"`
-	Config       *v1.ImageConfig   `json:"Config"`
+	Config       *ImageConfig      `json:"Config"`
 	Version      string            `json:"Version"`
 	Author       string            `json:"Author"`
 	Architecture string            `json:"Architecture"`
@@ -31,7 +29,7 @@ type ImageInspect struct {
 	Annotations  map[string]string `json:"Annotations"`
 	ManifestType string            `json:"ManifestType"`
 	User         string            `json:"User"`
-	History      []v1.History      `json:"History"`
+	History      []History         `json:"History"`
 	NamesHistory []string          `json:"NamesHistory"`
 }
 
@@ -58,11 +56,11 @@ func (e *Engine) InspectImage(ref string) (*ImageInspect, error) {
 	if err != nil {
 		return nil, err
 	}
-	var cfg v1.Image
+	var cfg imageFile
 	if err := json.Unmarshal(c, &cfg); err != nil {
 		return nil, fmt.Errorf("image %s: its configuration: %w", img.ShortID(), err)
 	}
-	var man v1.Manifest
+	var man manifestFile
 	if err := json.Unmarshal(m, &man); err != nil {
 		return nil, fmt.Errorf("image %s: its manifest: %w", img.ShortID(), err)
 	}
@@ -89,13 +87,13 @@ func (e *Engine) InspectImage(ref string) (*ImageInspect, error) {
 		NamesHistory: namesHistory(img),
 	}
 	for _, d := range cfg.RootFS.DiffIDs {
-		ii.RootFS.Layers = append(ii.RootFS.Layers, d.String())
+		ii.RootFS.Layers = append(ii.RootFS.Layers, d)
 	}
 	if ii.RepoTags == nil {
 		ii.RepoTags = []string{}
 	}
 	if ii.ManifestType == "" {
-		ii.ManifestType = v1.MediaTypeImageManifest
+		ii.ManifestType = mediaTypeImageManifest
 	}
 	return ii, nil
 }

@@ -16,9 +16,7 @@ import (
 	"strings"
 	"time"
 
-	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	tarstorage "github.com/vbatts/tar-split/tar/storage"
 
 	"github.com/rless/rless/pkg/container"
 	"github.com/rless/rless/pkg/reexec"
@@ -293,7 +291,7 @@ func (e *Engine) ListImages(ctx context.Context, refs ...string) ([]ImageSummary
 		}
 		sum.Dangling = len(img.Names) == 0 && !hasChild(img, imgs)
 		if cfg, err := s.ReadConfig(img.ID); err == nil {
-			var c v1.Image
+			var c imageFile
 			if json.Unmarshal(cfg, &c) == nil {
 				sum.Labels = c.Config.Labels
 			}
@@ -451,17 +449,27 @@ func layerTarSize(s *store.Store, diffID string) (int64, error) {
 }
 
 // tarSplitSize returns the length of the tar stream a tar-split record
-// (gzip'd JSON) describes.
+// (gzip'd JSON, one entry per line) describes: the raw segments between
+// files and the files' sizes. The entries are read here rather than with
+// tar-split's storage package, whose package initialisation (a CRC-64
+// table, 64 KB) would count in every start of rless, for three fields.
 func tarSplitSize(r io.Reader) (int64, error) {
 	zr, err := gzip.NewReader(r)
 	if err != nil {
 		return 0, err
 	}
 	defer zr.Close()
-	u := tarstorage.NewJSONUnpacker(zr)
+	dec := json.NewDecoder(zr)
 	var n int64
 	for {
-		e, err := u.Next()
+		// tar-split's storage.Entry: type 1 is a file, whose size is
+		// Size; type 2 a raw segment, in Payload.
+		var e struct {
+			Type    int    `json:"type"`
+			Size    int64  `json:"size"`
+			Payload []byte `json:"payload"`
+		}
+		err := dec.Decode(&e)
 		if errors.Is(err, io.EOF) {
 			return n, nil
 		}
@@ -469,9 +477,9 @@ func tarSplitSize(r io.Reader) (int64, error) {
 			return 0, err
 		}
 		switch e.Type {
-		case tarstorage.SegmentType:
+		case 2:
 			n += int64(len(e.Payload))
-		case tarstorage.FileType:
+		case 1:
 			n += e.Size
 		}
 	}

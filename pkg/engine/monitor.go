@@ -251,6 +251,7 @@ func (m *monitor) runOnce(ctx context.Context, last *lastRun, started func(error
 	}
 	now := time.Now()
 	last.Running, last.Started, last.StartedAt = true, true, now
+	last.Command, last.Ports = p.config.Record.Command, p.config.Record.Ports
 	if err := e.writeLast(d.ID, *last); err != nil {
 		slog.Warn("recording the start", "err", err)
 	}

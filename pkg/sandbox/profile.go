@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/BurntSushi/toml"
 	"github.com/rless/rless/pkg/network"
@@ -110,7 +111,7 @@ func LoadProfile(path string) (Profile, error) {
 			return p, &ProfileError{File: path, Line: pe.Position.Line, Key: pe.LastKey, Err: errors.New(pe.Message)}
 		}
 		// Type mismatches: "toml: line N (last key "K"): message".
-		if m := typeErr.FindStringSubmatch(err.Error()); m != nil {
+		if m := typeErr().FindStringSubmatch(err.Error()); m != nil {
 			line, _ := strconv.Atoi(m[1])
 			return p, &ProfileError{File: path, Line: line, Key: m[2], Err: errors.New(m[3])}
 		}
@@ -157,9 +158,15 @@ func keyLine(data []byte, key string) int {
 	return 0
 }
 
-var typeErr = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
+// typeErr matches the errors of toml.Decode about a value of the wrong
+// type (compiled on first use: package initialisation counts in every
+// call of rless).
+var typeErr = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
+})
 
-var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+// envName matches an environment variable's name.
+var envName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 
 // Check checks p's values, as LoadProfile does those of a file.
 func (p Profile) Check() error {
@@ -193,12 +200,12 @@ func (p Profile) check() (string, error) {
 		return "resolver", errors.New("there is no DNS with network none")
 	}
 	for _, kv := range p.Env {
-		if k, _, ok := strings.Cut(kv, "="); !ok || !envName.MatchString(k) {
+		if k, _, ok := strings.Cut(kv, "="); !ok || !envName().MatchString(k) {
 			return "env", fmt.Errorf("%q: want NAME=VALUE", kv)
 		}
 	}
 	for _, k := range p.PassEnv {
-		if !envName.MatchString(k) {
+		if !envName().MatchString(k) {
 			return "pass_env", fmt.Errorf("%q: not a variable name", k)
 		}
 	}

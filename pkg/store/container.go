@@ -278,6 +278,7 @@ type ImageConfig struct {
 	WorkingDir   string              `json:"WorkingDir,omitempty"`
 	Labels       map[string]string   `json:"Labels,omitempty"`
 	StopSignal   string              `json:"StopSignal,omitempty"`
+	ArgsEscaped  bool                `json:"ArgsEscaped,omitempty"`
 }
 
 // ImageConfig returns the configuration of image id (the "config" object
