@@ -221,6 +221,36 @@ func TestPsTableFast(t *testing.T) {
 	}
 }
 
+// TestPsTableOdd compares the default table with --format table's for
+// cells wider than a column's minimum, with runes of several bytes, and
+// with a tab (which makes writePsTable use the template).
+func TestPsTableOdd(t *testing.T) {
+	infos := []engine.ContainerInfo{
+		{ID: hexID('e'), Name: "ünïcödé-näme", Image: "registry.example.com/a/very/long/image/name:tag", Command: []string{"é"}, Created: psNow.Add(-time.Minute), Status: engine.Running},
+		{ID: hexID('f'), Name: "tab\there", Image: "x", Command: []string{"a\tb"}, Created: psNow, Status: engine.Created},
+	}
+	for _, n := range []int{1, 2} {
+		var rows []psRow
+		for _, ci := range infos[:n] {
+			rows = append(rows, newPsRow(ci, psNow, false))
+		}
+		var fast, slow strings.Builder
+		if err := writePsTable(&fast, rows, false); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := parseReport("ps", "table", psDefaultRow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rep.write(&slow, rows, psHeaders, false); err != nil {
+			t.Fatal(err)
+		}
+		if fast.String() != slow.String() {
+			t.Errorf("%d rows: the default table\n%q\n--format table\n%q", n, fast.String(), slow.String())
+		}
+	}
+}
+
 func TestPsQuiet(t *testing.T) {
 	if got := ps(t, psOptions{last: -1, all: true, quiet: true}); got != "dddddddddddd\nbbbbbbbbbbbb\naaaaaaaaaaaa\ncccccccccccc\n" {
 		t.Errorf("-aq: %q", got)

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rless/rless/internal/atomicfile"
@@ -322,40 +323,48 @@ func (e *Engine) Containers(ctx context.Context) ([]ContainerInfo, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The foreground containers are those of the run root that are not
+	// detached ones (being removed, if their definition is gone), read
+	// while the detached ones are.
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		seen[id] = true
+	}
+	var states []container.State
+	var listErr error
+	listed := make(chan struct{})
+	go func() {
+		defer close(listed)
+		states, listErr = container.ListWith(e.runRoot, container.ListOptions{Skip: func(id string) bool { return seen[id] }})
+	}()
 	// Read in parallel: the time is system calls, on files and /proc.
 	// One array for all (a ContainerInfo is over a kilobyte, and fresh
 	// memory is slow to touch), compacted in place below.
 	infos := make([]ContainerInfo, len(ids))
 	found := make([]bool, len(ids))
-	next := make(chan int)
+	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range min(len(ids), 2*runtime.GOMAXPROCS(0)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range next {
+			for i := int(next.Add(1) - 1); i < len(ids); i = int(next.Add(1) - 1) {
 				if d, err := e.readDef(ids[i]); err == nil { // else removed meanwhile
 					infos[i], found[i] = e.detachedInfo(d, false), true
 				}
 			}
 		}()
 	}
-	for i := range ids {
-		next <- i
-	}
-	close(next)
 	wg.Wait()
 	out := infos[:0]
-	seen := make(map[string]bool, len(ids))
 	for i := range infos {
 		if found[i] {
-			seen[infos[i].ID] = true
 			out = append(out, infos[i])
 		}
 	}
-	states, err := container.ListWith(e.runRoot, container.ListOptions{Skip: func(id string) bool { return seen[id] }})
-	if err != nil {
-		return nil, err
+	<-listed
+	if listErr != nil {
+		return nil, listErr
 	}
 	for _, st := range states {
 		if !seen[st.ID] {

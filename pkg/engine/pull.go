@@ -19,31 +19,31 @@ import (
 type PullOptions struct {
 	// Platform picks OS/ARCH[/VARIANT] from a manifest list; OS, Arch and
 	// Variant override its parts. Empty: this machine's.
-	Platform          string
-	OS, Arch, Variant string
+	Platform          string `json:",omitzero"`
+	OS, Arch, Variant string `json:",omitzero"`
 	// AuthFile is the credentials file ("": the first of podman's that
 	// exists and can be read, see authfile.Find); Creds are
 	// USER[:PASSWORD] to use instead.
-	AuthFile, Creds string
+	AuthFile, Creds string `json:",omitzero"`
 	// TLSVerify, if not nil, requires HTTPS and verified certificates
 	// (false also allows plain HTTP); nil: registries.conf decides.
-	TLSVerify *bool
+	TLSVerify *bool `json:",omitzero"`
 	// SignaturePolicy is the signature policy file ("": policy.json's
 	// search path).
-	SignaturePolicy string
+	SignaturePolicy string `json:",omitzero"`
 	// Retry is how many times a pull that failed in a way another try
 	// may mend (a network error, a stalled transfer, HTTP 429 or 5xx) is
 	// tried again; nil: 3, as podman's --retry. RetryDelay is the wait
 	// between tries; 0: 2s, doubled at each try (podman's --retry-delay).
-	Retry      *uint
-	RetryDelay time.Duration
+	Retry      *uint         `json:",omitzero"`
+	RetryDelay time.Duration `json:",omitzero"`
 	// IdleTimeout is how long a pull waits for a registry that sends
 	// nothing before it gives up on the connection; 0:
 	// $RLESS_PULL_IDLE_TIMEOUT if set, else 30s.
-	IdleTimeout time.Duration
+	IdleTimeout time.Duration `json:",omitzero"`
 	// Display writes podman's progress for a person to stderr (bars on
 	// a terminal, lines otherwise) when set.
-	Display bool
+	Display bool `json:",omitzero"`
 	// Progress, if not nil, receives the pull's steps.
 	Progress func(PullEvent) `json:"-"`
 }
