@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 	"time"
 	"unicode/utf8"
 
@@ -597,7 +598,7 @@ func writePsTable(w io.Writer, rows []psRow, noHeading bool) error {
 	size := 0
 	for _, l := range lines {
 		for j, c := range l {
-			if strings.ContainsAny(c, "\t\n\v\f\r\xff") {
+			if strings.ContainsAny(c, "\t\n\v\f\r") || strings.IndexByte(c, tabwriter.Escape) >= 0 {
 				rep, err := parseReport("ps", "", psDefaultRow)
 				if err != nil {
 					return err

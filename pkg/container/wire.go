@@ -217,9 +217,12 @@ func decodeInitSpec(b []byte) (initSpec, error) {
 		}
 		is.tap = &cfg
 	}
-	for n := r.count(); n > 0; n-- {
-		f := unix.SockFilter{Code: uint16(r.uint()), Jt: uint8(r.uint()), Jf: uint8(r.uint()), K: r.uint32()}
-		is.seccomp = append(is.seccomp, f)
+	if n := r.count(); n > 0 {
+		is.seccomp = make([]unix.SockFilter, 0, n)
+		for ; n > 0; n-- {
+			f := unix.SockFilter{Code: uint16(r.uint()), Jt: uint8(r.uint()), Jf: uint8(r.uint()), K: r.uint32()}
+			is.seccomp = append(is.seccomp, f)
+		}
 	}
 	if r.err == nil && len(r.buf) != 0 {
 		r.err = errors.New("trailing data")

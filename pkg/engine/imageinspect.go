@@ -86,9 +86,7 @@ func (e *Engine) InspectImage(ref string) (*ImageInspect, error) {
 		ManifestType: man.MediaType, User: cfg.Config.User, History: cfg.History,
 		NamesHistory: namesHistory(img),
 	}
-	for _, d := range cfg.RootFS.DiffIDs {
-		ii.RootFS.Layers = append(ii.RootFS.Layers, d)
-	}
+	ii.RootFS.Layers = append(ii.RootFS.Layers, cfg.RootFS.DiffIDs...)
 	if ii.RepoTags == nil {
 		ii.RepoTags = []string{}
 	}
