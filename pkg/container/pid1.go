@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"sync"
 	"syscall"
 
 	"github.com/rless/rless/internal/syncmsg"
@@ -58,6 +59,7 @@ func (p *process) start() (int, error) {
 func (p *process) runInit(conn *syncmsg.Conn) int {
 	// Every signal rless forwards from now on must reach the command.
 	<-p.sigsReady
+	spareThreads(4)
 	// The exec agent's socket and the file of the exit status are made in
 	// the state directory, which is closed before the command starts.
 	a := newAgent(p)
@@ -180,4 +182,30 @@ func (p *process) idle(a *agent) int {
 			}
 		}
 	}
+}
+
+// spareThreads has the Go runtime make n threads more and keep them idle.
+// The container's resource limits are the init's too (a process's limits
+// are shared by its threads), so once the container's processes reach
+// RLIMIT_NPROC (a fork bomb) the kernel refuses the init a new thread, and
+// the runtime, which makes one when a goroutine blocks in a system call
+// while others wait, ends the process ("failed to create new OS thread",
+// exit status 2). Threads made before the command starts are reused
+// instead.
+func spareThreads(n int) {
+	var wg sync.WaitGroup
+	release := make(chan struct{})
+	for range n {
+		wg.Add(1)
+		go func() {
+			// Locked, the goroutine holds its thread while it waits, so
+			// the others need threads of their own.
+			runtime.LockOSThread()
+			wg.Done()
+			<-release
+			runtime.UnlockOSThread()
+		}()
+	}
+	wg.Wait()
+	close(release)
 }
