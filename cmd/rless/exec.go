@@ -51,6 +51,7 @@ executed and 127 when it is not found.`,
 			}
 			fd := int(os.Stdin.Fd())
 			raw := tty && interactive && !detach && term.IsTerminal(fd)
+			defer rawInput(raw)()
 			proc, err := c.Exec(cmd.Context(), p)
 			if err != nil {
 				if errors.Is(err, engine.ErrNotRunning) {
@@ -93,10 +94,25 @@ func resizeTerminal(t *os.File, rows, cols int) error {
 	return unix.IoctlSetWinsize(int(t.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: uint16(rows), Col: uint16(cols)})
 }
 
+// rawInput puts the terminal of rless's standard input in raw mode when
+// raw, and returns what restores it. Callers make it raw before the process
+// starts: what the process writes at once must not pass through this
+// terminal's line discipline too (doubled carriage returns, the input
+// echoed twice).
+func rawInput(raw bool) (restore func()) {
+	fd := int(os.Stdin.Fd())
+	if raw {
+		if old, err := term.MakeRaw(fd); err == nil {
+			return func() { _ = term.Restore(fd, old) }
+		}
+	}
+	return func() {}
+}
+
 // waitExec waits for proc, a process Exec started, and returns its exit
-// status. With raw, the terminal of rless's standard input is raw
-// meanwhile and the size of proc's terminal follows it; with proxy,
-// SIGINT, SIGTERM, SIGHUP and SIGQUIT that rless gets go to proc.
+// status. With raw (the terminal of rless's standard input made raw by
+// rawInput), the size of proc's terminal follows it; with proxy, SIGINT,
+// SIGTERM, SIGHUP and SIGQUIT that rless gets go to proc.
 func waitExec(proc *engine.ExecProcess, raw, proxy bool) (int, error) {
 	fd := int(os.Stdin.Fd())
 	if raw {
@@ -114,9 +130,6 @@ func waitExec(proc *engine.ExecProcess, raw, proxy bool) (int, error) {
 					}
 				}
 			}()
-		}
-		if old, err := term.MakeRaw(fd); err == nil {
-			defer term.Restore(fd, old)
 		}
 	}
 	if proxy {

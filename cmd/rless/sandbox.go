@@ -183,6 +183,7 @@ func (f *sandboxFlags) load(flags sandbox.Profile) (sandbox.Profile, error) {
 // does (a raw terminal, or signals passed on), and returns its status.
 func runKept(ctx context.Context, s *sandbox.Sandbox) (int, error) {
 	defer s.Close()
+	defer rawInput(s.Config.Terminal)()
 	proc, err := s.Exec(ctx)
 	if err != nil {
 		return -1, err
