@@ -105,6 +105,11 @@ type sample struct {
 	P50US  float64 `json:"p50_us,omitempty"`
 	P99US  float64 `json:"p99_us,omitempty"`
 	MeanUS float64 `json:"mean_us,omitempty"`
+	// CPUMS is the CPU time (user and system) the stack process used
+	// while the case ran, in ms; 0 where it could not be read.
+	CPUMS float64 `json:"cpu_ms,omitempty"`
+	// CPUUS is, for ping-pong, CPUMS per round trip (warm-up included) in µs.
+	CPUUS float64 `json:"cpu_us_per_round_trip,omitempty"`
 }
 
 type result struct {
@@ -267,6 +272,8 @@ func run() error {
 			P50US:  median(func(s sample) float64 { return s.P50US }),
 			P99US:  median(func(s sample) float64 { return s.P99US }),
 			MeanUS: median(func(s sample) float64 { return s.MeanUS }),
+			CPUMS:  median(func(s sample) float64 { return s.CPUMS }),
+			CPUUS:  median(func(s sample) float64 { return s.CPUUS }),
 		}
 		for _, s := range r.Samples {
 			r.MaxRSS = max(r.MaxRSS, s.RSSMB)
@@ -316,14 +323,14 @@ func iperf3Result(out []byte) (float64, error) {
 func upload(b *bench, st stack) (sample, error) {
 	var out syncBuffer
 	argv := []string{"/usr/bin/iperf3", "-c", b.host, "-p", strconv.Itoa(b.iperfPort), "-t", strconv.Itoa(b.seconds), "-P", strconv.Itoa(b.streams), "-J"}
-	rss, err := measure(b, st, argv, 0, &out, func(s *session) error {
+	rss, cpu, err := measure(b, st, argv, 0, &out, func(s *session) error {
 		return s.main.wait(time.Duration(b.seconds)*time.Second + time.Minute)
 	})
 	if err != nil {
 		return sample{}, err
 	}
 	gbps, err := iperf3Result(out.Bytes())
-	return sample{Gbps: gbps, RSSMB: rss}, err
+	return sample{Gbps: gbps, RSSMB: rss, CPUMS: cpu}, err
 }
 
 func published(b *bench, st stack) (sample, error) {
@@ -334,7 +341,7 @@ func published(b *bench, st stack) (sample, error) {
 	var gbps float64
 	w := newWatch("Server listening")
 	argv := []string{"/usr/bin/iperf3", "-s", "-1", "-p", "5201", "--forceflush"}
-	rss, err := measure(b, st, argv, port, w, func(s *session) error {
+	rss, cpu, err := measure(b, st, argv, port, w, func(s *session) error {
 		if err := w.wait(s.main, 30*time.Second); err != nil {
 			return fmt.Errorf("container iperf3 server: %w", err)
 		}
@@ -352,46 +359,58 @@ func published(b *bench, st stack) (sample, error) {
 		}
 		return s.main.wait(30 * time.Second)
 	})
-	return sample{Gbps: gbps, RSSMB: rss}, err
+	return sample{Gbps: gbps, RSSMB: rss, CPUMS: cpu}, err
 }
 
 func pingPong(b *bench, st stack) (sample, error) {
 	var out syncBuffer
-	argv := []string{"/bin/pingpong", "-addr", b.echoAddr, "-n", strconv.Itoa(b.pings)}
-	rss, err := measure(b, st, argv, 0, &out, func(s *session) error {
+	argv := []string{"/bin/pingpong", "-addr", b.echoAddr, "-n", strconv.Itoa(b.pings), "-warmup", strconv.Itoa(pingWarmup)}
+	rss, cpu, err := measure(b, st, argv, 0, &out, func(s *session) error {
 		return s.main.wait(time.Minute + time.Duration(b.pings)*time.Millisecond)
 	})
 	if err != nil {
 		return sample{}, err
 	}
-	s := sample{RSSMB: rss}
+	s := sample{RSSMB: rss, CPUMS: cpu, CPUUS: cpu * 1000 / float64(b.pings+pingWarmup)}
 	if err := json.Unmarshal(out.Bytes(), &s); err != nil || s.P50US == 0 {
 		return sample{}, fmt.Errorf("pingpong output %q: %v", trim(out.Bytes()), err)
 	}
 	return s, nil
 }
 
+// pingWarmup is the count of unmeasured round trips the pingpong client
+// makes first, which the stack's CPU time includes.
+const pingWarmup = 200
+
 // measure starts argv on stack st, calls body while sampling the stack's
-// memory every 100 ms, and returns its peak resident set in MB.
-func measure(b *bench, st stack, argv []string, publish int, stdout io.Writer, body func(*session) error) (float64, error) {
+// memory every 100 ms, and returns its peak resident set in MB and the CPU
+// time it used between the first and the last sample, in ms.
+func measure(b *bench, st stack, argv []string, publish int, stdout io.Writer, body func(*session) error) (float64, float64, error) {
 	s, err := st.start(b, argv, publish, stdout)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer s.close()
 	done := make(chan struct{})
-	peak := make(chan int)
+	type result struct{ kb, ticks int }
+	peak := make(chan result)
 	go func() {
-		kb := 0
+		kb, first, last := 0, -1, 0
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
 		for {
 			if pid := s.stackPID(); pid > 0 {
 				kb = max(kb, statusKB(pid, "VmHWM:")) // VmHWM >= VmRSS
+				if t, ok := cpuTicks(pid); ok {
+					if first < 0 {
+						first = t
+					}
+					last = t
+				}
 			}
 			select {
 			case <-done:
-				peak <- kb
+				peak <- result{kb, max(0, last-first)}
 				return
 			case <-tick.C:
 			}
@@ -399,11 +418,31 @@ func measure(b *bench, st stack, argv []string, publish int, stdout io.Writer, b
 	}()
 	err = body(s)
 	close(done)
-	kb := <-peak
-	if err == nil && kb == 0 {
+	r := <-peak
+	if err == nil && r.kb == 0 {
 		err = errors.New("the network stack process was not found")
 	}
-	return float64(kb) / 1024, err
+	return float64(r.kb) / 1024, float64(r.ticks) * 10, err // USER_HZ is 100
+}
+
+// cpuTicks returns the user and system time of process pid in clock ticks
+// (utime and stime of /proc/PID/stat, which count its threads).
+func cpuTicks(pid int) (int, bool) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	i := strings.LastIndexByte(string(data), ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 13 {
+		return 0, false
+	}
+	u, err1 := strconv.Atoi(f[11])
+	st, err2 := strconv.Atoi(f[12])
+	return u + st, err1 == nil && err2 == nil
 }
 
 // statusKB returns a field of /proc/PID/status in kB (0 when unreadable).
@@ -813,17 +852,22 @@ func report(w io.Writer, results []*result) fullReport {
 		}
 		return nil
 	}
-	fmt.Fprintf(w, "\n%-22s  %4s  %8s  %8s  %8s  %8s  %8s\n", "case", "runs", "Gbit/s", "RSS MB", "p50 µs", "p99 µs", "mean µs")
+	fmt.Fprintf(w, "\n%-22s  %4s  %8s  %8s  %8s  %8s  %8s  %8s\n", "case", "runs", "Gbit/s", "RSS MB", "p50 µs", "p99 µs", "mean µs", "CPU")
 	for _, r := range results {
 		if r.Error != "" {
 			fmt.Fprintf(w, "%-22s  failed: %s\n", r.Name, benchio.FirstLine(r.Error))
 			continue
 		}
 		m := r.Median
-		fmt.Fprintf(w, "%-22s  %4d  %8s  %8.1f  %8s  %8s  %8s\n", r.Name, len(r.Samples),
-			num(m.Gbps), r.MaxRSS, num(m.P50US), num(m.P99US), num(m.MeanUS))
+		cpu := fmt.Sprintf("%.0f ms", m.CPUMS)
+		if m.CPUUS != 0 {
+			cpu = fmt.Sprintf("%.0f µs/rt", m.CPUUS)
+		}
+		fmt.Fprintf(w, "%-22s  %4d  %8s  %8.1f  %8s  %8s  %8s  %8s\n", r.Name, len(r.Samples),
+			num(m.Gbps), r.MaxRSS, num(m.P50US), num(m.P99US), num(m.MeanUS), cpu)
 	}
-	fmt.Fprintln(w, "(medians; RSS MB: the highest peak resident set of the network stack process over the runs)")
+	fmt.Fprintln(w, "(medians; RSS MB: the highest peak resident set of the network stack process over the runs;")
+	fmt.Fprintln(w, " CPU: the stack process's user and system time while the case ran, per round trip for ping-pong)")
 	fmt.Fprintln(w)
 	for _, base := range []string{"slirp4netns", "pasta"} {
 		for _, t := range tests {

@@ -33,8 +33,12 @@ import (
 // tool is one runtime under test.
 type tool struct {
 	name, path, root string
-	times            []float64 // ms per round
+	times            []float64    // ms per round
+	phases           [4][]float64 // ms per round of each of phaseNames
 }
+
+// phaseNames names the parts of a round, timed separately.
+var phaseNames = [4]string{"create", "start", "wait", "delete"}
 
 func main() {
 	if err := run(); err != nil {
@@ -84,18 +88,29 @@ func run() error {
 			order = []*tool{tools[1], tools[0]}
 		}
 		for _, t := range order {
-			d, err := cycle(t, bundle, fmt.Sprintf("b%d", round), filepath.Join(work, "pid"))
+			d, ph, err := cycle(t, bundle, fmt.Sprintf("b%d", round), filepath.Join(work, "pid"))
 			if err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
 			}
 			if round >= *warmup {
-				t.times = append(t.times, float64(d.Microseconds())/1000)
+				t.times = append(t.times, ms(d))
+				for i, p := range ph {
+					t.phases[i] = append(t.phases[i], ms(p))
+				}
 			}
 		}
 	}
-	fmt.Printf("\n%-6s %12s %12s\n", "tool", "median", "p90")
+	fmt.Printf("\n%-6s %12s %12s", "tool", "median", "p90")
+	for _, p := range phaseNames {
+		fmt.Printf(" %9s", p)
+	}
+	fmt.Println(" (medians)")
 	for _, t := range tools {
-		fmt.Printf("%-6s %9.1f ms %9.1f ms\n", t.name, benchio.Median(t.times), benchio.Percentile(t.times, 90))
+		fmt.Printf("%-6s %9.1f ms %9.1f ms", t.name, benchio.Median(t.times), benchio.Percentile(t.times, 90))
+		for _, p := range t.phases {
+			fmt.Printf(" %6.1f ms", benchio.Median(p))
+		}
+		fmt.Println()
 	}
 	ratio := benchio.Median(tools[0].times) / benchio.Median(tools[1].times)
 	verdict := "met"
@@ -135,36 +150,46 @@ func makeBundle(rless, dir string) error {
 	return os.WriteFile(path, b, 0o644)
 }
 
-// cycle creates, starts, waits for and deletes container id with t.
-func cycle(t *tool, bundle, id, pidFile string) (time.Duration, error) {
+// ms is d in milliseconds.
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// cycle creates, starts, waits for and deletes container id with t. It
+// returns the whole round's time and each phase's (phaseNames).
+func cycle(t *tool, bundle, id, pidFile string) (time.Duration, [4]time.Duration, error) {
+	var ph [4]time.Duration
 	os.Remove(pidFile)
 	start := time.Now()
 	if err := runtime(t, "create", "--bundle", bundle, "--pid-file", pidFile, id); err != nil {
-		return 0, err
+		return 0, ph, err
 	}
+	ph[0] = time.Since(start)
 	b, err := os.ReadFile(pidFile)
 	if err != nil {
-		return 0, err
+		return 0, ph, err
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil {
-		return 0, fmt.Errorf("pid file: %q", b)
+		return 0, ph, fmt.Errorf("pid file: %q", b)
 	}
+	t1 := time.Now()
 	if err := runtime(t, "start", id); err != nil {
-		return 0, err
+		return 0, ph, err
 	}
+	t2 := time.Now()
 	var ws syscall.WaitStatus
 	if _, err := syscall.Wait4(pid, &ws, 0, nil); err != nil {
-		return 0, fmt.Errorf("wait for %d: %w", pid, err)
+		return 0, ph, fmt.Errorf("wait for %d: %w", pid, err)
 	}
+	t3 := time.Now()
 	if err := runtime(t, "delete", id); err != nil {
-		return 0, err
+		return 0, ph, err
 	}
 	d := time.Since(start)
+	ph[1], ph[2], ph[3] = t2.Sub(t1), t3.Sub(t2), time.Since(t3)
 	if !ws.Exited() || ws.ExitStatus() != 0 {
-		return 0, fmt.Errorf("the container's `true` ended with %v", ws)
+		return 0, ph, fmt.Errorf("the container's `true` ended with %v", ws)
 	}
-	return d, nil
+	return d, ph, nil
 }
 
 // runtime runs t with args. Its output goes to a file, not a pipe: the

@@ -96,11 +96,20 @@ func start(tap *os.File, cfg network.Config, l *network.Listeners) (*Network, er
 		Address:            gatewayMAC,
 		RXChecksumOffload:  true,
 		PacketDispatchMode: fdbased.Readv,
+		// Its reader is not used (see tapLink); with one processor per
+		// channel it starts no goroutines for it either.
+		ProcessorsPerChannel: 1,
 	})
 	if err != nil {
 		eg.close()
 		s.Destroy()
 		return nil, fmt.Errorf("slirp: tap endpoint: %w", err)
+	}
+	link, err := newTapLink(ep, tap, cfg.MTU)
+	if err != nil {
+		eg.close()
+		s.Destroy()
+		return nil, err
 	}
 	n := &Network{cfg: cfg, resolvers: resolvers, tap: tap, stack: s, listeners: l, egress: eg}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
@@ -111,7 +120,8 @@ func start(tap *os.File, cfg network.Config, l *network.Listeners) (*Network, er
 	s.SetTransportProtocolHandler(udp.ProtocolNumber, udpFwd.HandlePacket)
 	s.SetTransportProtocolHandler(icmp.ProtocolNumber4, n.handleICMP)
 	s.SetTransportProtocolHandler(icmp.ProtocolNumber6, n.handleICMP)
-	if err := setupNIC(s, ep, cfg); err != nil {
+	if err := setupNIC(s, link, cfg); err != nil {
+		link.Attach(nil) // if the NIC was not made
 		eg.close()
 		n.cancel()
 		s.Destroy()
