@@ -18,13 +18,14 @@ import (
 // through Go's poller and hands each frame to the stack in that goroutine.
 //
 // fdbased's own reader waits in a blocking poll(2) on a thread of its own
-// and hands frames to processor goroutines; on a round trip that is two
-// wake-ups of sleeping threads (futexes, and on a VM the interrupts between
-// its CPUs), which doubled the latency of one-byte round trips against
-// slirp4netns (BENCHMARKS.md, "Latency"). Read through the poller, the
-// frame is handled by the thread that was waiting in epoll, and the
-// goroutines it wakes (the TCP endpoint's processor, the relay) run next on
-// the same thread.
+// and hands frames to processor goroutines: on a round trip, wake-ups of
+// sleeping threads (futexes, and on a VM interrupts between its CPUs) that
+// made one-byte round trips twice as long as through slirp4netns
+// (BENCHMARKS.md, "Latency: the tap read through Go's poller"). Read
+// through the poller, a frame is handled by the thread that was waiting in
+// epoll, and the goroutines it wakes (the TCP endpoint's processor, the
+// relay) run next on that thread, when the stack has one (GOMAXPROCS=1 in
+// cmd/rless-netstack).
 type tapLink struct {
 	stack.LinkEndpoint // fdbased, created on the same tap without being attached
 
