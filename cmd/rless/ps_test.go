@@ -206,7 +206,7 @@ func TestPsTable(t *testing.T) {
 	}
 }
 
-// TestPsTableFast checks that the default table (writePsTable) is what
+// TestPsTableFast checks that the default table (psTable) is what
 // the template of --format table prints.
 func TestPsTableFast(t *testing.T) {
 	for _, opts := range []psOptions{
@@ -223,7 +223,7 @@ func TestPsTableFast(t *testing.T) {
 
 // TestPsTableOdd compares the default table with --format table's for
 // cells wider than a column's minimum, with runes of several bytes, and
-// with a tab (which makes writePsTable use the template).
+// with a tab (which makes writePs use the template).
 func TestPsTableOdd(t *testing.T) {
 	infos := []engine.ContainerInfo{
 		{ID: hexID('e'), Name: "ünïcödé-näme", Image: "registry.example.com/a/very/long/image/name:tag", Command: []string{"é"}, Created: psNow.Add(-time.Minute), Status: engine.Running},
@@ -234,8 +234,11 @@ func TestPsTableOdd(t *testing.T) {
 		for _, ci := range infos[:n] {
 			rows = append(rows, newPsRow(ci, psNow, false))
 		}
+		if _, ok := psTable(rows, false); ok != (n == 1) {
+			t.Errorf("%d rows: psTable made the table: %v, want %v", n, ok, n == 1)
+		}
 		var fast, slow strings.Builder
-		if err := writePsTable(&fast, rows, false); err != nil {
+		if err := writePs(&fast, rows, psOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		rep, err := parseReport("ps", "table", psDefaultRow)

@@ -89,7 +89,7 @@ func (e *Engine) monitorPath(id, ext string) string {
 // fs.ErrNotExist when there is none.
 func (e *Engine) readDef(id string) (*definition, error) {
 	var d definition
-	if err := readJSON(filepath.Join(e.defDir(id), configFile), &d); err != nil {
+	if err := atomicfile.ReadJSON(filepath.Join(e.defDir(id), configFile), &d); err != nil {
 		return nil, err
 	}
 	return &d, nil
@@ -129,7 +129,7 @@ func recordError(err error, dir string) error {
 
 func (e *Engine) readLast(id string) lastRun {
 	l := lastRun{ExitCode: -1}
-	_ = readJSON(filepath.Join(e.defDir(id), lastFile), &l)
+	_ = atomicfile.ReadJSON(filepath.Join(e.defDir(id), lastFile), &l)
 	return l
 }
 
@@ -166,15 +166,13 @@ func overwriteJSON(path string, v any) error {
 
 func (e *Engine) readHealth(id string) healthState {
 	var h healthState
-	_ = readJSON(filepath.Join(e.defDir(id), healthFile), &h)
+	_ = atomicfile.ReadJSON(filepath.Join(e.defDir(id), healthFile), &h)
 	return h
 }
 
 func (e *Engine) writeHealth(id string, h healthState) error {
 	return writeJSON(filepath.Join(e.defDir(id), healthFile), h)
 }
-
-func readJSON(path string, v any) error { return atomicfile.ReadJSON(path, v) }
 
 func writeJSON(path string, v any) error {
 	data, err := json.Marshal(v)
