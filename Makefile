@@ -27,8 +27,10 @@ check:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || { echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet ./...
 	$(GO) vet -tags rless_lean,containers_image_openpgp ./cmd/rless
+	$(GO) vet -tags rless_lean,rless_netin,containers_image_openpgp ./cmd/rless-supervisor
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 -tags rless_lean,containers_image_openpgp ./cmd/rless
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 -tags rless_lean,rless_netin,containers_image_openpgp ./cmd/rless-supervisor
 
 # Debian packages the tests need (as root).
 deps:

@@ -17,8 +17,9 @@ import (
 )
 
 // Detached containers: run -d and the commands that manage them, each a
-// separate rless invocation as a user types them. The monitor of each
-// container is a process of its own; nothing else stays.
+// separate rless invocation as a user types them. The monitors of the
+// containers run in one supervisor process, which ends after the last;
+// nothing else stays.
 
 var idLine = regexp.MustCompile(`^[0-9a-f]{64}\n$`)
 
@@ -154,9 +155,66 @@ func TestDetachedSession(t *testing.T) {
 	}
 }
 
-// TestDetachedKilled: SIGKILL of the monitor takes the container with it,
-// SIGKILL of the container's first process is recorded as 137; ps -a tells
-// both, rm cleans up, start works again.
+// monitorPid returns the pid in container id's monitor pid file (its
+// supervisor's).
+func monitorPid(t *testing.T, id string) int {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(runRoot, ".monitors", id+".pid"))
+	if err != nil {
+		t.Fatalf("monitor pid file: %v", err)
+	}
+	pid, _ := strconv.Atoi(strings.Fields(string(data) + " ")[0])
+	if pid <= 0 {
+		t.Fatalf("monitor pid file: %q", data)
+	}
+	return pid
+}
+
+// TestDetachedSupervisor: two detached containers share one supervisor;
+// removing one with force kills that one only; the supervisor ends after
+// the last, leaving no socket.
+func TestDetachedSupervisor(t *testing.T) {
+	registry(t)
+	root := imageStore(t)
+	mustImg(t, root, "pull", "-q", "alpine")
+	before := takeSnapshot(t)
+	a := runDetached(t, root, "--name", "sa", "alpine", "sleep", "1000")
+	b := runDetached(t, root, "--name", "sb", "alpine", "sleep", "1000")
+	sup := monitorPid(t, a)
+	if got := monitorPid(t, b); got != sup {
+		t.Fatalf("monitors in processes %d and %d, want one supervisor", sup, got)
+	}
+	if cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", sup)); !strings.HasPrefix(string(cmd), "rless-") {
+		t.Errorf("supervisor %d runs %q", sup, cmd)
+	}
+	pidB, _ := strconv.Atoi(psField(t, root, "sb", "{{.Pid}}"))
+	if r := mustImg(t, root, "rm", "-f", "sa"); r.stdout != "sa\n" {
+		t.Errorf("rm -f sa: %q", r.stdout)
+	}
+	if st := psField(t, root, "sb", "{{.Status}}"); !strings.HasPrefix(st, "Up ") {
+		t.Errorf("sb after rm -f sa: %q", st)
+	}
+	if pidB <= 0 || syscall.Kill(pidB, 0) != nil {
+		t.Errorf("sb's process %d gone with sa", pidB)
+	}
+	if syscall.Kill(sup, 0) != nil {
+		t.Fatalf("the supervisor ended with a container left")
+	}
+	if r := mustImg(t, root, "exec", "sb", "echo", "ok"); r.stdout != "ok\n" {
+		t.Errorf("exec sb after rm -f sa: %q %s", r.stdout, r.stderr)
+	}
+	mustImg(t, root, "rm", "-f", "sb")
+	assertClean(t, before) // the supervisor among the processes
+	socks, _ := filepath.Glob(filepath.Join(runRoot, ".supervisor", "*.sock"))
+	if len(socks) > 0 {
+		t.Errorf("supervisor socket left: %v", socks)
+	}
+	assertStoreClean(t, root)
+}
+
+// TestDetachedKilled: SIGKILL of the monitor (the supervisor) takes the
+// container with it, SIGKILL of the container's first process is recorded
+// as 137; ps -a tells both, rm cleans up, start works again.
 func TestDetachedKilled(t *testing.T) {
 	registry(t)
 	root := imageStore(t)
@@ -164,15 +222,10 @@ func TestDetachedKilled(t *testing.T) {
 	before := takeSnapshot(t)
 
 	id := runDetached(t, root, "--name", "mon", "alpine", "sleep", "1000")
-	pidFile := filepath.Join(runRoot, ".monitors", id+".pid")
-	data, err := os.ReadFile(pidFile)
-	if err != nil {
-		t.Fatalf("monitor pid file: %v", err)
-	}
-	mon, _ := strconv.Atoi(strings.Fields(string(data) + " ")[0])
+	mon := monitorPid(t, id) // the supervisor
 	ctrPid, _ := strconv.Atoi(psField(t, root, "mon", "{{.Pid}}"))
-	if mon <= 0 || ctrPid <= 0 {
-		t.Fatalf("monitor pid %q, container pid %d", data, ctrPid)
+	if ctrPid <= 0 {
+		t.Fatalf("container pid %d", ctrPid)
 	}
 	if err := syscall.Kill(mon, syscall.SIGKILL); err != nil {
 		t.Fatal(err)

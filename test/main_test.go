@@ -208,12 +208,14 @@ func assertClean(t *testing.T, before snapshot) {
 	}
 }
 
-// waitProcessesGone gives the processes started since before up to two
-// seconds to be gone (reaped by the kernel) and returns the last snapshot.
+// waitProcessesGone gives the processes started since before up to five
+// seconds to be gone (reaped by the kernel; the supervisor of detached
+// containers ends two seconds after its last container) and returns the
+// last snapshot.
 func waitProcessesGone(t *testing.T, before snapshot) snapshot {
 	t.Helper()
 	var after snapshot
-	for i := 0; i < 100; i++ {
+	for i := 0; i < 250; i++ {
 		after = takeSnapshot(t)
 		if len(newPids(before, after)) == 0 {
 			break

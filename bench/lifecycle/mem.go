@@ -22,15 +22,15 @@ import (
 // divided by k. The processes are found by walking /proc (see
 // containerProcs):
 //
-//   - rless: each container's monitor is the process whose environment
-//     (/proc/PID/environ, as exec'd) says _RLESS_CALL=monitor with an
-//     argument naming the benchmark's run root and the container's id. It
-//     leads a session of its own. Counted: the monitor (which also runs
-//     the built-in network stack, in process), its descendants (the
-//     container's init, rless-init, and the command under it) and its
-//     session, and any other live process of the user whose command line
-//     or environment names the benchmark's rless store or run root
-//     (whatever else rless left running).
+//   - rless: the containers' monitors run in one process, the supervisor,
+//     whose environment (/proc/PID/environ, as exec'd) says
+//     _RLESS_CALL=supervisor with an argument naming the benchmark's run
+//     root. It leads a session of its own. Counted: the supervisor (which
+//     also runs the containers' built-in network stacks, in process), its
+//     descendants (each container's init, rless-init, and the command
+//     under it) and its session, and any other live process of the user
+//     whose command line or environment names the benchmark's rless store
+//     or run root (whatever else rless left running).
 //   - podman: each container's conmon is the process named conmon whose
 //     command line holds the container's id (-c ID); it leads a session of
 //     its own. Counted: conmon, its descendants (catatonit, podman's
@@ -69,9 +69,9 @@ var memVariants = []memVariant{
 	{name: "rless --network none", tool: "rless", flags: []string{"--network", "none"}},
 	{name: "rless --init=false", tool: "rless", flags: []string{"--init=false"}},
 	{name: "rless --network none --init=false", tool: "rless", flags: []string{"--network", "none", "--init=false"}},
-	// The monitor sets debug.SetGCPercent(20), which overrides GOGC;
-	// GOMEMLIMIT (which it does not set) reaches it through the
-	// environment of rless run, as GOGC reaches the init.
+	// GOMEMLIMIT and GOGC reach the supervisor through the environment
+	// of the rless run that starts it (not the inits, whose environment
+	// rless makes).
 	{name: "rless GOMEMLIMIT=4MiB", tool: "rless", env: []string{"GOMEMLIMIT=4MiB"}},
 	{name: "rless GOGC=20", tool: "rless", env: []string{"GOGC=20"}},
 	{name: "podman --network none", tool: "podman", flags: []string{"--init", "--network", "none"}},
@@ -218,10 +218,10 @@ func containerProcs(c *config, tool string, ids []string, t procTable) (kinds ma
 	switch tool {
 	case "rless":
 		dirs = []string{c.store, c.runRoot}
-		monitors := 0
+		supervisors := 0
 		for pid := range t {
 			env := environ(pid)
-			if !slices.Contains(env, "_RLESS_CALL=monitor") {
+			if !slices.Contains(env, "_RLESS_CALL=supervisor") {
 				continue
 			}
 			arg := ""
@@ -230,16 +230,16 @@ func containerProcs(c *config, tool string, ids []string, t procTable) (kinds ma
 					arg = a
 				}
 			}
-			if !strings.Contains(arg, fmt.Sprintf("%q", c.runRoot)) || !slices.ContainsFunc(ids, func(id string) bool { return strings.Contains(arg, id) }) {
+			if !strings.Contains(arg, c.runRoot+"/") {
 				continue
 			}
-			monitors++
-			kinds[pid] = "monitor (rless-call)"
+			supervisors++
+			kinds[pid] = "supervisor (rless-call)"
 			add(t.descendants(pid))
 			add(t.inSession(t[pid].sid))
 		}
-		if monitors != len(ids) {
-			return nil, 0, fmt.Errorf("found %d rless monitors for %d containers", monitors, len(ids))
+		if supervisors != 1 {
+			return nil, 0, fmt.Errorf("found %d rless supervisors, want 1", supervisors)
 		}
 	case "podman":
 		dirs = []string{c.podmanRoot, c.podmanRunRoot, c.xdg}

@@ -38,7 +38,7 @@ type healthFlags struct {
 
 func (f *lifeFlags) register(fl *pflag.FlagSet, run bool) {
 	if run {
-		fl.BoolVarP(&f.detach, "detach", "d", false, "run the container in the background (a monitor runs it) and print its id")
+		fl.BoolVarP(&f.detach, "detach", "d", false, "run the container in the background (its monitor, in the supervisor, runs it) and print its id")
 		fl.StringVar(&f.detachKeys, "detach-keys", engine.DefaultDetachKeys, "keys that detach from the container's terminal with -it (it goes on running)")
 	}
 	fl.StringVar(&f.name, "name", "", "give the container a name (unique)")

@@ -32,7 +32,7 @@ Error, StartedAt, FinishedAt, Health), Image and ImageName, Mounts,
 NetworkSettings (Ports), Config (Env, Cmd, Entrypoint, Labels, User,
 WorkingDir, StopSignal, Healthcheck), HostConfig (RestartPolicy,
 PortBindings, NetworkMode, AutoRemove, limits), LogPath and ConmonPidFile
-(the pid file of its monitor).
+(the pid file of its monitor, which names the supervisor).
 
 --format is json (the default), or a Go template printed once per object,
 which sees podman's Go field names:

@@ -57,10 +57,11 @@ The container's network is, by default, a userspace network built into rless
 ports published by -p; --network none, host, slirp4netns or pasta choose
 otherwise. --userns=keep-id keeps your uid and gid inside.
 
-With -d the container runs detached: a monitor, a small process of its own
-session, runs it, logs its output (rless logs), serves rless attach, applies
-its restart policy and healthcheck, and records how it ended (rless ps -a);
-rless prints its id and exits. With -it on a terminal it runs so too, the
+With -d the container runs detached: its monitor, in the supervisor process
+that serves all your detached containers (started with the first, ended with
+the last), runs it, logs its output (rless logs), serves rless attach,
+applies its restart policy and healthcheck, and records how it ended (rless
+ps -a); rless prints its id and exits. With -it on a terminal it runs so too, the
 terminal attached from its start: the detach keys (--detach-keys, Ctrl-P
 Ctrl-Q) leave it running. A container run in the foreground is removed
 (its storage too) when it exits, with or without --rm.

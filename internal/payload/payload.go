@@ -22,7 +22,13 @@ import (
 const (
 	Engine   = "RLESSENG" // the image engine (cmd/rless built with rless_engine)
 	Netstack = "RLESSNET" // the network stack (cmd/rless-netstack)
+	Monitor  = "RLESSMON" // the supervisor of detached containers (cmd/rless-supervisor)
 )
+
+// Source is the program whose payloads Load and Extract read: the running
+// one by default. A program run from another's payload (the supervisor)
+// sets it to that program.
+var Source = "/proc/self/exe"
 
 // trailerSize is the length of the trailer after a payload.
 const trailerSize = 16
@@ -90,7 +96,7 @@ func Find(f *os.File, name string) (*io.SectionReader, error) {
 // memory file, to execute as /proc/self/fd/N. It wraps ErrNone when the
 // program carries no such payload.
 func Load(name string) (*os.File, error) {
-	exe, err := os.Open("/proc/self/exe")
+	exe, err := os.Open(Source)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +129,7 @@ func Load(name string) (*os.File, error) {
 // file on every start (see Load). dir should be private to the user and on
 // a tmpfs (rless's run root). Copies of other builds there are removed.
 func Extract(name, dir string) (string, error) {
-	exe, err := os.Open("/proc/self/exe")
+	exe, err := os.Open(Source)
 	if err != nil {
 		return "", err
 	}

@@ -85,6 +85,10 @@ type Config struct {
 	// signal (spec.StopSignal) before it is killed, for Stop and for Run
 	// when its context is done; 0 is DefaultStopTimeout.
 	StopTimeout time.Duration
+	// Program is the program the container's init runs, which must be
+	// a program that calls Init first thing (as the rless command does):
+	// "" for the running one.
+	Program string
 	// Detach lets the container outlive the process that creates it. By
 	// default the container is killed when that process (precisely: the
 	// thread that called Create) ends, as a foreground container must be.
@@ -262,6 +266,7 @@ func create(ctx context.Context, cfg Config, barrier bool) (_ *Container, err er
 	opts := stage.SpawnOptions{
 		Cgroup:     c.cgroup,
 		Stage:      InitStage,
+		Path:       cfg.Program,
 		Args:       []string{stateArg},
 		ExtraFiles: extra,
 		Cloneflags: cloneFlags(s),

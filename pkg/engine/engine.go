@@ -50,7 +50,10 @@ type Engine struct {
 	root, runRoot string
 	driver        string
 	mountProgram  string
-	warn          func(string)
+	// initProgram is the program of the containers' inits ("": this one;
+	// the supervisor's is the rless program that started it).
+	initProgram string
+	warn        func(string)
 
 	hostOnce sync.Once
 	host     *userns.Host

@@ -7,12 +7,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/rless/rless/pkg/container"
 	"github.com/rless/rless/pkg/network"
-	"github.com/rless/rless/pkg/reexec"
 )
 
 // createDetached records a detached container (see Config.Detach): its
@@ -114,17 +112,15 @@ type monitorArgs struct {
 	Rows, Cols uint16 `json:",omitempty"`
 }
 
-// monitorResult is what a monitor answers once its container runs.
-type monitorResult struct{ Pid int }
-
 // startDetached starts the monitor of detached container id and returns
 // once the container's command runs.
 func (e *Engine) startDetached(ctx context.Context, id string) error {
 	return e.startMonitor(ctx, monitorArgs{ID: id})
 }
 
-// startMonitor starts the monitor a describes (its store fields are
-// filled in here) and returns once the container's command runs.
+// startMonitor has the supervisor start the monitor a describes (its
+// store fields are filled in here) and returns once the container's
+// command runs.
 func (e *Engine) startMonitor(ctx context.Context, a monitorArgs) error {
 	id := a.ID
 	if e.monitorPid(id) != 0 {
@@ -137,21 +133,9 @@ func (e *Engine) startMonitor(ctx context.Context, a monitorArgs) error {
 		return err
 	}
 	_ = os.Remove(filepath.Join(e.defDir(id), stoppingFile))
-	// The monitor's own messages, for when something goes wrong after
-	// the start.
-	errLog, err := os.OpenFile(e.monitorPath(id, ".log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	defer errLog.Close()
 	a.Root, a.RunRoot, a.Driver, a.MountProgram = e.root, e.runRoot, e.driver, e.mountProgram
-	_, err = monitorFunc.Run(ctx, reexec.Options{Detach: true, Stderr: errLog}, a)
-	return err
+	return e.superviseStart(ctx, a)
 }
-
-// monitorFunc runs a detached container's monitor (see runMonitor) in a
-// process of its own session.
-var monitorFunc = reexec.Declare[monitorArgs, monitorResult]("monitor")
 
 // markStopping tells the monitor of container id not to restart it.
 func (e *Engine) markStopping(id string) error {
@@ -170,8 +154,8 @@ func (e *Engine) waitMonitor(ctx context.Context, id string) error {
 	return nil
 }
 
-// deleteDetached removes detached container id: its monitor (killed
-// with force, which takes the container with it), its run's state, its
+// deleteDetached removes detached container id: its monitor (with force,
+// its container killed), its run's state, its
 // storage, record and name.
 func (e *Engine) deleteDetached(ctx context.Context, id string, force bool) error {
 	d, err := e.readDef(id)
@@ -190,7 +174,9 @@ func (e *Engine) deleteDetached(ctx context.Context, id string, force bool) erro
 			return fmt.Errorf("cannot remove container %s as it is running - running or paused containers cannot be removed without force: %w", name, ErrRunning)
 		}
 		_ = e.markStopping(id)
-		_ = syscall.Kill(pid, syscall.SIGKILL)
+		if err := e.superviseKill(ctx, id); err != nil && e.monitorPid(id) != 0 {
+			return err
+		}
 		if err := e.waitMonitor(ctx, id); err != nil {
 			return err
 		}

@@ -10,18 +10,20 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/rless/rless/internal/proc"
 	"github.com/rless/rless/pkg/container"
 	"github.com/rless/rless/pkg/logfile"
-	"github.com/rless/rless/pkg/reexec"
 )
 
-// The monitor of a detached container is a process of its own session
-// (it survives the terminal and the command that started it): it creates
-// the container as its creator (the container dies with it), owns its
+// The monitor of a detached container runs in the supervisor, a process
+// of its own session (it survives the terminal and the command that
+// started it; see supervisor.go): it creates the container as its creator
+// (the container dies with the supervisor), owns its
 // stdio or pseudo-terminal, writes its log, serves attach, runs its
 // network stack (in process, with the built-in network) and its
 // healthcheck, applies its restart policy and records how each run
@@ -40,10 +42,24 @@ type monitor struct {
 	// forceRestart restarts the container whatever its policy (the
 	// healthcheck's restart action).
 	forceRestart bool
+	// killed says that the container is to be killed, not stopped, and
+	// the monitor to end without restarting it or waiting for clients;
+	// cancel cancels the monitor's context (see kill).
+	killed atomic.Bool
+	cancel context.CancelFunc
 }
 
-// runMonitor runs detached container id until its last run ends.
-func (e *Engine) runMonitor(ctx context.Context, a monitorArgs) error {
+// kill kills the monitor's container and ends the monitor.
+func (m *monitor) kill() {
+	m.killed.Store(true)
+	m.cancel()
+}
+
+// runMonitor runs detached container a.ID until its last run ends or ctx
+// is done (cancel cancels ctx). register is called with the monitor
+// before the container is created, started once the container's command
+// runs or fails to start.
+func (e *Engine) runMonitor(ctx context.Context, a monitorArgs, cancel context.CancelFunc, register func(*monitor) error, started func(error)) error {
 	id := a.ID
 	d, err := e.readDef(id)
 	if err != nil {
@@ -54,7 +70,10 @@ func (e *Engine) runMonitor(ctx context.Context, a monitorArgs) error {
 		return err
 	}
 	defer release()
-	m := &monitor{e: e, d: d, hub: newAttachHub(a.Hold), rows: a.Rows, cols: a.Cols}
+	m := &monitor{e: e, d: d, hub: newAttachHub(a.Hold), rows: a.Rows, cols: a.Cols, cancel: cancel}
+	if err := register(m); err != nil {
+		return err
+	}
 	if d.Config.Log.Driver != "none" {
 		if m.log, err = logfile.Create(filepath.Join(e.defDir(id), logFile), d.Config.Log.MaxSize); err != nil {
 			return err
@@ -74,7 +93,7 @@ func (e *Engine) runMonitor(ctx context.Context, a monitorArgs) error {
 	for {
 		code, err := m.runOnce(ctx, &last, func(err error) {
 			if first {
-				reexec.Ready(ctx, monitorResult{}, err)
+				started(err)
 				first = false
 			}
 		})
@@ -96,11 +115,16 @@ func (e *Engine) runMonitor(ctx context.Context, a monitorArgs) error {
 		case <-ctx.Done():
 		case <-time.After(delay):
 		}
+		if ctx.Err() != nil {
+			break
+		}
 	}
 	m.hub.exit(last.ExitCode)
-	// The clients get the exit status before this process ends; one held
+	// The clients get the exit status before the monitor ends; one held
 	// for is given a while to come.
-	m.hub.drain(10 * time.Second)
+	if !m.killed.Load() {
+		m.hub.drain(10 * time.Second)
+	}
 	if d.Config.Remove {
 		return e.removeDetached(context.Background(), d)
 	}
@@ -262,7 +286,13 @@ func (m *monitor) runOnce(ctx context.Context, last *lastRun, started func(error
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	m.mu.Lock()
-	m.stop = func() { _ = c.Stop(context.Background(), cfg.StopTimeout) }
+	m.stop = func() {
+		if m.killed.Load() {
+			_ = c.Signal(syscall.SIGKILL)
+			return
+		}
+		_ = c.Stop(context.Background(), cfg.StopTimeout)
+	}
 	m.mu.Unlock()
 	stopOnCancel := context.AfterFunc(ctx, m.stop)
 	defer stopOnCancel()

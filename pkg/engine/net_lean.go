@@ -1,4 +1,4 @@
-//go:build rless_lean
+//go:build rless_lean && !rless_netin
 
 package engine
 

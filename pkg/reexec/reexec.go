@@ -123,6 +123,9 @@ type Options struct {
 	Env []string
 	// Events, if not nil, receives the events the function sends.
 	Events func(json.RawMessage)
+	// Program is the program to execute, which must carry the function:
+	// "" for the running one (or Fallback's, when it lacks the function).
+	Program string
 	// Detach starts the process in a session of its own, free to outlive
 	// this one (only without Host): Run returns the result the function
 	// gives to Ready (or returns, or the error it fails with), while the
@@ -165,7 +168,9 @@ func (f *Func[A, R]) Run(ctx context.Context, opts Options, arg A) (R, error) {
 		return zero, fmt.Errorf("%s: argument: %w", f.name, err)
 	}
 	prog := "/proc/self/exe"
-	if !Registered(f.name) {
+	if opts.Program != "" {
+		prog = opts.Program
+	} else if !Registered(f.name) {
 		if Fallback == nil {
 			return zero, fmt.Errorf("%s: not in this program", f.name)
 		}

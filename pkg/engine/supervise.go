@@ -1,0 +1,217 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/rless/rless/internal/payload"
+	"github.com/rless/rless/pkg/reexec"
+)
+
+// The supervisor's side of supervisor.go's protocol.
+
+// supervisor is the state of the supervisor process.
+type supervisor struct {
+	ctx      context.Context
+	a        supervisorArgs
+	ln       net.Listener
+	mu       sync.Mutex
+	monitors map[string]*monitor // running, by container id
+	starting int                 // requests taken whose monitor is not in monitors yet
+	wg       sync.WaitGroup
+	idle     chan struct{} // signalled when the last monitor ends
+	// init is the program of the containers' inits ("": this one),
+	// kept open in initFile.
+	init     string
+	initFile *os.File
+}
+
+// supervise runs the supervisor until its last monitor has ended, or
+// until ctx is done (SIGTERM), which stops every container it supervises.
+func supervise(ctx context.Context, a supervisorArgs) (struct{}, error) {
+	s := &supervisor{ctx: ctx, a: a, monitors: map[string]*monitor{}, idle: make(chan struct{}, 1)}
+	if a.Init != "" {
+		f, err := os.Open(a.Init)
+		if err != nil {
+			return struct{}{}, fmt.Errorf("the containers' program: %w", err)
+		}
+		defer f.Close()
+		s.initFile, s.init = f, "/proc/self/fd/"+strconv.Itoa(int(f.Fd()))
+		payload.Source = s.init
+	}
+	_ = os.Remove(a.Sock) // a killed supervisor's
+	err := viaDir(a.Sock, func(addr string) (err error) {
+		s.ln, err = net.Listen("unix", addr)
+		return err
+	})
+	if err != nil {
+		return struct{}{}, fmt.Errorf("supervisor socket: %w", err)
+	}
+	// Its monitors are of commands run from anywhere: none keeps the
+	// first one's directory busy.
+	if err := os.Chdir("/"); err != nil {
+		return struct{}{}, err
+	}
+	reexec.Ready(ctx, struct{}{}, nil)
+	s.wg.Add(1)
+	go s.serve()
+	for {
+		select {
+		case <-ctx.Done():
+			s.ln.Close()
+			_ = os.Remove(a.Sock)
+			s.wg.Wait()
+			return struct{}{}, nil
+		case <-s.idle:
+			select {
+			case <-ctx.Done():
+				continue
+			case <-time.After(supervisorLinger):
+			}
+			if s.end() {
+				s.wg.Wait()
+				return struct{}{}, nil
+			}
+		}
+	}
+}
+
+// end ends the supervisor if it has no monitor: it stops listening, with
+// the clients' lock held. It reports whether it did.
+func (s *supervisor) end() bool {
+	lock, err := os.OpenFile(s.a.Lock, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		slog.Error("supervisor lock", "err", err)
+		return false
+	}
+	defer lock.Close()
+	if err := flock(s.ctx, lock); err != nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.monitors) > 0 || s.starting > 0 {
+		return false
+	}
+	s.ln.Close()
+	_ = os.Remove(s.a.Sock)
+	return true
+}
+
+// serve serves the socket until it is closed. The wait group counts it
+// and each connection, so that every Add happens while it is above zero.
+func (s *supervisor) serve() {
+	defer s.wg.Done()
+	for {
+		conn, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		// Only this user's processes get here: the socket is in the
+		// user's 0700 run root.
+		s.wg.Add(1)
+		go s.handle(conn)
+	}
+}
+
+func (s *supervisor) handle(conn net.Conn) {
+	defer s.wg.Done()
+	defer conn.Close()
+	line, err := bufio.NewReader(conn).ReadBytes('\n')
+	if err != nil {
+		return
+	}
+	reply := func(err error) {
+		var rep superviseReply
+		if err != nil {
+			rep.Error = err.Error()
+			var ec reexec.ExitCoder
+			if errors.As(err, &ec) {
+				rep.Code = ec.ExitCode()
+			}
+		}
+		data, _ := json.Marshal(rep)
+		_, _ = conn.Write(append(data, '\n'))
+	}
+	var req superviseRequest
+	if err := json.Unmarshal(line, &req); err != nil {
+		reply(fmt.Errorf("supervisor: bad request: %w", err))
+		return
+	}
+	switch {
+	case req.Start != nil:
+		s.mu.Lock()
+		s.starting++
+		s.mu.Unlock()
+		reply(nil)
+		s.runMonitor(*req.Start, reply)
+	case req.Kill != "":
+		s.mu.Lock()
+		m := s.monitors[req.Kill]
+		s.mu.Unlock()
+		if m == nil {
+			reply(fmt.Errorf("no monitor of container %s", req.Kill))
+			return
+		}
+		m.kill()
+		reply(nil)
+	default:
+		reply(errors.New("supervisor: empty request"))
+	}
+}
+
+// runMonitor runs the monitor a describes, giving started's answer to
+// reply, until it ends.
+func (s *supervisor) runMonitor(a monitorArgs, reply func(error)) {
+	ctx, cancel := context.WithCancel(s.ctx)
+	defer cancel()
+	var once sync.Once
+	started := func(err error) { once.Do(func() { reply(err) }) }
+	registered := false
+	defer func() {
+		s.mu.Lock()
+		if registered {
+			delete(s.monitors, a.ID)
+		} else {
+			s.starting--
+		}
+		idle := len(s.monitors) == 0 && s.starting == 0
+		s.mu.Unlock()
+		if idle {
+			select {
+			case s.idle <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	e, err := Open(WithRoot(a.Root), WithRunRoot(a.RunRoot))
+	if err != nil {
+		started(err)
+		return
+	}
+	e.driver, e.mountProgram, e.initProgram = a.Driver, a.MountProgram, s.init
+	err = e.runMonitor(ctx, a, cancel, func(m *monitor) error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.monitors[a.ID] != nil {
+			return fmt.Errorf("container %s is running already", a.ID)
+		}
+		s.monitors[a.ID] = m
+		s.starting--
+		registered = true
+		return nil
+	}, started)
+	if err != nil {
+		started(err)
+		slog.Error("monitor", "id", a.ID, "err", err)
+	}
+}
