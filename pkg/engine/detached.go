@@ -185,17 +185,30 @@ func writeJSON(path string, v any) error {
 // monitorPid returns the pid of the monitor of container id, or 0 when
 // none runs.
 func (e *Engine) monitorPid(id string) int {
+	pid, _ := e.monitorOf(id)
+	return pid
+}
+
+// monitorOf returns the pid of the monitor of container id (0 when none
+// runs) and the socket of its supervisor (see claimMonitor).
+func (e *Engine) monitorOf(id string) (pid int, sock string) {
 	data, err := atomicfile.Read(e.monitorPath(id, ".pid"))
 	if err != nil {
-		return 0
+		return 0, ""
 	}
-	pidS, startS, _ := strings.Cut(strings.TrimSpace(string(data)), " ")
-	pid, _ := strconv.Atoi(pidS)
-	start, _ := strconv.ParseUint(startS, 10, 64)
+	f := strings.Fields(string(data))
+	if len(f) < 2 {
+		return 0, ""
+	}
+	pid, _ = strconv.Atoi(f[0])
+	start, _ := strconv.ParseUint(f[1], 10, 64)
 	if start == 0 || !proc.Running(pid, start) {
-		return 0
+		return 0, ""
 	}
-	return pid
+	if len(f) > 2 {
+		sock = filepath.Join(e.runRoot, supervisorDir, filepath.Base(f[2]))
+	}
+	return pid, sock
 }
 
 // detachedIDs returns the ids of the detached containers recorded.

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/rless/rless/pkg/container"
@@ -110,6 +112,9 @@ type monitorArgs struct {
 	Hold bool `json:",omitempty"`
 	// Rows and Cols are the size of the terminal at the start, if known.
 	Rows, Cols uint16 `json:",omitempty"`
+	// supervisor is the socket of the supervisor the monitor runs in,
+	// set there.
+	supervisor string
 }
 
 // startDetached starts the monitor of detached container id and returns
@@ -174,8 +179,14 @@ func (e *Engine) deleteDetached(ctx context.Context, id string, force bool) erro
 			return fmt.Errorf("cannot remove container %s as it is running - running or paused containers cannot be removed without force: %w", name, ErrRunning)
 		}
 		_ = e.markStopping(id)
-		if err := e.superviseKill(ctx, id); err != nil && e.monitorPid(id) != 0 {
-			return err
+		if err := e.superviseKill(ctx, id); err != nil {
+			// Its supervisor cannot be asked (one of another build of
+			// rless, say): the container is killed here, and its
+			// monitor, which does not restart it now, ends.
+			slog.Debug("kill through the supervisor", "id", id, "err", err)
+			if rt, err := container.Load(e.runRoot, id); err == nil {
+				_ = rt.Signal(syscall.SIGKILL)
+			}
 		}
 		if err := e.waitMonitor(ctx, id); err != nil {
 			return err

@@ -65,7 +65,7 @@ func (e *Engine) runMonitor(ctx context.Context, a monitorArgs, cancel context.C
 	if err != nil {
 		return err
 	}
-	release, err := e.claimMonitor(id)
+	release, err := e.claimMonitor(id, a.supervisor)
 	if err != nil {
 		return err
 	}
@@ -132,8 +132,9 @@ func (e *Engine) runMonitor(ctx context.Context, a monitorArgs, cancel context.C
 }
 
 // claimMonitor makes this process the monitor of container id (its pid
-// file, made exclusively) and returns the function that gives it up.
-func (e *Engine) claimMonitor(id string) (func(), error) {
+// file, made exclusively: the pid, its start time and the name of the
+// supervisor's socket) and returns the function that gives it up.
+func (e *Engine) claimMonitor(id, sock string) (func(), error) {
 	start, err := proc.StartTime(os.Getpid())
 	if err != nil {
 		return nil, err
@@ -142,7 +143,7 @@ func (e *Engine) claimMonitor(id string) (func(), error) {
 	for range 2 {
 		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err == nil {
-			_, err = fmt.Fprintf(f, "%d %d\n", os.Getpid(), start)
+			_, err = fmt.Fprintf(f, "%d %d %s\n", os.Getpid(), start, filepath.Base(sock))
 			err = errors.Join(err, f.Close())
 			if err != nil {
 				os.Remove(p)

@@ -160,11 +160,16 @@ func (e *Engine) startSupervisor(ctx context.Context, sock, lock string) error {
 	return nil
 }
 
-// superviseKill has the supervisor kill the container of the monitor of
-// id. It returns once the supervisor has taken the request; the caller
-// waits for the monitor's end (waitMonitor).
+// superviseKill has the supervisor that runs the monitor of id (which
+// its pid file names: one started with another environment, maybe; else
+// this process's) kill its container. It returns once the supervisor has
+// taken the request; the caller waits for the monitor's end
+// (waitMonitor).
 func (e *Engine) superviseKill(ctx context.Context, id string) error {
-	sock, _ := supervisorPaths(e.runRoot)
+	_, sock := e.monitorOf(id)
+	if sock == "" {
+		sock, _ = supervisorPaths(e.runRoot)
+	}
 	conn, err := dialUnix(sock)
 	if err != nil {
 		return fmt.Errorf("connect to the supervisor: %w", err)
