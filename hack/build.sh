@@ -5,7 +5,8 @@
 # containers/image), the network stack (cmd/rless-netstack, which links
 # gVisor's netstack) and the supervisor of detached containers
 # (cmd/rless-supervisor, built with rless_lean and rless_netin: the lean
-# engine with gVisor, serving their networks in process) appended to it. See cmd/rless/engine.go for why.
+# engine with gVisor, serving their networks in process) and their init
+# (cmd/rless-init, the container runtime alone) appended to it. See cmd/rless/engine.go for why.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-bin/rless}
@@ -18,4 +19,5 @@ go build -trimpath -ldflags "$ldflags" -tags containers_image_openpgp -o "$tmp/e
 mkdir -p "$(dirname "$out")"
 go build -trimpath -ldflags "$ldflags" -o "$tmp/netstack" ./cmd/rless-netstack
 go build -trimpath -ldflags "$ldflags" -tags rless_lean,rless_netin,containers_image_openpgp -o "$tmp/monitor" ./cmd/rless-supervisor
-go run ./hack/payload "$out" "$tmp/lean" RLESSENG="$tmp/engine" RLESSNET="$tmp/netstack" RLESSMON="$tmp/monitor"
+go build -trimpath -ldflags "$ldflags" -o "$tmp/init" ./cmd/rless-init
+go run ./hack/payload "$out" "$tmp/lean" RLESSENG="$tmp/engine" RLESSNET="$tmp/netstack" RLESSMON="$tmp/monitor" RLESSINI="$tmp/init"

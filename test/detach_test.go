@@ -155,6 +155,16 @@ func TestDetachedSession(t *testing.T) {
 	}
 }
 
+// alpineStore returns a store with alpine pulled from the test registry,
+// and a snapshot of the processes, mounts and state taken then.
+func alpineStore(t *testing.T) (string, snapshot) {
+	t.Helper()
+	registry(t)
+	root := imageStore(t)
+	mustImg(t, root, "pull", "-q", "alpine")
+	return root, takeSnapshot(t)
+}
+
 // monitorPid returns the pid in container id's monitor pid file (its
 // supervisor's).
 func monitorPid(t *testing.T, id string) int {
@@ -174,10 +184,7 @@ func monitorPid(t *testing.T, id string) int {
 // removing one with force kills that one only; the supervisor ends after
 // the last, leaving no socket.
 func TestDetachedSupervisor(t *testing.T) {
-	registry(t)
-	root := imageStore(t)
-	mustImg(t, root, "pull", "-q", "alpine")
-	before := takeSnapshot(t)
+	root, before := alpineStore(t)
 	a := runDetached(t, root, "--name", "sa", "alpine", "sleep", "1000")
 	b := runDetached(t, root, "--name", "sb", "alpine", "sleep", "1000")
 	sup := monitorPid(t, a)
@@ -216,10 +223,7 @@ func TestDetachedSupervisor(t *testing.T) {
 // container with it, SIGKILL of the container's first process is recorded
 // as 137; ps -a tells both, rm cleans up, start works again.
 func TestDetachedKilled(t *testing.T) {
-	registry(t)
-	root := imageStore(t)
-	mustImg(t, root, "pull", "-q", "alpine")
-	before := takeSnapshot(t)
+	root, before := alpineStore(t)
 
 	id := runDetached(t, root, "--name", "mon", "alpine", "sleep", "1000")
 	mon := monitorPid(t, id) // the supervisor
@@ -327,10 +331,7 @@ func TestDetachedRestart(t *testing.T) {
 // TestDetachedParallel: 20 run -d at once, with distinct names, all start
 // and are listed; rm -fa removes them all.
 func TestDetachedParallel(t *testing.T) {
-	registry(t)
-	root := imageStore(t)
-	mustImg(t, root, "pull", "-q", "alpine")
-	before := takeSnapshot(t)
+	root, before := alpineStore(t)
 	var wg sync.WaitGroup
 	results := make([]result, 20)
 	for i := range results {
@@ -512,10 +513,7 @@ func TestDetachedErrors(t *testing.T) {
 // healthchecks, cp both ways, top, rename, pause where there is a freezer,
 // --cidfile, --rm with -d, exec without rless's init, and prune.
 func TestDetachedManage(t *testing.T) {
-	registry(t)
-	root := imageStore(t)
-	mustImg(t, root, "pull", "-q", "alpine")
-	before := takeSnapshot(t)
+	root, before := alpineStore(t)
 	cidfile := filepath.Join(t.TempDir(), "cid")
 	id := runDetached(t, root, "--name", "box", "--cidfile", cidfile, "-l", "team=rless",
 		"--health-cmd", "test -f /healthy", "--health-interval", "disable", "--health-retries", "1",

@@ -23,6 +23,7 @@ const (
 	Engine   = "RLESSENG" // the image engine (cmd/rless built with rless_engine)
 	Netstack = "RLESSNET" // the network stack (cmd/rless-netstack)
 	Monitor  = "RLESSMON" // the supervisor of detached containers (cmd/rless-supervisor)
+	Init     = "RLESSINI" // the detached containers' init (cmd/rless-init)
 )
 
 // Source is the program whose payloads Load and Extract read: the running

@@ -9,11 +9,13 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/rless/rless/internal/payload"
+	"github.com/rless/rless/pkg/container"
 	"github.com/rless/rless/pkg/reexec"
 )
 
@@ -47,6 +49,15 @@ func supervise(ctx context.Context, a supervisorArgs) (struct{}, error) {
 		defer f.Close()
 		s.initFile, s.init = f, "/proc/self/fd/"+strconv.Itoa(int(f.Fd()))
 		payload.Source = s.init
+		// The inits' own program, when the rless program carries it.
+		if p, err := payload.Extract(payload.Init, filepath.Join(container.DefaultRunRoot(), ".bin")); err == nil {
+			if f, err := os.Open(p); err == nil {
+				defer f.Close()
+				s.initFile, s.init = f, "/proc/self/fd/"+strconv.Itoa(int(f.Fd()))
+			}
+		} else if !errors.Is(err, payload.ErrNone) {
+			slog.Warn("the inits' program", "err", err)
+		}
 	}
 	_ = os.Remove(a.Sock) // a killed supervisor's
 	err := viaDir(a.Sock, func(addr string) (err error) {
