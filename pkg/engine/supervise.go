@@ -17,6 +17,7 @@ import (
 	"github.com/rless/rless/internal/payload"
 	"github.com/rless/rless/pkg/container"
 	"github.com/rless/rless/pkg/reexec"
+	"golang.org/x/sys/unix"
 )
 
 // The supervisor's side of supervisor.go's protocol.
@@ -42,7 +43,7 @@ type supervisor struct {
 func supervise(ctx context.Context, a supervisorArgs) (struct{}, error) {
 	s := &supervisor{ctx: ctx, a: a, monitors: map[string]*monitor{}, idle: make(chan struct{}, 1)}
 	if a.Init != "" {
-		f, err := os.Open(a.Init)
+		f, err := openProgram(a.Init)
 		if err != nil {
 			return struct{}{}, fmt.Errorf("the containers' program: %w", err)
 		}
@@ -51,7 +52,7 @@ func supervise(ctx context.Context, a supervisorArgs) (struct{}, error) {
 		payload.Source = s.init
 		// The inits' own program, when the rless program carries it.
 		if p, err := payload.Extract(payload.Init, filepath.Join(container.DefaultRunRoot(), ".bin")); err == nil {
-			if f, err := os.Open(p); err == nil {
+			if f, err := openProgram(p); err == nil {
 				defer f.Close()
 				s.initFile, s.init = f, "/proc/self/fd/"+strconv.Itoa(int(f.Fd()))
 			}
@@ -94,6 +95,27 @@ func supervise(ctx context.Context, a supervisorArgs) (struct{}, error) {
 			}
 		}
 	}
+}
+
+// programFD is the lowest descriptor openProgram gives.
+const programFD = 200
+
+// openProgram opens the program at path, to execute as /proc/self/fd/N,
+// with N at least programFD: a child's descriptors (its stdio and extra
+// files, and those Go's fork moves out of their way) are numbered from 0
+// up, and must not cover N before the child executes it. Under a limit
+// of open files below programFD, N is what open gives.
+func openProgram(path string) (*os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, programFD)
+	if err != nil {
+		return f, nil
+	}
+	f.Close()
+	return os.NewFile(uintptr(fd), path), nil
 }
 
 // end ends the supervisor if it has no monitor: it stops listening, with
