@@ -57,12 +57,16 @@ func (m *monitor) kill() {
 
 // runMonitor runs detached container a.ID until its last run ends or ctx
 // is done (cancel cancels ctx). register is called with the monitor
-// before the container is created, started once the container's command
-// runs or fails to start.
+// before it claims the container (from then on, a kill reaches it),
+// started once the container's command runs or fails to start.
 func (e *Engine) runMonitor(ctx context.Context, a monitorArgs, cancel context.CancelFunc, register func(*monitor) error, started func(error)) error {
 	id := a.ID
 	d, err := e.readDef(id)
 	if err != nil {
+		return err
+	}
+	m := &monitor{e: e, d: d, hub: newAttachHub(a.Hold), rows: a.Rows, cols: a.Cols, cancel: cancel}
+	if err := register(m); err != nil {
 		return err
 	}
 	release, err := e.claimMonitor(id, a.supervisor)
@@ -70,10 +74,6 @@ func (e *Engine) runMonitor(ctx context.Context, a monitorArgs, cancel context.C
 		return err
 	}
 	defer release()
-	m := &monitor{e: e, d: d, hub: newAttachHub(a.Hold), rows: a.Rows, cols: a.Cols, cancel: cancel}
-	if err := register(m); err != nil {
-		return err
-	}
 	if d.Config.Log.Driver != "none" {
 		if m.log, err = logfile.Create(filepath.Join(e.defDir(id), logFile), d.Config.Log.MaxSize); err != nil {
 			return err
@@ -91,6 +91,9 @@ func (e *Engine) runMonitor(ctx context.Context, a monitorArgs, cancel context.C
 	last.RestartCount = 0
 	first := true
 	for {
+		if first && ctx.Err() != nil {
+			return fmt.Errorf("container %s was stopped before it started", id)
+		}
 		code, err := m.runOnce(ctx, &last, func(err error) {
 			if first {
 				started(err)
