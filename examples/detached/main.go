@@ -3,11 +3,11 @@
 //
 //	detached IMAGE
 //
-// creates a detached container (its monitor, a process of its own session,
-// runs it) whose command prints a line and sleeps, starts it, reads the
-// line from its log, execs `echo exec-ok` in it, then runs
-// `detached --stop ID`, a second process that finds the container by id
-// and stops it. The first process prints how it ended ("exited STATUS"),
+// creates a detached container (its monitor, in the supervisor process of
+// the user's detached containers, runs it) whose command prints a line and
+// sleeps, starts it, reads the line from its log, execs `echo exec-ok` in
+// it, then runs `detached --stop ID`, a second process that finds the
+// container by id and stops it. The first process prints how it ended ("exited STATUS"),
 // removes it and prints "deleted".
 package main
 
@@ -51,7 +51,7 @@ func run() error {
 		Image:   os.Args[1],
 		Command: []string{"sh", "-c", "echo hello from the log; exec sleep 300"},
 		Network: "none",
-		Detach:  true, // run by a monitor: it outlives this process
+		Detach:  true, // run by its monitor: it outlives this process
 	})
 	if err != nil {
 		return err

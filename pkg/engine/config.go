@@ -118,9 +118,13 @@ type Config struct {
 	ProxySignals bool `json:",omitzero"`
 	// Detach makes the container a detached one: Create records it in
 	// the store (it stays, created, until deleted) and Start gives it a
-	// monitor, a process of its own session that runs it, logs its
-	// output, serves attach, applies the restart policy and the
-	// healthcheck, and records how it ended. Without Detach the container
+	// monitor, which runs it, logs its output, serves attach, applies the
+	// restart policy and the healthcheck, and records how it ended. The
+	// monitors of a user's detached containers run in one process of its
+	// own session, the supervisor, which Start starts when none runs (in
+	// this program, which must call Init first thing, or in rless's
+	// supervisor program when this is rless's lean front) and which ends
+	// two seconds after its last container. Without Detach the container
 	// is this process's and is killed when this process ends.
 	Detach bool `json:",omitzero"`
 	// Remove deletes the container (its state and storage) as soon as it
