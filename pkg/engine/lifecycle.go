@@ -160,8 +160,7 @@ func (e *Engine) waitMonitor(ctx context.Context, id string) error {
 }
 
 // deleteDetached removes detached container id: its monitor (with force,
-// its container killed), its run's state, its
-// storage, record and name.
+// its container killed), its run's state, its storage, record and name.
 func (e *Engine) deleteDetached(ctx context.Context, id string, force bool) error {
 	d, err := e.readDef(id)
 	if err != nil {

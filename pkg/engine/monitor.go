@@ -22,12 +22,12 @@ import (
 
 // The monitor of a detached container runs in the supervisor, a process
 // of its own session (it survives the terminal and the command that
-// started it; see supervisor.go): it creates the container as its creator
-// (the container dies with the supervisor), owns its
-// stdio or pseudo-terminal, writes its log, serves attach, runs its
-// network stack (in process, with the built-in network) and its
-// healthcheck, applies its restart policy and records how each run
-// ended. It ends with the container's last run.
+// started it; see supervisor.go): it creates the container as its
+// creator (the container dies with the supervisor), owns its stdio or
+// pseudo-terminal, writes its log, serves attach, runs its network stack
+// (in process, with the built-in network) and its healthcheck, applies
+// its restart policy and records how each run ended. It ends with the
+// container's last run.
 
 // monitor is the state of a running monitor.
 type monitor struct {
@@ -128,7 +128,8 @@ func (e *Engine) runMonitor(ctx context.Context, a monitorArgs, cancel context.C
 	if !m.killed.Load() {
 		m.hub.drain(10 * time.Second)
 	}
-	if d.Config.Remove {
+	// A killed one's container is removed by whoever killed it (rm -f).
+	if d.Config.Remove && !m.killed.Load() {
 		return e.removeDetached(context.Background(), d)
 	}
 	return e.writeLast(id, last)
