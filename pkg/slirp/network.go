@@ -32,6 +32,7 @@ type Network struct {
 	cfg       network.Config
 	resolvers []string
 	tap       *os.File
+	link      *tapLink
 	stack     *stack.Stack
 	listeners *network.Listeners
 	egress    *egress                 // the allow-list (Config.Egress); nil: none
@@ -111,7 +112,7 @@ func start(tap *os.File, cfg network.Config, l *network.Listeners) (*Network, er
 		s.Destroy()
 		return nil, err
 	}
-	n := &Network{cfg: cfg, resolvers: resolvers, tap: tap, stack: s, listeners: l, egress: eg}
+	n := &Network{cfg: cfg, resolvers: resolvers, tap: tap, link: link, stack: s, listeners: l, egress: eg}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	// The handlers must be in place before the NIC starts delivering.
 	tcpFwd := tcp.NewForwarder(s, 0, 1024, n.handleTCP)
@@ -241,6 +242,10 @@ func (n *Network) Close() error {
 		n.stack.Close()
 		n.wg.Wait()
 		n.stack.Wait()
+		// After Stack.Wait, which removes the NIC (stopping the tap's
+		// reader) with the stack's lock held: the reader may need that
+		// lock to finish the frame it is handing over.
+		n.link.waitReader()
 		if cerr := n.tap.Close(); err == nil && cerr != nil {
 			err = fmt.Errorf("slirp: close tap: %w", cerr)
 		}

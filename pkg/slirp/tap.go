@@ -83,9 +83,16 @@ func (l *tapLink) IsAttached() bool {
 	return l.attached
 }
 
-// Wait implements stack.LinkEndpoint: it returns once the reader has ended
-// (after Attach(nil)).
-func (l *tapLink) Wait() {
+// Wait implements stack.LinkEndpoint. It does not wait for the reader:
+// Stack.Wait calls it with the stack's lock held, which the reader may be
+// waiting for to finish handing over a frame (a reset for an unknown
+// destination looks up a route), and would never get. The reader's owner
+// waits for it with waitReader once Stack.Wait has returned.
+func (l *tapLink) Wait() {}
+
+// waitReader returns once the reader has ended (after Attach(nil)), or at
+// once if it never started.
+func (l *tapLink) waitReader() {
 	<-l.done
 }
 
