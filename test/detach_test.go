@@ -263,11 +263,11 @@ func TestDetachedKilled(t *testing.T) {
 }
 
 // TestDetachedRunRootWiped: a reboot empties the run root; the container
-// is then listed as exited, starts again and is removed.
+// is then listed as exited, starts again and is removed. The supervisor
+// of the first run, whose files went with the run root, ends all the same,
+// leaving the one started since alone.
 func TestDetachedRunRootWiped(t *testing.T) {
-	registry(t)
-	root := imageStore(t)
-	mustImg(t, root, "pull", "-q", "alpine")
+	root, before := alpineStore(t)
 	runDetached(t, root, "--name", "boot", "alpine", "sleep", "1000")
 	mustImg(t, root, "stop", "-t", "0", "boot")
 	entries, _ := os.ReadDir(runRoot)
@@ -279,7 +279,13 @@ func TestDetachedRunRootWiped(t *testing.T) {
 	}
 	mustImg(t, root, "start", "boot")
 	waitStatus(t, root, "boot", "Up")
+	// Past the first supervisor's linger: the second one's socket stays.
+	time.Sleep(3 * time.Second)
+	if socks, _ := filepath.Glob(filepath.Join(runRoot, ".supervisor", "*.sock")); len(socks) != 1 {
+		t.Errorf("supervisor sockets with boot running: %v, want one", socks)
+	}
 	mustImg(t, root, "rm", "-f", "boot")
+	assertClean(t, before)
 	assertStoreClean(t, root)
 }
 

@@ -30,6 +30,7 @@ type supervisor struct {
 	mu       sync.Mutex
 	monitors map[string]*monitor // running, by container id
 	starting int                 // requests taken whose monitor is not in monitors yet
+	sock     os.FileInfo         // the socket this supervisor made
 	wg       sync.WaitGroup
 	idle     chan struct{} // signalled when the last monitor ends
 	// init is the program of the containers' inits ("": this one),
@@ -68,6 +69,10 @@ func supervise(ctx context.Context, a supervisorArgs) (struct{}, error) {
 	if err != nil {
 		return struct{}{}, fmt.Errorf("supervisor socket: %w", err)
 	}
+	if s.sock, err = os.Stat(a.Sock); err != nil {
+		s.ln.Close()
+		return struct{}{}, fmt.Errorf("supervisor socket: %w", err)
+	}
 	// Its monitors are of commands run from anywhere: none keeps the
 	// first one's directory busy.
 	if err := os.Chdir("/"); err != nil {
@@ -80,7 +85,7 @@ func supervise(ctx context.Context, a supervisorArgs) (struct{}, error) {
 		select {
 		case <-ctx.Done():
 			s.ln.Close()
-			_ = os.Remove(a.Sock)
+			s.removeSock()
 			s.wg.Wait()
 			return struct{}{}, nil
 		case <-s.idle:
@@ -119,12 +124,20 @@ func openProgram(path string) (*os.File, error) {
 }
 
 // end ends the supervisor if it has no monitor: it stops listening, with
-// the clients' lock held. It reports whether it did.
+// the clients' lock held. It reports whether it did. When the lock cannot
+// be opened (its run root was removed: no client finds this supervisor
+// any more), it ends without it.
 func (s *supervisor) end() bool {
 	lock, err := os.OpenFile(s.a.Lock, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		slog.Error("supervisor lock", "err", err)
-		return false
+		slog.Debug("supervisor lock", "err", err)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if len(s.monitors) > 0 || s.starting > 0 {
+			return false
+		}
+		s.ln.Close()
+		return true
 	}
 	defer lock.Close()
 	if err := flock(s.ctx, lock); err != nil {
@@ -136,8 +149,17 @@ func (s *supervisor) end() bool {
 		return false
 	}
 	s.ln.Close()
-	_ = os.Remove(s.a.Sock)
+	s.removeSock()
 	return true
+}
+
+// removeSock removes the supervisor's socket, if it is still the one this
+// supervisor made: after its run root was wiped, the path may be that of
+// a supervisor started since.
+func (s *supervisor) removeSock() {
+	if fi, err := os.Stat(s.a.Sock); err == nil && os.SameFile(fi, s.sock) {
+		_ = os.Remove(s.a.Sock)
+	}
 }
 
 // serve serves the socket until it is closed. The wait group counts it
