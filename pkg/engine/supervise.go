@@ -33,10 +33,9 @@ type supervisor struct {
 	sock     os.FileInfo         // the socket this supervisor made
 	wg       sync.WaitGroup
 	idle     chan struct{} // signalled when the last monitor ends
-	// init is the program of the containers' inits ("": this one),
-	// kept open in initFile.
-	init     string
-	initFile *os.File
+	// init is the program of the containers' inits ("": this one), a
+	// descriptor that supervise keeps open.
+	init string
 }
 
 // supervise runs the supervisor until its last monitor has ended, or
@@ -49,13 +48,13 @@ func supervise(ctx context.Context, a supervisorArgs) (struct{}, error) {
 			return struct{}{}, fmt.Errorf("the containers' program: %w", err)
 		}
 		defer f.Close()
-		s.initFile, s.init = f, "/proc/self/fd/"+strconv.Itoa(int(f.Fd()))
+		s.init = fdPath(f)
 		payload.Source = s.init
 		// The inits' own program, when the rless program carries it.
 		if p, err := payload.Extract(payload.Init, filepath.Join(container.DefaultRunRoot(), ".bin")); err == nil {
 			if f, err := openProgram(p); err == nil {
 				defer f.Close()
-				s.initFile, s.init = f, "/proc/self/fd/"+strconv.Itoa(int(f.Fd()))
+				s.init = fdPath(f)
 			}
 		} else if !errors.Is(err, payload.ErrNone) {
 			slog.Warn("the inits' program", "err", err)
@@ -122,6 +121,9 @@ func openProgram(path string) (*os.File, error) {
 	f.Close()
 	return os.NewFile(uintptr(fd), path), nil
 }
+
+// fdPath is the path by which this process and its children reach f.
+func fdPath(f *os.File) string { return "/proc/self/fd/" + strconv.Itoa(int(f.Fd())) }
 
 // end ends the supervisor if it has no monitor: it stops listening, with
 // the clients' lock held. It reports whether it did. When the lock cannot
