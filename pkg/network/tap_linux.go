@@ -3,10 +3,8 @@ package network
 import (
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -61,52 +59,60 @@ func CreateTap(name string, cfg Config) (*os.File, error) {
 }
 
 func configureLink(name string, cfg Config) error {
-	lo, err := netlink.LinkByName("lo")
+	r, err := openRtnl()
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	lo, err := linkIndex("lo")
 	if err != nil {
 		return fmt.Errorf("find lo: %w", err)
 	}
-	if err := netlink.LinkSetUp(lo); err != nil {
+	if err := r.setLink(lo, 0); err != nil {
 		return fmt.Errorf("set lo up: %w", err)
 	}
-	link, err := netlink.LinkByName(name)
+	link, err := linkIndex(name)
 	if err != nil {
 		return fmt.Errorf("find link: %w", err)
 	}
-	if err := netlink.LinkSetMTU(link, cfg.MTU); err != nil {
-		return fmt.Errorf("set mtu %d: %w", cfg.MTU, err)
+	if !cfg.NoIPv6 {
+		quietIPv6(name)
 	}
 	ca := cfg.ContainerAddr()
-	addr := &netlink.Addr{IPNet: &net.IPNet{
-		IP:   ca.Addr().AsSlice(),
-		Mask: net.CIDRMask(ca.Bits(), 32),
-	}}
-	if err := netlink.AddrAdd(link, addr); err != nil {
+	if err := r.addAddr(link, ca, 0); err != nil {
 		return fmt.Errorf("add address %v: %w", ca, err)
 	}
-	if err := netlink.LinkSetUp(link); err != nil {
-		return fmt.Errorf("set up: %w", err)
+	if err := r.setLink(link, cfg.MTU); err != nil {
+		return fmt.Errorf("set mtu %d and up: %w", cfg.MTU, err)
 	}
-	route := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: cfg.Gateway().AsSlice()}
-	if err := netlink.RouteAdd(route); err != nil {
+	if err := r.addDefaultRoute(link, cfg.Gateway()); err != nil {
 		return fmt.Errorf("add default route via %v: %w", cfg.Gateway(), err)
 	}
 	if cfg.NoIPv6 {
 		return nil
 	}
-	// IPv6: the address without duplicate address detection (nothing
-	// else is on the link, and it is usable at once), a default route via
-	// the gateway.
 	ca6 := cfg.ContainerAddr6()
-	addr6 := &netlink.Addr{IPNet: &net.IPNet{IP: ca6.Addr().AsSlice(), Mask: net.CIDRMask(ca6.Bits(), 128)}, Flags: unix.IFA_F_NODAD}
-	if err := netlink.AddrAdd(link, addr6); err != nil {
-		// A kernel without IPv6 (ipv6.disable=1): the link stays IPv4.
+	if err := r.addAddr(link, ca6, unix.IFA_F_NODAD); err != nil {
 		slog.Debug("tap: no IPv6", "err", err)
 		return nil
 	}
-	_, any6, _ := net.ParseCIDR("::/0")
-	route6 := &netlink.Route{LinkIndex: link.Attrs().Index, Dst: any6, Gw: cfg.Gateway6().AsSlice()}
-	if err := netlink.RouteAdd(route6); err != nil {
+	if err := r.addDefaultRoute(link, cfg.Gateway6()); err != nil {
 		return fmt.Errorf("add default route via %v: %w", cfg.Gateway6(), err)
 	}
 	return nil
+}
+
+// quietIPv6 has the kernel send none of the IPv6 messages of a link
+// coming up that serve no purpose on the container's tap, whose addresses
+// and routes rless sets: router solicitations (which no router answers,
+// repeated for as long as the container runs, less and less often) and
+// duplicate address detection of its link-local address (the stack on
+// the other side is the only other node). Each would wake the network
+// stack. Best effort: the link works without.
+func quietIPv6(name string) {
+	for _, c := range []string{"router_solicitations", "accept_dad"} {
+		if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+name+"/"+c, []byte("0"), 0); err != nil {
+			slog.Debug("tap: ipv6 "+c, "err", err)
+		}
+	}
 }
