@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -106,5 +107,19 @@ func TestStartAndState(t *testing.T) {
 	}
 	if _, _, err := startAndState([]byte("42 x S")); err == nil {
 		t.Error("no error without a command name")
+	}
+}
+
+func TestAwaitExit(t *testing.T) {
+	cmd := exec.Command("sleep", "0.3")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	AwaitExit(cmd.Process.Pid)
+	// The child has ended, and is left to reap.
+	var ws syscall.WaitStatus
+	pid, err := syscall.Wait4(cmd.Process.Pid, &ws, syscall.WNOHANG, nil)
+	if err != nil || pid != cmd.Process.Pid || !ws.Exited() {
+		t.Errorf("after AwaitExit, wait4 WNOHANG: pid %d, %v, status %v", pid, err, ws)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/moby/sys/capability"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/rless/rless/internal/proc"
 	"github.com/rless/rless/internal/syncmsg"
 	"golang.org/x/sys/unix"
 )
@@ -343,6 +344,7 @@ func (c *Child) Wait(ctx context.Context, sigs <-chan os.Signal, handle func(os.
 			}
 		}
 	}()
+	proc.AwaitExit(c.Cmd.Process.Pid)
 	err := c.Cmd.Wait()
 	close(done)
 	return err

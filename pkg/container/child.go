@@ -129,6 +129,9 @@ type process struct {
 	// signal sent to a PID namespace's init that has no handler for it).
 	sigs      chan os.Signal
 	sigsReady chan struct{}
+	// spared is closed once the init's spare threads are made (see
+	// spareThreads), also in the background.
+	spared chan struct{}
 
 	// relay is the namespace's end of the loopback relay the init serves
 	// (see package relay), or nil.
@@ -154,6 +157,11 @@ func prepare(conn *syncmsg.Conn, r specResult) (*process, error) {
 		go func() {
 			signal.Notify(p.sigs, sigs...)
 			close(p.sigsReady)
+		}()
+		p.spared = make(chan struct{})
+		go func() {
+			spareThreads(4)
+			close(p.spared)
 		}()
 	}
 	if r.tap != nil {

@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/rless/rless/internal/syncmsg"
+	"github.com/rless/rless/internal/workingset"
 	"github.com/rless/rless/pkg/network/relay"
 	"github.com/rless/rless/pkg/spec"
 	"golang.org/x/sys/unix"
@@ -59,7 +60,7 @@ func (p *process) start() (int, error) {
 func (p *process) runInit(conn *syncmsg.Conn) int {
 	// Every signal rless forwards from now on must reach the command.
 	<-p.sigsReady
-	spareThreads(4)
+	<-p.spared
 	// The exec agent's socket and the file of the exit status are made in
 	// the state directory, which is closed before the command starts.
 	a := newAgent(p)
@@ -133,6 +134,11 @@ func (p *process) running(conn *syncmsg.Conn, a *agent, ln int, lerr error, pid 
 	go a.serve(ln, lerr)
 	if p.relay != nil {
 		go relay.Serve(context.Background(), p.relay)
+	}
+	// What the init runs from now on (waits, signals, exec requests) is
+	// a small part of what setting up the container mapped of its program.
+	if err := workingset.Trim(); err != nil {
+		slog.Debug("trim the init's program", "err", err)
 	}
 }
 

@@ -509,8 +509,13 @@ func (e *Engine) imageOptions(ctx context.Context, s *store.Store, img store.Ima
 	// process is mapped (container.Config.Prepare).
 	prepare := func() error {
 		s.RemoveStaleContainers()
-		// What earlier containers left in the trash goes meanwhile.
-		go s.EmptyTrash()
+		// What earlier containers left in the trash goes meanwhile, or
+		// later.
+		if e.emptyTrash != nil {
+			e.emptyTrash(s)
+		} else {
+			go s.EmptyTrash()
+		}
 		// A kept container's storage, started again, is used as it is.
 		_, serr := os.Stat(c.Layout.Upper)
 		if kept := c.Owner < 0 && serr == nil; !kept {

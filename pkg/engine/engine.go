@@ -54,6 +54,10 @@ type Engine struct {
 	// the supervisor's is the rless program that started it).
 	initProgram string
 	warn        func(string)
+	// emptyTrash empties the store's trash (Store.EmptyTrash) when a
+	// container is made, by then or later (nil: in the background,
+	// meanwhile; a supervisor does it once its starts are over).
+	emptyTrash func(*store.Store)
 
 	hostOnce sync.Once
 	host     *userns.Host

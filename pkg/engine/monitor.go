@@ -8,13 +8,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/rless/rless/internal/pollbuf"
 	"github.com/rless/rless/internal/proc"
 	"github.com/rless/rless/pkg/container"
 	"github.com/rless/rless/pkg/logfile"
@@ -195,6 +195,11 @@ func (m *monitor) restart(ctx context.Context, code, count int) bool {
 	return false
 }
 
+// outputBuffers are the buffers the monitors read their containers'
+// output pipes with: a monitor takes one only while output passes, so
+// that a supervisor's idle containers share the pool's few.
+var outputBuffers = pollbuf.New(32 << 10)
+
 // runOnce creates the container, starts it and follows it to its end,
 // returning its exit status, or the error that kept it from running.
 func (m *monitor) runOnce(ctx context.Context, last *lastRun, started func(error)) (_ int, err error) {
@@ -250,7 +255,7 @@ func (m *monitor) runOnce(ctx context.Context, last *lastRun, started func(error
 			go func() {
 				defer copying.Done()
 				defer r.Close()
-				_, _ = io.Copy(out.stream(name), r)
+				_, _ = outputBuffers.Copy(out.stream(name), r)
 			}()
 		}
 	}
@@ -285,9 +290,6 @@ func (m *monitor) runOnce(ctx context.Context, last *lastRun, started func(error
 		slog.Warn("recording the start", "err", err)
 	}
 	started(nil)
-	// What starting it allocated goes back to the system.
-	freeLater := time.AfterFunc(time.Second, debug.FreeOSMemory)
-	defer freeLater.Stop()
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	m.mu.Lock()

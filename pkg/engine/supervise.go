@@ -10,13 +10,16 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/rless/rless/internal/payload"
+	"github.com/rless/rless/internal/workingset"
 	"github.com/rless/rless/pkg/container"
 	"github.com/rless/rless/pkg/reexec"
+	"github.com/rless/rless/pkg/store"
 	"golang.org/x/sys/unix"
 )
 
@@ -36,6 +39,77 @@ type supervisor struct {
 	// init is the program of the containers' inits ("": this one), a
 	// descriptor that supervise keeps open.
 	init string
+	// trim and retrim give back what starts took (trimSoon).
+	trim, retrim *time.Timer
+	// trash are the stores whose trash to empty after the starts
+	// (trimSoon), by root.
+	trash map[string]*store.Store
+}
+
+// trimAfter is how long after the last container start the supervisor
+// gives back what the starts took, and retrimAfter how long after that it
+// unmaps its program's pages again (see trimSoon).
+const (
+	trimAfter   = 2 * time.Second
+	retrimAfter = 10 * time.Second
+)
+
+// trimSoon has the supervisor give back what starting containers took,
+// trimAfter from now, unless another start comes first: the space of the
+// containers removed before (their stores' trash, see laterTrash), the
+// memory that the starts allocated and no longer use (a collection, then
+// the free pages to the system), and its program's pages
+// (workingset.Trim: most of what starting the supervisor and containers
+// maps of it does not run again while the monitors wait). Once after a
+// burst of starts, not after each: a collection during the next start
+// would take the CPU it needs. The program's pages are unmapped again
+// retrimAfter later: what ran once after the first trim (measured: the
+// collection's sweeping and finalizers and the containers' first seconds
+// map 3 MB of the supervisor's program again within a second, of which
+// little runs later).
+func (s *supervisor) trimSoon() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.trim == nil {
+		s.trim = time.AfterFunc(trimAfter, s.giveBack)
+		s.retrim = time.AfterFunc(trimAfter+retrimAfter, trimProgram)
+		return
+	}
+	s.trim.Reset(trimAfter)
+	s.retrim.Reset(trimAfter + retrimAfter)
+}
+
+// giveBack is what trimSoon does trimAfter after the last start.
+func (s *supervisor) giveBack() {
+	s.mu.Lock()
+	trash := s.trash
+	s.trash = nil
+	s.mu.Unlock()
+	for _, st := range trash {
+		st.EmptyTrash()
+	}
+	debug.FreeOSMemory()
+	trimProgram()
+}
+
+// trimProgram unmaps the supervisor's program's pages (workingset.Trim).
+func trimProgram() {
+	if err := workingset.Trim(); err != nil {
+		slog.Debug("trim the supervisor's program", "err", err)
+	}
+}
+
+// laterTrash is the supervisor's Engine.emptyTrash: the trash of st is
+// emptied after the starts (trimSoon), not during one, where removing the
+// files of containers removed before would take the CPU and the file
+// system's time that the start needs.
+func (s *supervisor) laterTrash(st *store.Store) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.trash == nil {
+		s.trash = map[string]*store.Store{}
+	}
+	s.trash[st.Root()] = st
 }
 
 // supervise runs the supervisor until its last monitor has ended, or
@@ -232,7 +306,12 @@ func (s *supervisor) runMonitor(a monitorArgs, reply func(error)) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
 	var once sync.Once
-	started := func(err error) { once.Do(func() { reply(err) }) }
+	started := func(err error) {
+		once.Do(func() {
+			reply(err)
+			s.trimSoon()
+		})
+	}
 	registered := false
 	defer func() {
 		s.mu.Lock()
@@ -256,6 +335,7 @@ func (s *supervisor) runMonitor(a monitorArgs, reply func(error)) {
 		return
 	}
 	e.driver, e.mountProgram, e.initProgram = a.Driver, a.MountProgram, s.init
+	e.emptyTrash = s.laterTrash
 	a.supervisor = s.a.Sock
 	err = e.runMonitor(ctx, a, cancel, func(m *monitor) error {
 		s.mu.Lock()

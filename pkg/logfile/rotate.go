@@ -35,7 +35,7 @@ func (w *Writer) rotate() error {
 	// an error closing it loses nothing.
 	_ = w.f.Close()
 	w.f = tmp
-	w.bw.Reset(tmp)
+	// flush gave the buffer back: the next entry takes one for tmp.
 	w.size = n
 	return nil
 }

@@ -122,5 +122,5 @@ func (s *stream) expire() {
 		// Not written: the next Write or Flush tries again.
 		return
 	}
-	_ = w.bw.Flush() // an error stays in bw
+	_ = w.flush() // an error stays in bw
 }

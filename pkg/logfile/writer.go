@@ -35,8 +35,8 @@ type Writer struct {
 	maxSize int64
 	delay   time.Duration // PartialDelay; tests change it
 	f       *os.File      // nil once closed
-	bw      *bufio.Writer
-	size    int64 // of the file, with what bw holds
+	bw      *bufio.Writer // entries not written yet; nil when none (see buf)
+	size    int64         // of the file, with what bw holds
 	streams [2]*stream
 	ts      []byte // the timestamp of the entries being written
 }
@@ -69,7 +69,6 @@ func Create(path string, maxSize int64) (*Writer, error) {
 		maxSize: maxSize,
 		delay:   PartialDelay,
 		f:       f,
-		bw:      bufio.NewWriterSize(f, 64<<10),
 		size:    size,
 	}
 	for i := range w.streams {
@@ -153,11 +152,35 @@ func (w *Writer) flushAll() error {
 	return errors.Join(err, w.flush())
 }
 
-// flush writes the buffered entries to the file.
+// buffers are the entry buffers of all Writers: a Writer holds one only
+// from its first entry to the flush that writes it out, so that the logs
+// of many containers that print nothing most of the time (as a supervisor
+// monitors them) hold no buffer each.
+var buffers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
+
+// buf returns the buffer of the entries to write, taking one when the
+// Writer has none.
+func (w *Writer) buf() *bufio.Writer {
+	if w.bw == nil {
+		w.bw = buffers.Get().(*bufio.Writer)
+		w.bw.Reset(w.f)
+	}
+	return w.bw
+}
+
+// flush writes the buffered entries to the file and gives the buffer
+// back. A buffer that failed to write is kept, with its error, which
+// the next flush reports again.
 func (w *Writer) flush() error {
+	if w.bw == nil {
+		return nil
+	}
 	if err := w.bw.Flush(); err != nil {
 		return fmt.Errorf("write log %s: %w", w.path, err)
 	}
+	w.bw.Reset(nil)
+	buffers.Put(w.bw)
+	w.bw = nil
 	return nil
 }
 
@@ -180,15 +203,16 @@ func (w *Writer) put(i int, full bool, a, b []byte) error {
 		tag = 'F'
 	}
 	// bufio.Writer keeps the first error: the last write reports it.
-	_, _ = w.bw.Write(w.ts)
-	_ = w.bw.WriteByte(' ')
-	_, _ = w.bw.WriteString(name)
-	_ = w.bw.WriteByte(' ')
-	_ = w.bw.WriteByte(tag)
-	_ = w.bw.WriteByte(' ')
-	_, _ = w.bw.Write(a)
-	_, _ = w.bw.Write(b)
-	if err := w.bw.WriteByte('\n'); err != nil {
+	bw := w.buf()
+	_, _ = bw.Write(w.ts)
+	_ = bw.WriteByte(' ')
+	_, _ = bw.WriteString(name)
+	_ = bw.WriteByte(' ')
+	_ = bw.WriteByte(tag)
+	_ = bw.WriteByte(' ')
+	_, _ = bw.Write(a)
+	_, _ = bw.Write(b)
+	if err := bw.WriteByte('\n'); err != nil {
 		return fmt.Errorf("write log %s: %w", w.path, err)
 	}
 	w.size += n

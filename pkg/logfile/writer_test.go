@@ -235,3 +235,19 @@ func TestAppend(t *testing.T) {
 		t.Errorf("%d lines, want 4", n)
 	}
 }
+
+// TestBufferGivenBack checks that a Writer holds an entry buffer only
+// while it writes: an idle log holds none.
+func TestBufferGivenBack(t *testing.T) {
+	w, path := newWriter(t, 0, true)
+	write(t, w, Stdout, "a\nb\n")
+	if w.bw != nil {
+		t.Error("the Writer holds a buffer after its Write")
+	}
+	write(t, w, Stderr, "c\n")
+	closeWriter(t, w)
+	want := []rawEntry{{Stdout, "F", "a"}, {Stdout, "F", "b"}, {Stderr, "F", "c"}}
+	if got := entriesOf(t, path); !reflect.DeepEqual(got, want) {
+		t.Errorf("entries %q, want %q", got, want)
+	}
+}

@@ -1,11 +1,11 @@
 package slirp
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"sync"
 
+	"github.com/rless/rless/internal/pollbuf"
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
@@ -104,31 +104,36 @@ func (l *tapLink) read(d stack.NetworkDispatcher) {
 	if err != nil {
 		return
 	}
-	buf := make([]byte, l.size)
+	frames := framePool(l.size)
 	for {
-		var n int
-		var rerr error
-		err := rc.Read(func(fd uintptr) bool {
-			n, rerr = unix.Read(int(fd), buf)
-			return rerr != unix.EAGAIN
-		})
-		switch {
-		case err != nil: // closed: the NIC is being removed
-			return
-		case errors.Is(rerr, unix.EINTR):
-			continue
-		case rerr != nil: // the tap is gone with its namespace
+		b, n, err := frames.Read(rc)
+		if err != nil { // closed (the NIC is being removed), or the tap is gone with its namespace
+			frames.Put(b)
 			return
 		}
-		if n < header.EthernetMinimumSize {
-			continue
+		buf := (*b)[:n]
+		if n >= header.EthernetMinimumSize {
+			pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(buf)})
+			if l.LinkEndpoint.ParseHeader(pkt) && l.forUs(header.Ethernet(buf)) {
+				d.DeliverNetworkPacket(pkt.NetworkProtocolNumber, pkt)
+			}
+			pkt.DecRef()
 		}
-		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(buf[:n])})
-		if l.LinkEndpoint.ParseHeader(pkt) && l.forUs(header.Ethernet(buf[:n])) {
-			d.DeliverNetworkPacket(pkt.NetworkProtocolNumber, pkt)
-		}
-		pkt.DecRef()
+		frames.Put(b)
 	}
+}
+
+// framePools are the pools of tapLink.read's frame buffers, by size: the
+// links of a supervisor's containers, idle most of the time, share them.
+var framePools sync.Map
+
+// framePool returns the pool of frame buffers of size bytes.
+func framePool(size int) *pollbuf.Pool {
+	if p, ok := framePools.Load(size); ok {
+		return p.(*pollbuf.Pool)
+	}
+	p, _ := framePools.LoadOrStore(size, pollbuf.New(size))
+	return p.(*pollbuf.Pool)
 }
 
 // forUs reports whether the frame is sent to the link's address, or to a
