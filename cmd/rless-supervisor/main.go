@@ -6,7 +6,8 @@
 // netstack (the tag rless_netin: the containers' built-in networks served
 // in this process, a goroutine each), without the command line: the
 // smallest program that runs the monitors, about 8.6 MB against the
-// command's 13 MB, which an idle supervisor keeps mostly resident.
+// command's 13 MB, of which a supervisor keeps mapped only what it runs
+// once its containers have started (see internal/workingset).
 package main
 
 import (
