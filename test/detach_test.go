@@ -165,6 +165,22 @@ func alpineStore(t *testing.T) (string, snapshot) {
 	return root, takeSnapshot(t)
 }
 
+// awaitSupervisorsGone waits for the supervisors that earlier tests
+// started to end (two seconds after their last container), for a test
+// that counts supervisors or their sockets: one still lingering would be
+// taken for the test's own.
+func awaitSupervisorsGone(t *testing.T) {
+	t.Helper()
+	var socks []string
+	for i := 0; i < 250; i++ {
+		if socks, _ = filepath.Glob(filepath.Join(runRoot, ".supervisor", "*.sock")); len(socks) == 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("supervisors of earlier tests still running: %v", socks)
+}
+
 // monitorPid returns the pid in container id's monitor pid file (its
 // supervisor's).
 func monitorPid(t *testing.T, id string) int {
@@ -184,6 +200,7 @@ func monitorPid(t *testing.T, id string) int {
 // removing one with force kills that one only; the supervisor ends after
 // the last, leaving no socket.
 func TestDetachedSupervisor(t *testing.T) {
+	awaitSupervisorsGone(t)
 	root, before := alpineStore(t)
 	a := runDetached(t, root, "--name", "sa", "alpine", "sleep", "1000")
 	b := runDetached(t, root, "--name", "sb", "alpine", "sleep", "1000")
@@ -267,6 +284,7 @@ func TestDetachedKilled(t *testing.T) {
 // of the first run, whose files went with the run root, ends all the same,
 // leaving the one started since alone.
 func TestDetachedRunRootWiped(t *testing.T) {
+	awaitSupervisorsGone(t)
 	root, before := alpineStore(t)
 	runDetached(t, root, "--name", "boot", "alpine", "sleep", "1000")
 	mustImg(t, root, "stop", "-t", "0", "boot")
