@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -621,4 +622,92 @@ func TestDetachedManage(t *testing.T) {
 	mustImg(t, root, "rm", "-f", "crate")
 	assertClean(t, before)
 	assertStoreClean(t, root)
+}
+
+// TestDetachedSpareInit: once a container runs, the supervisor starts the
+// next one's init ahead (pkg/container/spare.go), and the next run -d
+// claims it. That container is one like any other: namespaces of its own,
+// its output in its log, exec into it; and the spare ends with the
+// supervisor.
+func TestDetachedSpareInit(t *testing.T) {
+	root, before := alpineStore(t)
+	runDetached(t, root, "--name", "spa", "alpine", "sleep", "1000")
+	time.Sleep(500 * time.Millisecond) // the spare starts 30 ms after a start
+	// A process started now: the spare's init started before it.
+	marker := exec.Command("sleep", "10")
+	if err := marker.Start(); err != nil {
+		t.Fatal(err)
+	}
+	markerStart := startTicks(t, marker.Process.Pid)
+	marker.Process.Kill()
+	marker.Wait()
+	runDetached(t, root, "--name", "spb", "alpine", "sh", "-c", "echo out; echo err >&2; exec sleep 1000")
+	initA, initB := initOf(t, root, "spa"), initOf(t, root, "spb")
+	if got := startTicks(t, initB); got >= markerStart {
+		t.Errorf("spb's init %d started at tick %d, no earlier than the run began (tick %d): not the spare", initB, got, markerStart)
+	}
+	for _, ns := range []string{"user", "mnt", "pid", "net"} {
+		a, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", initA, ns))
+		b, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", initB, ns))
+		if a == "" || a == b {
+			t.Errorf("%s namespaces of spa and spb: %q and %q", ns, a, b)
+		}
+	}
+	for i := 0; ; i++ {
+		r := mustImg(t, root, "logs", "spb")
+		if r.stdout == "out\n" && r.stderr == "err\n" {
+			break
+		}
+		if i == 100 {
+			t.Fatalf("logs spb: stdout %q, stderr %q", r.stdout, r.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if r := mustImg(t, root, "exec", "spb", "id", "-u"); r.stdout != "0\n" {
+		t.Errorf("exec spb id -u: %q %s", r.stdout, r.stderr)
+	}
+	mustImg(t, root, "rm", "-f", "spa", "spb")
+	assertClean(t, before) // the spare with the supervisor
+	assertStoreClean(t, root)
+}
+
+// initOf returns the pid of rless's init in container name: its PID 1,
+// the parent of its command.
+func initOf(t *testing.T, root, name string) int {
+	t.Helper()
+	pid, _ := strconv.Atoi(psField(t, root, name, "{{.Pid}}"))
+	for range 2 {
+		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if strings.HasPrefix(string(cmd), "rless-init\x00") {
+			return pid
+		}
+		stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(f) < 2 {
+			break
+		}
+		pid, _ = strconv.Atoi(f[1])
+	}
+	t.Fatalf("no rless-init found for %s", name)
+	return 0
+}
+
+// startTicks returns when process pid started, in clock ticks since boot.
+func startTicks(t *testing.T, pid int) uint64 {
+	t.Helper()
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fields after the command's closing parenthesis: state is the 3rd
+	// field of the line, starttime the 22nd.
+	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	if len(f) < 20 {
+		t.Fatalf("/proc/%d/stat: %q", pid, stat)
+	}
+	n, err := strconv.ParseUint(f[19], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"runtime"
 	"slices"
+	"sync"
 	"syscall"
 	"unsafe"
 
@@ -84,7 +85,14 @@ type Child struct {
 	Cmd  *exec.Cmd
 	Sync *syncmsg.Conn // parent's end of the message socket
 	opts SpawnOptions
+	// mapped is set once MapAhead has written the mapping.
+	mapped bool
 }
+
+// SpareArg is the argument (in place of the stage's own) of a child
+// started ahead of the work it will do: it waits for Claim to give it its
+// argument and its standard descriptors (see AwaitClaim).
+const SpareArg = "spare"
 
 // Spawn starts the running binary again as opts.Stage in new namespaces,
 // writes mapping m and tells the child it is mapped: Start, Map and Release
@@ -308,7 +316,7 @@ func sysMappings(ms []specs.LinuxIDMapping) []syscall.SysProcIDMap {
 // (WaitMapped's uidMapped), while the gid helper may still run; beforeUID,
 // if not nil, is called first, so that the child may rely on what it does.
 func (c *Child) Map(ctx context.Context, beforeUID func()) error {
-	if !c.opts.Mapping.Helpers {
+	if !c.opts.Mapping.Helpers || c.mapped {
 		return nil
 	}
 	return userns.ApplyThen(ctx, c.Cmd.Process.Pid, c.opts.Mapping, c.opts.Host, func() {
@@ -317,6 +325,40 @@ func (c *Child) Map(ctx context.Context, beforeUID func()) error {
 		}
 		_ = c.Sync.Send(syncmsg.Msg{Type: syncmsg.UIDMapped})
 	})
+}
+
+// MapAhead writes the mapping of a spare child (started with SpareArg)
+// without telling it: it learns it once claimed and released. Map then
+// does nothing.
+func (c *Child) MapAhead(ctx context.Context) error {
+	if !c.opts.Mapping.Helpers {
+		return nil
+	}
+	if err := userns.ApplyThen(ctx, c.Cmd.Process.Pid, c.opts.Mapping, c.opts.Host, func() {}); err != nil {
+		return err
+	}
+	c.mapped = true
+	return nil
+}
+
+// Claim gives a spare child (started with SpareArg) the argument it
+// runs with and its standard input, output and error: those of stdio
+// that are not nil replace the ones it was started with (/dev/null, or
+// what SpawnOptions gave). The child goes on once released, as any other.
+func (c *Child) Claim(arg string, stdio [3]*os.File) error {
+	var fds []int
+	mask := 0
+	for i, f := range stdio {
+		if f != nil {
+			fds = append(fds, int(f.Fd()))
+			mask |= 1 << i
+		}
+	}
+	err := c.Sync.Send(syncmsg.Msg{Type: syncmsg.Claim, Data: arg, Code: mask}, fds...)
+	for _, f := range stdio {
+		runtime.KeepAlive(f)
+	}
+	return err
 }
 
 // Release tells the child that its mapping is written.
@@ -365,7 +407,7 @@ func (c *Child) Kill() {
 // mapping them is there (see Child.Map), while the gids may still be
 // mapped: for work that needs no identity, such as reading files.
 func WaitMapped(uidMapped func()) (*syncmsg.Conn, error) {
-	conn := syncmsg.FromFD(SyncFD)
+	conn := syncConn()
 	seen := os.Getenv(mappedEnv)
 	os.Unsetenv(mappedEnv)
 	detached = os.Getenv(detachEnv) == "1"
@@ -396,6 +438,48 @@ func WaitMapped(uidMapped func()) (*syncmsg.Conn, error) {
 	}
 	notify()
 	return conn, nil
+}
+
+// syncConn returns the child's end of the message socket (one Conn for
+// the process: a second would close the descriptor when collected).
+var syncConn = sync.OnceValue(func() *syncmsg.Conn { return syncmsg.FromFD(SyncFD) })
+
+// AwaitClaim is called first thing by a spare child (started with
+// SpareArg, see Child.Claim): it waits to be claimed, installs the
+// standard descriptors it is given and returns its argument. It dies
+// with its parent meanwhile, as Start asked. WaitMapped follows.
+func AwaitClaim() (string, error) {
+	conn := syncConn()
+	detached = os.Getenv(detachEnv) == "1"
+	if err := KillWithParent(conn); err != nil {
+		return "", err
+	}
+	m, fds, err := conn.Recv()
+	if err != nil {
+		return "", fmt.Errorf("wait to be claimed: %w", err)
+	}
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	if m.Type != syncmsg.Claim {
+		return "", fmt.Errorf("wait to be claimed: unexpected message %q", m.Type)
+	}
+	for i := range 3 {
+		if m.Code&(1<<i) == 0 {
+			continue
+		}
+		if len(fds) == 0 {
+			return "", errors.New("claimed without the descriptors announced")
+		}
+		if err := unix.Dup3(fds[0], i, 0); err != nil {
+			return "", fmt.Errorf("install descriptor %d: %w", i, err)
+		}
+		unix.Close(fds[0])
+		fds = fds[1:]
+	}
+	return m.Data, nil
 }
 
 // allCaps lists every capability the kernel knows, for SysProcAttr.AmbientCaps.

@@ -30,6 +30,7 @@ type Msg struct {
 const (
 	UIDMapped = "uidmapped" // parent → child: the uid mapping is written (gids may follow)
 	Mapped    = "mapped"    // parent → child: all mappings are written, go on
+	Claim     = "claim"     // parent → spare child: Data is its argument; carries the standard descriptors Code's bits 0-2 name
 	PTY       = "pty"       // child → parent: carries the pty master
 	Tap       = "tap"       // child → parent → network stack: carries the tap device
 	NetReady  = "netready"  // parent → child: the network namespace is connected

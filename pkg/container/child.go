@@ -37,6 +37,15 @@ func containerInit() int {
 		fmt.Fprintln(os.Stderr, "Error: rless init: no state directory")
 		return ExitRlessFailed
 	}
+	if os.Args[1] == stage.SpareArg {
+		// Started ahead (see spare.go): the container is told later.
+		arg, err := stage.AwaitClaim()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "Error: %v\n", err)
+			return ExitRlessFailed
+		}
+		os.Args[1] = arg
+	}
 	// The spec is read, and what needs no identity done, while the gids
 	// are mapped.
 	specc := make(chan specResult, 1)

@@ -92,6 +92,13 @@ type Config struct {
 	// default the container is killed when that process (precisely: the
 	// thread that called Create) ends, as a foreground container must be.
 	Detach bool
+	// Spare lets Create take an init that an earlier Create of this
+	// process started ahead with the same options, and start one ahead
+	// for the next once this one runs (see spare.go): for a process that
+	// creates containers over and over, as rless's supervisor does. A
+	// spare is an idle init in namespaces of its own, which dies with its
+	// creator.
+	Spare bool
 	// AutoRemove says that the creator deletes the container as soon as
 	// it ends (Run sets it): if the creator is killed first, the next
 	// rless removes its state.
@@ -294,14 +301,35 @@ func create(ctx context.Context, cfg Config, barrier bool) (_ *Container, err er
 	// less per init than with two).
 	opts.Env = append(opts.Env, "GOMAXPROCS=1")
 	slog.Debug("spawn container init")
-	if cfg.Detach {
+	key, spareOK := "", false
+	if cfg.Spare {
+		key, spareOK = spareKey(opts)
+	}
+	if c.child = takeSpare(key, spareOK); c.child != nil {
+		slog.Debug("spare init claimed", "pid", c.child.Cmd.Process.Pid)
+		if err := c.child.Claim(stateArg, stdioFiles(opts)); err != nil {
+			slog.Debug("claim the spare init", "err", err) // gone meanwhile: start one
+			c.child.Kill()
+			c.child = nil
+		}
+	}
+	switch {
+	case c.child != nil: // the spare
+	case cfg.Detach:
 		c.child, err = stage.Start(opts)
-	} else {
+	default:
 		c.child, err = startLocked(opts)
 	}
 	if err != nil {
 		c.removeCgroup()
 		return nil, err
+	}
+	if spareOK {
+		defer func() {
+			if err == nil {
+				spareLater(key, opts)
+			}
+		}()
 	}
 	ok := false
 	defer func() {

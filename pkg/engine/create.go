@@ -327,8 +327,8 @@ func (e *Engine) prepareAs(ctx context.Context, cfg Config, fixedID string) (_ *
 		ID: id, Spec: sp, Host: host, Mapping: ctrMapping, RunRoot: e.runRoot,
 		Stdin: cfg.Stdin, Stdout: cfg.Stdout, Stderr: cfg.Stderr, ProxySignals: cfg.ProxySignals,
 		Network: driver, Prepare: prepare, StopTimeout: cfg.StopTimeout, Detach: cfg.Detach,
-		Program: e.initProgram,
-		Record:  record,
+		Program: e.initProgram, Spare: e.spareInits,
+		Record: record,
 	}
 	if len(afterExit) > 0 {
 		p.config.AfterExit = func() {

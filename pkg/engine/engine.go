@@ -58,6 +58,9 @@ type Engine struct {
 	// container is made, by then or later (nil: in the background,
 	// meanwhile; a supervisor does it once its starts are over).
 	emptyTrash func(*store.Store)
+	// spareInits has containers started with spare inits
+	// (container.Config.Spare): a supervisor's.
+	spareInits bool
 
 	hostOnce sync.Once
 	host     *userns.Host

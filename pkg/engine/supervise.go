@@ -335,7 +335,7 @@ func (s *supervisor) runMonitor(a monitorArgs, reply func(error)) {
 		return
 	}
 	e.driver, e.mountProgram, e.initProgram = a.Driver, a.MountProgram, s.init
-	e.emptyTrash = s.laterTrash
+	e.emptyTrash, e.spareInits = s.laterTrash, true
 	a.supervisor = s.a.Sock
 	err = e.runMonitor(ctx, a, cancel, func(m *monitor) error {
 		s.mu.Lock()
