@@ -21,7 +21,8 @@ import (
 // mapping, a third of a detached container's start, are then done (see
 // BENCHMARKS.md, "A spare init"). One spare at a time, for the options of
 // the last container; it dies with the process (its parent-death signal,
-// as any init of a container that is not detached).
+// as any init of a container that is not detached). Its command line
+// stays "rless-init spare" once claimed.
 
 // spareAfter is how long after the last Create the spare is started: not
 // during a burst of starts, whose CPU time it would take.
@@ -90,6 +91,8 @@ func takeSpare(key string, ok bool) *stage.Child {
 // spareLater has a spare started with opts spareAfter after the last call,
 // unless one with those options is there.
 func spareLater(key string, opts stage.SpawnOptions) {
+	// Not the last container's streams: the spare is given its own.
+	opts.Stdin, opts.Stdout, opts.Stderr = nil, nil, nil
 	spare.mu.Lock()
 	defer spare.mu.Unlock()
 	spare.next, spare.opts = key, opts
@@ -129,7 +132,6 @@ func makeSpare() {
 // its ids.
 func newSpare(opts stage.SpawnOptions) (*stage.Child, error) {
 	opts.Args = []string{stage.SpareArg}
-	opts.Stdin, opts.Stdout, opts.Stderr = nil, nil, nil
 	c, err := startLocked(opts)
 	if err != nil {
 		return nil, err
