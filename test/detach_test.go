@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rless/rless/internal/proc"
 	"github.com/rless/rless/pkg/terminal"
 )
 
@@ -676,17 +677,14 @@ func TestDetachedSpareInit(t *testing.T) {
 func initOf(t *testing.T, root, name string) int {
 	t.Helper()
 	pid, _ := strconv.Atoi(psField(t, root, name, "{{.Pid}}"))
-	for range 2 {
-		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if strings.HasPrefix(string(cmd), "rless-init\x00") {
-			return pid
+	table, err := proc.Table()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []int{pid, table[pid].PPid} {
+		if cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p)); strings.HasPrefix(string(cmd), "rless-init\x00") {
+			return p
 		}
-		stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-		if len(f) < 2 {
-			break
-		}
-		pid, _ = strconv.Atoi(f[1])
 	}
 	t.Fatalf("no rless-init found for %s", name)
 	return 0
@@ -695,17 +693,7 @@ func initOf(t *testing.T, root, name string) int {
 // startTicks returns when process pid started, in clock ticks since boot.
 func startTicks(t *testing.T, pid int) uint64 {
 	t.Helper()
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Fields after the command's closing parenthesis: state is the 3rd
-	// field of the line, starttime the 22nd.
-	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-	if len(f) < 20 {
-		t.Fatalf("/proc/%d/stat: %q", pid, stat)
-	}
-	n, err := strconv.ParseUint(f[19], 10, 64)
+	n, err := proc.StartTime(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
