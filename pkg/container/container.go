@@ -307,7 +307,8 @@ func create(ctx context.Context, cfg Config, barrier bool) (_ *Container, err er
 	}
 	if c.child = takeSpare(key, spareOK); c.child != nil {
 		slog.Debug("spare init claimed", "pid", c.child.Cmd.Process.Pid)
-		if err := c.child.Claim(stateArg, stdioFiles(opts)); err != nil {
+		stdio, _ := stdioFiles(opts) // files: spareKey accepted them
+		if err := c.child.Claim(stateArg, stdio); err != nil {
 			slog.Debug("claim the spare init", "err", err) // gone meanwhile: start one
 			c.child.Kill()
 			c.child = nil

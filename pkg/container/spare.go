@@ -50,26 +50,26 @@ func spareKey(opts stage.SpawnOptions) (string, bool) {
 	if root, ok := userns.HostID(opts.Mapping.UIDs, 0); !ok || root != uint32(os.Getuid()) {
 		return "", false
 	}
-	for _, s := range []any{opts.Stdin, opts.Stdout, opts.Stderr} {
-		if _, ok := s.(*os.File); s != nil && !ok {
-			return "", false
-		}
+	if _, ok := stdioFiles(opts); !ok {
+		return "", false
 	}
 	h := opts.Host
 	return fmt.Sprintf("%s\x00%s\x00%x\x00%t\x00%q\x00%v\x00%s\x00%s",
 		opts.Stage, opts.Path, opts.Cloneflags, opts.Setsid, opts.Env, opts.Mapping, h.NewUIDMap, h.NewGIDMap), true
 }
 
-// stdioFiles returns the standard streams of opts, which spareKey
-// accepted: files, or nil.
-func stdioFiles(opts stage.SpawnOptions) [3]*os.File {
+// stdioFiles returns the standard streams of opts as files (nil where
+// none is given), and false when one is given that is not a file.
+func stdioFiles(opts stage.SpawnOptions) ([3]*os.File, bool) {
 	var out [3]*os.File
 	for i, s := range []any{opts.Stdin, opts.Stdout, opts.Stderr} {
-		if f, ok := s.(*os.File); ok && f != nil {
-			out[i] = f
+		f, ok := s.(*os.File)
+		if s != nil && !ok {
+			return out, false
 		}
+		out[i] = f
 	}
-	return out
+	return out, true
 }
 
 // takeSpare returns the spare if it was started with options key (and ok),
