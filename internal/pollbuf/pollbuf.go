@@ -14,6 +14,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/rless/rless/internal/rawio"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,11 +22,23 @@ import (
 type Pool struct {
 	size int
 	p    sync.Pool
+	read func(fd uintptr, b []byte) (int, error)
 }
 
 // New returns a pool of buffers of size bytes.
 func New(size int) *Pool {
-	p := &Pool{size: size}
+	return newPool(size, func(fd uintptr, b []byte) (int, error) { return unix.Read(int(fd), b) })
+}
+
+// NewRaw is New for descriptors that Go's poller watches (non-blocking)
+// only: Read reads them with raw system calls (see package rawio). The
+// network stack reads its tap this way.
+func NewRaw(size int) *Pool {
+	return newPool(size, rawio.Read)
+}
+
+func newPool(size int, read func(fd uintptr, b []byte) (int, error)) *Pool {
+	p := &Pool{size: size, read: read}
 	p.p.New = func() any {
 		b := make([]byte, size)
 		return &b
@@ -56,7 +69,7 @@ func (p *Pool) Read(c syscall.RawConn) (*[]byte, int, error) {
 		var rerr error
 		err := c.Read(func(fd uintptr) bool {
 			b = p.Get()
-			n, rerr = unix.Read(int(fd), *b)
+			n, rerr = p.read(fd, *b)
 			if rerr == unix.EAGAIN {
 				p.Put(b)
 				b = nil

@@ -8,12 +8,21 @@ import (
 	"time"
 )
 
+// pools are the constructors of pools: both read os.Pipe's descriptors,
+// which Go's poller watches.
+var pools = map[string]func(int) *Pool{"New": New, "NewRaw": NewRaw}
+
 func TestCopyPipe(t *testing.T) {
+	for name, newPool := range pools {
+		t.Run(name, func(t *testing.T) { testCopyPipe(t, newPool(16)) })
+	}
+}
+
+func testCopyPipe(t *testing.T, p *Pool) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := New(16)
 	var out bytes.Buffer
 	done := make(chan error, 1)
 	go func() {
@@ -57,6 +66,12 @@ func TestCopyWriteError(t *testing.T) {
 }
 
 func TestReadClosed(t *testing.T) {
+	for name, newPool := range pools {
+		t.Run(name, func(t *testing.T) { testReadClosed(t, newPool(8)) })
+	}
+}
+
+func testReadClosed(t *testing.T, p *Pool) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +83,7 @@ func TestReadClosed(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		b, _, err := New(8).Read(c)
+		b, _, err := p.Read(c)
 		if b != nil {
 			t.Error("a buffer with the error of a closed descriptor")
 		}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rless/rless/internal/rawio"
 	"github.com/rless/rless/pkg/network"
 	"github.com/rless/rless/pkg/network/relay"
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -111,10 +112,10 @@ func (n *Network) handleTCP(r *tcp.ForwarderRequest) {
 	ep.SocketOptions().SetKeepAlive(true)
 	if v.Learned {
 		gate := n.gate(netip.AddrPortFrom(toAddr(id.LocalAddress), id.LocalPort), id.RemotePort)
-		n.relayEach(gonet.NewTCPConn(&wq, ep), hc, copyHalf, gate)
+		n.relayEach(gonet.NewTCPConn(&wq, ep), rawio.TCP(hc), copyHalf, gate)
 		return
 	}
-	n.relay(gonet.NewTCPConn(&wq, ep), hc, copyHalf)
+	n.relay(gonet.NewTCPConn(&wq, ep), rawio.TCP(hc), copyHalf)
 }
 
 // closeWriter is a connection that can shut down its sending half.
@@ -333,7 +334,7 @@ func (n *Network) serveTCP(pl network.TCPListener) {
 				c.Close()
 				return
 			}
-			n.relay(cc, c, copyHalf)
+			n.relay(cc, rawio.TCP(c), copyHalf)
 		}, c)
 	}
 }

@@ -132,7 +132,7 @@ func framePool(size int) *pollbuf.Pool {
 	if p, ok := framePools.Load(size); ok {
 		return p.(*pollbuf.Pool)
 	}
-	p, _ := framePools.LoadOrStore(size, pollbuf.New(size))
+	p, _ := framePools.LoadOrStore(size, pollbuf.NewRaw(size)) // raw reads: see package rawio
 	return p.(*pollbuf.Pool)
 }
 
