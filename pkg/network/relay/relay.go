@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rless/rless/internal/rawio"
 	"golang.org/x/sys/unix"
 )
 
@@ -187,7 +188,7 @@ func splice(dst, src *net.TCPConn) error {
 		if !eof && inPipe < size {
 			err := rs.Read(func(fd uintptr) bool {
 				var n int64
-				n, serr = unix.Splice(int(fd), nil, p[1], nil, size-inPipe, flags)
+				n, serr = rawio.Splice(int(fd), p[1], size-inPipe, flags)
 				switch {
 				case serr == unix.EAGAIN && inPipe == 0:
 					return false // nothing to do but wait for src
@@ -211,7 +212,7 @@ func splice(dst, src *net.TCPConn) error {
 		if inPipe > 0 {
 			err := rd.Write(func(fd uintptr) bool {
 				var n int64
-				n, serr = unix.Splice(p[0], nil, int(fd), nil, inPipe, flags)
+				n, serr = rawio.Splice(p[0], int(fd), inPipe, flags)
 				switch {
 				case serr == unix.EAGAIN && (eof || inPipe == size || !progress):
 					return false // wait for room in dst
