@@ -68,10 +68,13 @@ type stack struct {
 }
 
 // session is a running container: main runs the command, stackPID finds
-// the network stack process (0 when not found), procs are killed on close.
+// the network stack process (0 when not found), relayPID (when not nil)
+// the process that relays published ports where the stack does not (rless's
+// init), procs are killed on close.
 type session struct {
 	main     *proc
 	stackPID func() int
+	relayPID func() int
 	procs    []*proc
 }
 
@@ -106,7 +109,8 @@ type sample struct {
 	P99US  float64 `json:"p99_us,omitempty"`
 	MeanUS float64 `json:"mean_us,omitempty"`
 	// CPUMS is the CPU time (user and system) the stack process used
-	// while the case ran, in ms; 0 where it could not be read.
+	// while the case ran, and for rless the container's init too (it
+	// relays the published port), in ms; 0 where it could not be read.
 	CPUMS float64 `json:"cpu_ms,omitempty"`
 	// CPUUS is, for ping-pong, CPUMS per round trip (warm-up included) in µs.
 	CPUUS float64 `json:"cpu_us_per_round_trip,omitempty"`
@@ -395,22 +399,35 @@ func measure(b *bench, st stack, argv []string, publish int, stdout io.Writer, b
 	type result struct{ kb, ticks int }
 	peak := make(chan result)
 	go func() {
-		kb, first, last := 0, -1, 0
+		kb := 0
+		first, last := map[int]int{}, map[int]int{} // CPU ticks by process
+		sample := func(pid int) {
+			if t, ok := cpuTicks(pid); ok {
+				if _, seen := first[pid]; !seen {
+					first[pid] = t
+				}
+				last[pid] = t
+			}
+		}
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
 		for {
 			if pid := s.stackPID(); pid > 0 {
 				kb = max(kb, statusKB(pid, "VmHWM:")) // VmHWM >= VmRSS
-				if t, ok := cpuTicks(pid); ok {
-					if first < 0 {
-						first = t
-					}
-					last = t
+				sample(pid)
+			}
+			if s.relayPID != nil {
+				if pid := s.relayPID(); pid > 0 {
+					sample(pid)
 				}
 			}
 			select {
 			case <-done:
-				peak <- result{kb, max(0, last-first)}
+				ticks := 0
+				for pid, t := range last {
+					ticks += t - first[pid]
+				}
+				peak <- result{kb, ticks}
 				return
 			case <-tick.C:
 			}
@@ -468,25 +485,28 @@ func startRless(b *bench, argv []string, publish int, stdout io.Writer) (*sessio
 	if err != nil {
 		return nil, err
 	}
-	// rless-netstack is a child of rless (of any of its threads), with that
-	// argv[0].
-	stackPID := func() int {
-		var kids []string
-		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", p.cmd.Process.Pid))
-		for _, t := range tasks {
-			data, _ := os.ReadFile(t)
-			kids = append(kids, strings.Fields(string(data))...)
-		}
-		for _, f := range kids {
-			cmdline, _ := os.ReadFile("/proc/" + f + "/cmdline")
-			if arg0, _, _ := bytes.Cut(cmdline, []byte{0}); string(arg0) == "rless-netstack" {
-				pid, _ := strconv.Atoi(f)
-				return pid
+	// rless-netstack and the container's init (which relays the published
+	// ports' connections from the host's loopback) are children of rless
+	// (of any of its threads), with those argv[0].
+	child := func(name string) func() int {
+		return func() int {
+			var kids []string
+			tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", p.cmd.Process.Pid))
+			for _, t := range tasks {
+				data, _ := os.ReadFile(t)
+				kids = append(kids, strings.Fields(string(data))...)
 			}
+			for _, f := range kids {
+				cmdline, _ := os.ReadFile("/proc/" + f + "/cmdline")
+				if arg0, _, _ := bytes.Cut(cmdline, []byte{0}); string(arg0) == name {
+					pid, _ := strconv.Atoi(f)
+					return pid
+				}
+			}
+			return 0
 		}
-		return 0
 	}
-	return &session{main: p, stackPID: stackPID}, nil
+	return &session{main: p, stackPID: child("rless-netstack"), relayPID: child("rless-init")}, nil
 }
 
 // inRootfs, run by sh with $0 the root filesystem, runs "$@" chrooted
@@ -867,7 +887,8 @@ func report(w io.Writer, results []*result) fullReport {
 			num(m.Gbps), r.MaxRSS, num(m.P50US), num(m.P99US), num(m.MeanUS), cpu)
 	}
 	fmt.Fprintln(w, "(medians; RSS MB: the highest peak resident set of the network stack process over the runs;")
-	fmt.Fprintln(w, " CPU: the stack process's user and system time while the case ran, per round trip for ping-pong)")
+	fmt.Fprintln(w, " CPU: the user and system time of the stack process, and for rless of the container's init, which")
+	fmt.Fprintln(w, " relays the published port, while the case ran; per round trip for ping-pong)")
 	fmt.Fprintln(w)
 	for _, base := range []string{"slirp4netns", "pasta"} {
 		for _, t := range tests {
