@@ -34,25 +34,18 @@ import (
 )
 
 // Read reads from fd, a non-blocking descriptor, into b.
-func Read(fd uintptr, b []byte) (int, error) {
-	var p unsafe.Pointer
-	if len(b) > 0 {
-		p = unsafe.Pointer(&b[0])
-	}
-	n, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(p), uintptr(len(b)))
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), nil
-}
+func Read(fd uintptr, b []byte) (int, error) { return call(unix.SYS_READ, fd, b) }
 
 // Write writes b to fd, a non-blocking descriptor.
-func Write(fd uintptr, b []byte) (int, error) {
+func Write(fd uintptr, b []byte) (int, error) { return call(unix.SYS_WRITE, fd, b) }
+
+// call makes system call trap (read or write) on fd with b.
+func call(trap, fd uintptr, b []byte) (int, error) {
 	var p unsafe.Pointer
 	if len(b) > 0 {
 		p = unsafe.Pointer(&b[0])
 	}
-	n, _, e := unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(p), uintptr(len(b)))
+	n, _, e := unix.RawSyscall(trap, fd, uintptr(p), uintptr(len(b)))
 	if e != 0 {
 		return 0, e
 	}
