@@ -2,6 +2,7 @@ package test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -547,5 +548,55 @@ func TestOCINoProcess(t *testing.T) {
 		t.Fatalf("after start: %+v", st)
 	}
 	mustOCI(t, root, "delete", "np")
+	assertClean(t, before)
+}
+
+// TestOCIPoststartState checks the state the poststart hooks read on their
+// standard input: the pid `state` gave after create, and "running", even
+// when the process (`true`) has ended by the time the hooks run. A state
+// read after start had the pid of a stopped container, 0, in about one
+// run of three of the validation suite's hooks_stdin; the rounds here
+// give that race its chances.
+func TestOCIPoststartState(t *testing.T) {
+	before := takeSnapshot(t)
+	root := filepath.Join(t.TempDir(), "state")
+	hookOut := filepath.Join(t.TempDir(), "poststart")
+	bundle := ociBundle(t, func(s *specs.Spec) {
+		s.Process.Terminal = false
+		s.Process.Args = []string{"true"}
+		s.Hooks = &specs.Hooks{Poststart: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "cat > " + hookOut}}}}
+	})
+	// The container's process keeps create's output: a file, not a pipe
+	// that create's caller would wait on.
+	out, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	for i := range 5 {
+		id := fmt.Sprintf("ps%d", i)
+		ociCleanup(t, root, id)
+		create := exec.Command(rless, "oci", "--root", root, "create", "--bundle", bundle, id)
+		create.Stdout, create.Stderr = out, out
+		if err := create.Run(); err != nil {
+			b, _ := os.ReadFile(out.Name())
+			t.Fatalf("create: %v: %s", err, b)
+		}
+		created := ociState(t, root, id)
+		mustOCI(t, root, "start", id)
+		b, err := os.ReadFile(hookOut)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got specs.State
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatalf("the hook's stdin %q: %v", b, err)
+		}
+		if got.ID != id || got.Pid != created.Pid || got.Pid == 0 || got.Status != specs.StateRunning || got.Bundle != bundle {
+			t.Fatalf("round %d: the poststart hook read %+v; after create the state was %+v", i, got, created)
+		}
+		waitGone(t, created.Pid)
+		mustOCI(t, root, "delete", id)
+	}
 	assertClean(t, before)
 }

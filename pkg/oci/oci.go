@@ -245,8 +245,8 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 		return fmt.Errorf("cannot start an already running container")
 	}
 	hooks := loadHooks(c.Dir())
+	state := stateOf(st)
 	if hooks != nil {
-		state := stateOf(st)
 		//lint:ignore SA1019 prestart is deprecated, not gone: engines still send it
 		if err := runHooks(ctx, "prestart", hooks.Prestart, hookState(state, "created")); err != nil {
 			// The lifecycle goes on at delete, as the spec says.
@@ -259,9 +259,10 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 		return err
 	}
 	if hooks != nil {
-		if st, err := c.State(); err == nil {
-			warnHooks(ctx, "poststart", hooks.Poststart, hookState(stateOf(st), "running"))
-		}
+		// The state as created, running: a process that has ended already
+		// (`true`) would be reported stopped, without its pid, by a new
+		// State, and the hooks are owed the pid of the process started.
+		warnHooks(ctx, "poststart", hooks.Poststart, hookState(state, "running"))
 	}
 	return nil
 }
