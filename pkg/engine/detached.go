@@ -270,8 +270,17 @@ func (e *Engine) detachedInfo(d *definition, withSpec bool) ContainerInfo {
 		case err == nil:
 			info.Status, info.Pid, info.Spec = s.Status, s.Pid, s.Spec
 			if s.Status == Stopped {
-				// Ended, its monitor deciding what next.
+				// Ended, its monitor deciding what next. An exit status
+				// its init did not record is known only once the monitor
+				// records it (or is found gone, above): until then it is
+				// still running, as podman's is until conmon's exit file,
+				// rather than "Exited (-1)" for that moment.
 				info.Pid = 0
+				if s.ExitCode >= 0 {
+					info.ExitCode = s.ExitCode
+				} else {
+					info.Status = Running
+				}
 			}
 			if s.Record != nil {
 				// Into a variable of its own: &info.Ports would move
