@@ -122,6 +122,13 @@ func (e *Engine) runMonitor(ctx context.Context, a monitorArgs, cancel context.C
 			break
 		}
 	}
+	// The end is recorded first: while the clients drain, the container
+	// lists as exited, with its status, not as being restarted.
+	remove := d.Config.Remove && !m.killed.Load()
+	var recordErr error
+	if !remove {
+		recordErr = e.writeLast(id, last)
+	}
 	m.hub.exit(last.ExitCode)
 	// The clients get the exit status before the monitor ends; one held
 	// for is given a while to come.
@@ -129,10 +136,10 @@ func (e *Engine) runMonitor(ctx context.Context, a monitorArgs, cancel context.C
 		m.hub.drain(10 * time.Second)
 	}
 	// A killed one's container is removed by whoever killed it (rm -f).
-	if d.Config.Remove && !m.killed.Load() {
+	if remove {
 		return e.removeDetached(context.Background(), d)
 	}
-	return e.writeLast(id, last)
+	return recordErr
 }
 
 // claimMonitor makes this process the monitor of container id (its pid
