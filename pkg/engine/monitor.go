@@ -124,9 +124,8 @@ func (e *Engine) runMonitor(ctx context.Context, a monitorArgs, cancel context.C
 	}
 	// The end is recorded first: while the clients drain, the container
 	// lists as exited, with its status, not as being restarted.
-	remove := d.Config.Remove && !m.killed.Load()
 	var recordErr error
-	if !remove {
+	if !d.Config.Remove || m.killed.Load() {
 		recordErr = e.writeLast(id, last)
 	}
 	m.hub.exit(last.ExitCode)
@@ -136,7 +135,7 @@ func (e *Engine) runMonitor(ctx context.Context, a monitorArgs, cancel context.C
 		m.hub.drain(10 * time.Second)
 	}
 	// A killed one's container is removed by whoever killed it (rm -f).
-	if remove {
+	if d.Config.Remove && !m.killed.Load() {
 		return e.removeDetached(context.Background(), d)
 	}
 	return recordErr
