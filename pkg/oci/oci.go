@@ -245,8 +245,9 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 		return fmt.Errorf("cannot start an already running container")
 	}
 	hooks := loadHooks(c.Dir())
-	state := stateOf(st)
+	var state State // the hooks' input, made only for hooks (it stats the state directory)
 	if hooks != nil {
+		state = stateOf(st)
 		//lint:ignore SA1019 prestart is deprecated, not gone: engines still send it
 		if err := runHooks(ctx, "prestart", hooks.Prestart, hookState(state, "created")); err != nil {
 			// The lifecycle goes on at delete, as the spec says.
